@@ -1,0 +1,51 @@
+"""One exception root for everything the framework raises.
+
+User mistakes also subclass a built-in so callers can catch them idiomatically
+(``ConfigError`` is a ``ValueError``); a failed hypothesis is an ``AssertionError`` so
+pytest reports it as a test failure, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class ChaosError(Exception):
+    """Root of every exception the chaos framework raises."""
+
+
+class ConfigError(ChaosError, ValueError):
+    """The caller asked for something invalid; the message says what and how to fix it."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class EnvironmentNotReady(ChaosError):
+    """The machine lacks something the lab needs (root, a binary, a free name)."""
+
+
+class UnsafeFaultRefused(ChaosError):
+    """A fault would exceed its safety bound (e.g. take etcd below quorum); nothing was changed."""
+
+
+class FaultNotInEffect(ChaosError):
+    """A fault was injected but its effect could not be observed; it has been reverted."""
+
+
+class RollbackError(ChaosError):
+    """One or more undo steps failed; ``__cause__`` is an ``ExceptionGroup`` of every failure."""
+
+
+class PlatformError(ChaosError):
+    """The platform (lab processes, cluster API) did not do what it was asked."""
+
+
+class SteadyStateViolation(ChaosError, AssertionError):
+    """A steady-state hypothesis did not hold; carries the measured evidence."""
+
+    def __init__(self, message: str, evidence: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.evidence: list[dict[str, Any]] = list(evidence)

@@ -1,0 +1,145 @@
+"""The Fault base class: a reversible change, journaled before it is made.
+
+Modelled on pytest's MonkeyPatch: every change is recorded before it happens, undone newest
+first, and every undo runs even when another fails. Rollback never depends on the outcome of
+the experiment.
+"""
+
+from __future__ import annotations
+
+import abc
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType, TracebackType
+from typing import Any, Self
+
+from chaos.context import RunContext
+from chaos.errors import FaultNotInEffect, RollbackError
+from chaos.journal import Entry, undo_for
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so a second Ctrl-C cannot abandon a half-done revert."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[tuple[int, FrameType | None]] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append((signum, frame))
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending and callable(previous):
+            previous(*pending[0])
+
+
+class Fault(abc.ABC):
+    """Subclasses implement ``prepare`` (resolve and validate; change nothing), ``inject``
+    (calling ``self.journaled`` before each change) and ``verify`` (raise
+    ``FaultNotInEffect`` if the effect is not observed)."""
+
+    #: short name used on the timeline and in reports, e.g. "kill_master"
+    kind: str = "fault"
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._steps: list[Entry] = []
+        self._entered = False
+        self._open = False  # a fault.start is on the timeline without its fault.end
+        self.injected_at: float | None = None
+        self.verified_at: float | None = None
+        self.reverted_at: float | None = None
+
+    # -- to implement -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Resolve targets and refuse bad or unsafe requests. Must not change anything."""
+
+    @abc.abstractmethod
+    def inject(self) -> None: ...
+
+    @abc.abstractmethod
+    def verify(self) -> None: ...
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line saying what this fault does to what, e.g. 'SIGKILL etcd leader m2'."""
+
+    def details(self) -> dict[str, Any]:
+        """Facts for the report (targets, measured injection time...)."""
+        return {}
+
+    # -- machinery ----------------------------------------------------------------------
+    def journaled(self, kind: str, undo: dict[str, Any], description: str) -> None:
+        """Record one undo step; call immediately *before* making the change it undoes."""
+        entry = self.ctx.journal.add(kind, undo, description, ttl=self.ctx.fault_ttl)
+        self._steps.append(entry)
+
+    def __enter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError(f"{self.describe()}: a fault can be entered only once")
+        self._entered = True
+        self.prepare()
+        tl = self.ctx.tl
+        if self.ctx.dry_run:
+            tl.note("dry-run", fault=self.kind, plan=self.describe())
+            return self
+        tl.record("fault.start", self.describe(), fault_kind=self.kind)
+        self._open = True
+        self.injected_at = tl.now()
+        try:
+            self.inject()
+            self.verify()
+        except BaseException as exc:
+            try:
+                self.revert()
+            except RollbackError as rb:
+                exc.add_note(f"and reverting it failed too: {rb}")
+            raise
+        self.verified_at = tl.now()
+        tl.note("fault.verified", fault=self.describe(), after=self.verified_at - self.injected_at)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.revert()
+
+    def revert(self) -> None:
+        """Undo every recorded step, newest first; idempotent; failures gathered, none skipped."""
+        if not self._steps and not self._open:
+            return
+        failures: list[Exception] = []
+        with _sigint_deferred():
+            while self._steps:
+                entry = self._steps.pop()
+                try:
+                    undo_for(entry.kind)(entry.undo)
+                except Exception as exc:  # gathered and raised below: every undo must run
+                    exc.add_note(f"while undoing {entry.description!r}")
+                    failures.append(exc)
+                    continue
+                self.ctx.journal.remove(entry.id)
+            if self._open:
+                tl = self.ctx.tl
+                self.reverted_at = tl.now()
+                tl.record("fault.end", self.describe(), fault_kind=self.kind, failed=len(failures))
+                self._open = False
+        if failures:
+            raise RollbackError(
+                f"reverting {self.describe()!r}: {len(failures)} undo step(s) failed and remain "
+                "in the journal; fix the cause and run `chaos recover`"
+            ) from ExceptionGroup("undo failures", failures)
+
+
+def not_in_effect(fault: Fault, why: str) -> FaultNotInEffect:
+    return FaultNotInEffect(f"{fault.describe()}: injected but not in effect: {why}")

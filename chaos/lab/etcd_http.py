@@ -1,0 +1,131 @@
+"""A small etcd v3 client over etcd's JSON gateway (real HTTP, no generated stubs).
+
+It knows every member's client URL and fails over between them the way etcd's own client
+does: a connection that cannot be made moves on to the next member; a request that was sent
+but not answered is indeterminate (it may have been applied) and is reported as such.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from chaos.durability import WriteTimeout
+from chaos.errors import PlatformError
+
+CONNECT_TIMEOUT = 0.25
+
+
+def _b64(s: str | bytes) -> str:
+    raw = s.encode() if isinstance(s, str) else s
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(s: str) -> str:
+    return base64.b64decode(s).decode()
+
+
+def prefix_end(prefix: str) -> bytes:
+    """The key just past every key that starts with ``prefix`` (etcd's range_end)."""
+    raw = bytearray(prefix.encode())
+    while raw:
+        if raw[-1] < 0xFF:
+            raw[-1] += 1
+            return bytes(raw)
+        raw.pop()
+    return b"\0"
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    url: str
+    member_id: int
+    leader_id: int
+    raft_term: int
+    raft_index: int
+
+    @property
+    def is_leader(self) -> bool:
+        return self.member_id == self.leader_id and self.leader_id != 0
+
+
+class EtcdClient:
+    def __init__(self, urls: list[str]) -> None:
+        if not urls:
+            raise PlatformError("etcd client needs at least one member URL")
+        self.urls = list(urls)
+        self._preferred = 0
+        self._lock = threading.Lock()
+        self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=CONNECT_TIMEOUT))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, url: str, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        resp = self._http.post(
+            f"{url}{path}", json=body, timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+        )
+        data: dict[str, Any] = resp.json() if resp.content else {}
+        if resp.status_code != 200:
+            raise PlatformError(f"etcd {url}{path}: HTTP {resp.status_code}: {data.get('error') or data.get('message') or resp.text[:200]}")
+        return data
+
+    def _order(self) -> list[str]:
+        with self._lock:
+            i = self._preferred
+        return self.urls[i:] + self.urls[:i]
+
+    def _prefer(self, url: str) -> None:
+        with self._lock:
+            self._preferred = self.urls.index(url)
+
+    def put(self, key: str, value: str, timeout: float) -> None:
+        """Acknowledged write, or WriteTimeout when the outcome is unknown, or PlatformError
+        when no member could be reached at all (certainly not applied)."""
+        errors: list[str] = []
+        for url in self._order():
+            try:
+                self._post(url, "/v3/kv/put", {"key": _b64(key), "value": _b64(value)}, timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                errors.append(f"{url}: {type(exc).__name__}")
+                continue
+            except (httpx.HTTPError, PlatformError) as exc:
+                # The request reached a member: it may have been proposed and committed.
+                raise WriteTimeout(f"{url}: outcome unknown: {exc}") from exc
+            self._prefer(url)
+            return
+        raise PlatformError("no etcd member reachable: " + "; ".join(errors))
+
+    def read_prefix(self, prefix: str, timeout: float) -> dict[str, str]:
+        errors: list[str] = []
+        for url in self._order():
+            try:
+                data = self._post(
+                    url, "/v3/kv/range", {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}, timeout
+                )
+            except (httpx.HTTPError, PlatformError) as exc:
+                errors.append(f"{url}: {exc}")
+                continue
+            return {_unb64(kv["key"]): _unb64(kv.get("value", "")) for kv in data.get("kvs", [])}
+        raise PlatformError("could not read back from any etcd member: " + "; ".join(errors))
+
+    def status(self, url: str, timeout: float = 1.0) -> MemberStatus:
+        data = self._post(url, "/v3/maintenance/status", {}, timeout)
+        return MemberStatus(
+            url=url,
+            member_id=int(data["header"]["member_id"]),
+            leader_id=int(data.get("leader", 0)),
+            raft_term=int(data.get("raftTerm", data["header"].get("raft_term", 0))),
+            raft_index=int(data.get("raftIndex", 0)),
+        )
+
+    def healthy(self, url: str, timeout: float = 1.0) -> bool:
+        try:
+            resp = self._http.get(f"{url}/health", timeout=timeout)
+            return resp.status_code == 200 and resp.json().get("health") == "true"
+        except (httpx.HTTPError, ValueError):
+            return False

@@ -1,0 +1,404 @@
+"""The lab: real etcd masters in network namespaces on one machine.
+
+Its state lives in the machine-wide state directory, changed only under an exclusive lock.
+``up`` is idempotent and clears a stale lab (processes gone, namespaces left); ``down``
+removes everything by name as well as by record, so it also cleans up after a lost state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from chaos.context import state_dir
+from chaos.errors import ConfigError, EnvironmentNotReady, PlatformError
+from chaos.journal import process_start
+from chaos.lab import net, procs, volumes
+from chaos.lab.binaries import find
+from chaos.lab.etcd_http import EtcdClient, MemberStatus
+from chaos.lab.profiles import Profile, get_profile
+from chaos.wait import WaitTimeout, wait_until
+
+Progress = Callable[[str], None]
+STATE_VERSION = 1
+MAX_MASTERS = 5
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+# etcd preallocates 64 MB WAL segments; images are sparse, so size costs nothing until used
+VOLUME_MB = 256
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    address: str
+    pid: int = 0
+    start: str = ""
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{self.address}:{CLIENT_PORT}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.address}:{PEER_PORT}"
+
+    @property
+    def proc(self) -> procs.Proc:
+        return procs.Proc(self.pid, self.start)
+
+
+@dataclass(frozen=True)
+class LabState:
+    profile: str
+    members: tuple[Member, ...]
+    created: float
+    owner_pid: int = 0
+    owner_start: str = ""
+    version: int = STATE_VERSION
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.members)
+        raise ConfigError(f"no master named {name!r} in this lab; masters are: {known}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, raw: str) -> LabState:
+        data = json.loads(raw)
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {data.get('version')!r}")
+        data["members"] = tuple(Member(**m) for m in data["members"])
+        return cls(**data)
+
+
+@dataclass
+class Status:
+    up: bool
+    profile: str | None
+    members: list[dict[str, Any]] = field(default_factory=list)
+    leader: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentNotReady(
+            "the lab needs root (network namespaces, iptables, loop mounts): run as root or with sudo"
+        )
+
+
+class Lab:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else state_dir()
+        self.state_path = self.root / "lab.json"
+        self.logs = self.root / "logs"
+
+    # -- state ---------------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise every change to the lab across processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def state(self) -> LabState | None:
+        try:
+            return LabState.from_json(self.state_path.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            # A state file we cannot read is treated as no state; `down` cleans by name.
+            return None
+
+    def _save(self, st: LabState) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(st.to_json())
+        os.replace(tmp, self.state_path)
+
+    def volume(self, name: str) -> volumes.Volume:
+        return volumes.Volume(name, self.root / "volumes" / f"{name}.img", self.root / "mnt" / name)
+
+    def client(self, st: LabState | None = None) -> EtcdClient:
+        st = st or self._require_state()
+        return EtcdClient([m.client_url for m in st.members])
+
+    def _require_state(self) -> LabState:
+        st = self.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return st
+
+    # -- up ------------------------------------------------------------------------------------
+    def up(self, profile_name: str = "resilient", progress: Progress = _quiet) -> tuple[LabState, bool]:
+        """Bring the lab up; returns (state, started). Already up with this profile: no-op."""
+        profile = get_profile(profile_name)
+        require_root()
+        with self.locked():
+            st = self.state()
+            if st is not None:
+                problems = self._problems(st)
+                if not problems:
+                    if st.profile != profile.name:
+                        raise ConfigError(
+                            f"the lab is already up with profile {st.profile!r}, not {profile.name!r}: "
+                            "run `chaos lab down` first"
+                        )
+                    progress(f"lab already up ({st.profile}); nothing to do")
+                    return st, False
+                progress(f"clearing a stale lab ({'; '.join(problems)})")
+                self._down_locked(progress)
+            else:
+                leftovers = net.lab_netns() + net.host_links()
+                if leftovers:
+                    raise EnvironmentNotReady(
+                        f"lab names are taken but no lab is recorded ({', '.join(leftovers)}): "
+                        "if they are left from an earlier lab, `chaos lab down` removes them"
+                    )
+            etcd = find("etcd")
+            for tool in ("ip", "mkfs.ext4", "losetup", "mount"):
+                find(tool)
+            try:
+                return self._up_locked(profile, etcd, progress), True
+            except BaseException:
+                progress("bring-up failed; removing what was started")
+                self._down_locked(_quiet)
+                raise
+
+    def _up_locked(self, profile: Profile, etcd: str, progress: Progress) -> LabState:
+        t0 = time.monotonic()
+        net.ensure_bridge()
+        members = tuple(
+            Member(f"m{i}", str(net.SUBNET.network_address + 10 + i)) for i in range(1, profile.masters + 1)
+        )
+        me = os.getpid()
+        st = LabState(profile.name, members, time.time(), me, process_start(me) or "")
+        self._save(st)  # recorded first, so a crash here leaves something `down` can read
+        for m in members:
+            net.add_node(m.name, m.address)
+            volumes.create(self.volume(m.name), size_mb=VOLUME_MB)
+            progress(f"node {m.name}: namespace chaos-{m.name}, {m.address}, volume {self.volume(m.name).mountpoint}")
+        started = []
+        for m in members:
+            proc = procs.spawn(self._etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}")
+            started.append(replace(m, pid=proc.pid, start=proc.start))
+            st = replace(st, members=tuple(started) + members[len(started):])
+            self._save(st)
+        client = self.client(st)
+        try:
+            wait_until(
+                lambda: self._leader(client, st), timeout=30, interval=0.1,
+                what="etcd to elect a leader", abort=lambda: self._dead_members(st),
+            )
+        finally:
+            client.close()
+        for m in st.members:
+            progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
+        progress(f"lab up ({profile.name}: {profile.description}) in {time.monotonic() - t0:.1f} s")
+        return st
+
+    @staticmethod
+    def _etcd_argv(etcd: str, m: Member, members: tuple[Member, ...]) -> list[str]:
+        vol_dir = state_dir() / "mnt" / m.name
+        cluster = ",".join(f"{x.name}={x.peer_url}" for x in members)
+        return [
+            etcd, "--name", m.name, "--data-dir", str(vol_dir / "etcd"),
+            "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
+            "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
+            "--initial-cluster", cluster, "--initial-cluster-token", "chaos-lab",
+            "--initial-cluster-state", "new",
+            # etcd's recommended LAN timings: a dead leader is replaced in about 1-2 s
+            "--heartbeat-interval", "100", "--election-timeout", "1000",
+            "--quota-backend-bytes", str(96 * 1024 * 1024),
+            "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
+        ]
+
+    # -- down ----------------------------------------------------------------------------------
+    def down(self, progress: Progress = _quiet) -> list[str]:
+        require_root()
+        with self.locked():
+            return self._down_locked(progress)
+
+    def _down_locked(self, progress: Progress) -> list[str]:
+        removed: list[str] = []
+        st = self.state()
+        if st is not None:
+            for m in st.members:
+                if m.pid and m.proc.alive():
+                    procs.kill(m.proc)
+                    removed.append(f"process etcd {m.name} (pid {m.pid})")
+        # Processes can hold a namespace open after its name is gone: kill by namespace too.
+        for ns in net.lab_netns():
+            for pid in _pids_in_netns(ns):
+                procs.kill(procs.Proc(pid, process_start(pid) or ""))
+                removed.append(f"process pid {pid} in {ns}")
+        names = {m.name for m in st.members} if st else set()
+        names |= {ns.removeprefix("chaos-") for ns in net.lab_netns()}
+        names |= {p.stem for p in (self.root / "volumes").glob("*.img")}
+        for name in sorted(names):
+            vol = self.volume(name)
+            if vol.image.exists() or volumes.is_mounted(vol.mountpoint):
+                volumes.destroy(vol)
+                removed.append(f"volume {name}")
+            if f"chaos-{name}" in net.lab_netns():
+                removed.append(f"namespace chaos-{name}")
+            net.remove_node(name)
+        if net.bridge_exists():
+            net.remove_bridge()
+            removed.append(f"bridge {net.BRIDGE}")
+        self.state_path.unlink(missing_ok=True)
+        for item in removed:
+            progress(f"removed {item}")
+        progress("lab down" if removed else "lab was not up; nothing to remove")
+        return removed
+
+    # -- status and members --------------------------------------------------------------------
+    def _problems(self, st: LabState) -> list[str]:
+        out = []
+        for m in st.members:
+            if not (m.pid and m.proc.alive()):
+                out.append(f"etcd {m.name} not running")
+            if f"chaos-{m.name}" not in net.lab_netns():
+                out.append(f"namespace chaos-{m.name} missing")
+        return out
+
+    def _dead_members(self, st: LabState) -> str | None:
+        dead = [m for m in st.members if not m.proc.alive()]
+        if not dead:
+            return None
+        m = dead[0]
+        return f"etcd {m.name} exited: {_log_tail(self.logs / (m.name + '.log'))}"
+
+    @staticmethod
+    def _leader(client: EtcdClient, st: LabState) -> str | None:
+        by_id: dict[int, str] = {}
+        leader_id = 0
+        for m in st.members:
+            try:
+                s = client.status(m.client_url, timeout=0.5)
+            except Exception:  # a member that does not answer simply has no say in the vote count
+                continue
+            by_id[s.member_id] = m.name
+            leader_id = s.leader_id or leader_id
+        return by_id.get(leader_id)
+
+    def leader(self) -> str | None:
+        st = self._require_state()
+        client = self.client(st)
+        try:
+            return self._leader(client, st)
+        finally:
+            client.close()
+
+    def member_status(self, name: str) -> MemberStatus | None:
+        st = self._require_state()
+        client = self.client(st)
+        try:
+            return client.status(st.member(name).client_url, timeout=0.5)
+        except Exception:  # a dead or partitioned member has no status to report
+            return None
+        finally:
+            client.close()
+
+    def status(self) -> Status:
+        st = self.state()
+        if st is None:
+            return Status(up=False, profile=None)
+        leader = self.leader()
+        client = self.client(st)
+        rows = []
+        try:
+            for m in st.members:
+                running = bool(m.pid) and m.proc.alive()
+                rows.append({
+                    "name": m.name, "address": m.address, "pid": m.pid, "running": running,
+                    "healthy": running and client.healthy(m.client_url, timeout=0.5),
+                    "leader": m.name == leader, "volume": str(self.volume(m.name).mountpoint),
+                })
+        finally:
+            client.close()
+        return Status(up=True, profile=st.profile, members=rows, leader=leader, problems=self._problems(st))
+
+    def kill_member(self, name: str) -> None:
+        with self.locked():
+            st = self._require_state()
+            procs.kill(st.member(name).proc)
+
+    def start_member(self, name: str, *, timeout: float = 30.0) -> None:
+        """Start a stopped member again (its data is on its volume) and wait until it has
+        rejoined: healthy and agreeing with the others on the leader. Idempotent."""
+        with self.locked():
+            st = self._require_state()
+            m = st.member(name)
+            if not (m.pid and m.proc.alive()):
+                proc = procs.spawn(
+                    self._etcd_argv(find("etcd"), m, st.members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+                )
+                m = replace(m, pid=proc.pid, start=proc.start)
+                st = replace(st, members=tuple(m if x.name == name else x for x in st.members))
+                self._save(st)
+        client = self.client(st)
+        try:
+            wait_until(
+                lambda: client.healthy(m.client_url, 0.5) and client.status(m.client_url, 0.5).leader_id != 0,
+                timeout=timeout, interval=0.05, what=f"etcd {name} to rejoin the cluster",
+                abort=lambda: None if m.proc.alive() else f"etcd {name} exited: {_log_tail(self.logs / (name + '.log'))}",
+            )
+        except WaitTimeout as exc:
+            raise PlatformError(f"etcd {name} restarted but did not rejoin: {exc}; see {self.logs / (name + '.log')}") from exc
+        finally:
+            client.close()
+
+
+def _log_tail(path: Path) -> str:
+    """The last error-ish line of a member's log, for one-line failure messages."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("level") in ("error", "fatal", "panic"):
+                return f"{rec.get('msg')}: {rec.get('error', '')} (log: {path})"
+    return f"see {path}"
+
+
+def _pids_in_netns(ns: str) -> list[int]:
+    """Processes whose network namespace is ``ns`` (compared by inode)."""
+    try:
+        target = os.stat(net.NETNS_DIR / ns).st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "net").st_ino == target:
+                pids.append(int(entry.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return pids

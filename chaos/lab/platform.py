@@ -1,0 +1,93 @@
+"""The lab as a Platform: what experiments see of the embedded container cloud."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from chaos.context import RunContext
+from chaos.durability import KV
+from chaos.errors import PlatformError
+from chaos.fault import Fault
+from chaos.lab.binaries import find
+from chaos.lab.etcd_http import EtcdClient
+from chaos.lab.faults import KillMaster
+from chaos.lab.lab import Lab, LabState
+from chaos.slo import Measure
+
+
+class LabMasters:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def _state(self) -> LabState:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return st
+
+    def names(self) -> list[str]:
+        return [m.name for m in self._state().members]
+
+    def kv(self) -> KV:
+        return EtcdClient([m.client_url for m in self._state().members])
+
+    def leader(self) -> str | None:
+        return self.lab.leader()
+
+    def healthy(self) -> list[str]:
+        st = self._state()
+        client = self.lab.client(st)
+        try:
+            return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
+        finally:
+            client.close()
+
+    def quorum(self) -> int:
+        return len(self.names()) // 2 + 1
+
+    def tolerance(self) -> Measure:
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            healthy, total, quorum = len(self.healthy()), len(self.names()), self.quorum()
+            detail = {"members": total, "healthy": healthy, "quorum": quorum}
+            return float(healthy - quorum), detail, (None, None)
+
+        return Measure("masters failure tolerance", "all", compute, unit=" members")
+
+
+class LabPlatform:
+    name = "lab"
+
+    def __init__(self, lab: Lab, ctx: RunContext) -> None:
+        self.lab = lab
+        self.ctx = ctx
+        self._masters = LabMasters(lab)
+
+    @property
+    def masters(self) -> LabMasters:
+        return self._masters
+
+    @property
+    def profile(self) -> str | None:
+        st = self.lab.state()
+        return st.profile if st else None
+
+    def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
+        return KillMaster(self.ctx, self.lab, pick, allow_below_quorum)
+
+    def environment(self) -> dict[str, Any]:
+        st = self.lab.state()
+        return {
+            "platform": "lab",
+            "profile": st.profile if st else None,
+            "masters": ", ".join(f"{m.name}={m.address}" for m in st.members) if st else "",
+            "etcd": _version([find("etcd"), "--version"]),
+        }
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    return out.splitlines()[0] if out else "unknown"

@@ -1,0 +1,66 @@
+"""Processes the lab starts, named by pid *and* kernel start time so a reused pid is never
+mistaken for ours (and never signalled)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.errors import PlatformError
+from chaos.journal import process_start
+from chaos.wait import wait_until
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    start: str
+
+    def alive(self) -> bool:
+        _reap(self.pid)
+        if process_start(self.pid) != self.start:
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state not in ("Z", "X")
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited children so they do not linger as zombies."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:
+    """Start a long-lived daemon in its own session (it outlives the caller)."""
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + argv
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh:
+        try:
+            p = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        except FileNotFoundError as exc:
+            raise PlatformError(f"cannot start {argv[0]}: {exc}") from exc
+    start = process_start(p.pid)
+    if start is None:
+        raise PlatformError(f"{argv[0]} exited at once; see {log}")
+    return Proc(p.pid, start)
+
+
+def kill(proc: Proc, sig: signal.Signals = signal.SIGKILL, *, timeout: float = 10.0) -> None:
+    """Signal ``proc`` if it is still the process we started, and wait until it is gone."""
+    if not proc.alive():
+        return
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    wait_until(lambda: not proc.alive(), timeout=timeout, interval=0.02, what=f"pid {proc.pid} to exit")

@@ -1,0 +1,46 @@
+"""The Platform protocol: what an experiment may ask of the lab or of a real cluster."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from chaos.context import RunContext
+from chaos.durability import KV
+from chaos.fault import Fault
+from chaos.slo import Measure
+
+
+@runtime_checkable
+class Masters(Protocol):
+    """The control plane's replicated store (etcd) and its members."""
+
+    def names(self) -> list[str]: ...
+
+    def kv(self) -> KV: ...
+
+    def leader(self) -> str | None:
+        """The member every reachable member agrees leads, or None (no quorum / no answer)."""
+        ...
+
+    def healthy(self) -> list[str]: ...
+
+    def quorum(self) -> int: ...
+
+    def tolerance(self) -> Measure:
+        """How many more members may fail before quorum is lost (healthy - quorum)."""
+        ...
+
+
+@runtime_checkable
+class Platform(Protocol):
+    name: str
+    ctx: RunContext
+
+    @property
+    def masters(self) -> Masters: ...
+
+    def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault: ...
+
+    def environment(self) -> dict[str, Any]:
+        """Facts for reports: platform, profile, versions, addresses."""
+        ...

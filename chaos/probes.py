@@ -1,0 +1,114 @@
+"""Background samplers: each probe calls its sampler at a fixed rate on its own thread and
+records timestamped samples. A sampler that raises or times out yields a failed sample; it
+never crashes the probe or blocks the experiment."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.errors import ConfigError
+from chaos.timeline import Timeline
+
+MAX_HZ = 100.0
+DEFAULT_HZ = 20.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  # seconds on the timeline's clock when the call was made
+    ok: bool
+    latency: float  # seconds the call took
+    value: Any = None
+    error: str | None = None
+
+
+class Series:
+    """The samples of one probe, append-only and safe to read while the probe runs."""
+
+    def __init__(self, name: str, hz: float | None = None) -> None:
+        self.name = name
+        self.hz = hz  # the probe's sampling rate, when the series comes from a probe
+        self._samples: list[Sample] = []
+        self._lock = threading.Lock()
+
+    def append(self, sample: Sample) -> None:
+        with self._lock:
+            self._samples.append(sample)
+
+    def samples(self, start: float | None = None, end: float | None = None) -> list[Sample]:
+        with self._lock:
+            data = list(self._samples)
+        return [
+            s for s in data if (start is None or s.t >= start) and (end is None or s.t < end)
+        ]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples())
+
+
+Sampler = Callable[[], Any]
+
+
+class Probe:
+    """Calls ``sampler`` ``hz`` times a second until stopped.
+
+    Ticks sit on a fixed grid from the start; a sample slower than the period makes the
+    probe skip the ticks it missed rather than fire a burst to catch up.
+    """
+
+    def __init__(self, name: str, sampler: Sampler, timeline: Timeline, hz: float = DEFAULT_HZ):
+        if not 0 < hz <= MAX_HZ:
+            raise ConfigError(f"probe {name!r}: rate {hz!r} Hz is out of range; use 0 < hz <= {MAX_HZ:g}")
+        self.name = name
+        self.hz = hz
+        self.sampler = sampler
+        self.timeline = timeline
+        self.series = Series(name, hz)
+        timeline.attach(self.series)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample_once(self) -> Sample:
+        tl = self.timeline
+        t0 = tl.now()
+        try:
+            value = self.sampler()
+        except Exception as exc:  # a failing target is an observation, not a crash
+            sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
+        else:
+            sample = Sample(t0, True, tl.now() - t0, value)
+        self.series.append(sample)
+        return sample
+
+    def _run(self) -> None:
+        period = 1.0 / self.hz
+        start = self.timeline.now()
+        tick = 0
+        while not self._stop.is_set():
+            self.sample_once()
+            elapsed = self.timeline.now() - start
+            tick = max(tick + 1, int(elapsed / period) + 1)
+            # Event.wait is the probe's metronome, not a wait for a condition: stop() ends it.
+            self._stop.wait(max(0.0, start + tick * period - self.timeline.now()))
+
+    def start(self) -> Probe:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"probe:{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -1,0 +1,288 @@
+"""Steady-state predicates over probe series, evaluated in windows, with evidence.
+
+A ``Measure`` is a number not yet computed ("availability of writes during the fault");
+comparing it with a bound gives a ``Check``; evaluating a check gives a ``Finding`` that
+carries the measured value, the bound and the window, pass or fail.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chaos.errors import ConfigError
+from chaos.probes import Sample, Series
+from chaos.timeline import Timeline
+
+Window = Literal["all", "baseline", "during", "recovery"]
+WINDOWS: tuple[str, ...] = ("all", "baseline", "during", "recovery")
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+_NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!="}
+
+
+def window_bounds(timeline: Timeline, window: str) -> tuple[float | None, float | None]:
+    """Baseline is before the first fault, during is from the first fault in to the last
+    out, recovery is after that. Bounds are timeline seconds; None is open."""
+    if window not in WINDOWS:
+        raise ConfigError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
+    if window == "all":
+        return None, None
+    fw = timeline.fault_window()
+    if fw is None:
+        if window == "baseline":
+            return None, None
+        raise ConfigError(f"the {window!r} window needs a fault on the timeline, and none was injected")
+    start, end = fw
+    if window == "baseline":
+        return None, start
+    if window == "during":
+        return start, end
+    if end is None:
+        raise ConfigError("the 'recovery' window starts when the fault is reverted; it is still in force")
+    return end, None
+
+
+def _fmt_span(span: tuple[float | None, float | None]) -> str:
+    start, end = span
+    a = "start" if start is None else f"{start:.2f}s"
+    b = "now" if end is None else f"{end:.2f}s"
+    return f"{a}–{b}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    window: str
+    span: tuple[float | None, float | None]
+    measured: float | None
+    op: str
+    bound: float
+    unit: str
+    passed: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        if self.measured is None:
+            got = "no value"
+        else:
+            got = f"{self.measured:.4g}{self.unit}"
+        rel = self.op if self.passed else _NEGATED[self.op]
+        extra = "; ".join(f"{k}={v}" for k, v in self.detail.items())
+        verdict = "ok" if self.passed else "VIOLATED"
+        s = f"[{verdict}] {self.name} ({self.window}, t={_fmt_span(self.span)}): {got} {rel} {self.bound:g}{self.unit}"
+        return f"{s} ({extra})" if extra else s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "window": self.window,
+            "span": list(self.span),
+            "measured": self.measured,
+            "op": self.op,
+            "bound": self.bound,
+            "unit": self.unit,
+            "passed": self.passed,
+            "detail": self.detail,
+        }
+
+
+Compute = Callable[[], tuple[float | None, dict[str, Any], tuple[float | None, float | None]]]
+
+
+class Measure:
+    """A named quantity computed on demand; compare it to a bound to make a ``Check``."""
+
+    __hash__ = None  # type: ignore[assignment]  # == builds a Check, so no hashing
+
+    def __init__(self, name: str, window: str, compute: Compute, unit: str = "", settle_until: Callable[[], float | None] | None = None) -> None:
+        self.name = name
+        self.window = window
+        self.unit = unit
+        self.compute = compute
+        self.settle_until = settle_until
+
+    def _check(self, op: str, bound: float) -> Check:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or math.isnan(bound):
+            raise ConfigError(f"{self.name}: bound must be a number, got {bound!r}")
+        return Check(self, op, float(bound))
+
+    def __ge__(self, bound: float) -> Check:  # type: ignore[override]
+        return self._check(">=", bound)
+
+    def __le__(self, bound: float) -> Check:  # type: ignore[override]
+        return self._check("<=", bound)
+
+    def __gt__(self, bound: float) -> Check:  # type: ignore[override]
+        return self._check(">", bound)
+
+    def __lt__(self, bound: float) -> Check:  # type: ignore[override]
+        return self._check("<", bound)
+
+    def __eq__(self, bound: object) -> Check:  # type: ignore[override]
+        if not isinstance(bound, (int, float)):
+            return NotImplemented
+        return self._check("==", bound)
+
+    def value(self) -> float | None:
+        return self.compute()[0]
+
+    def __repr__(self) -> str:
+        return f"<Measure {self.name} ({self.window})>"
+
+
+@dataclass(frozen=True)
+class Check:
+    measure: Measure
+    op: str
+    bound: float
+
+    def evaluate(self) -> Finding:
+        measured, detail, span = self.measure.compute()
+        passed = measured is not None and _OPS[self.op](measured, self.bound)
+        return Finding(
+            self.measure.name, self.measure.window, span, measured, self.op, self.bound,
+            self.measure.unit, passed, detail,
+        )
+
+    def __bool__(self) -> bool:
+        # `assert writes.lost() == 0` would otherwise always pass: make misuse loud.
+        raise TypeError("a Check is evaluated by steady.expect(...), not by bool()/assert")
+
+
+# ---- statistics over samples -------------------------------------------------------------
+
+
+def availability(samples: Sequence[Sample]) -> float | None:
+    if not samples:
+        return None
+    return sum(1 for s in samples if s.ok) / len(samples)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least p% of values at or below it."""
+    if not values:
+        return None
+    if not 0 < p <= 100:
+        raise ConfigError(f"percentile must be in (0, 100], got {p!r}")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def recovery_point(samples: Sequence[Sample], start: float, consecutive: int) -> float | None:
+    """The time of the first sample at or after ``start`` from which ``consecutive`` samples
+    in a row are good; None if that never happens."""
+    if consecutive < 1:
+        raise ConfigError(f"consecutive must be >= 1, got {consecutive!r}")
+    run = 0
+    first: float | None = None
+    for s in samples:
+        if s.t < start:
+            continue
+        if s.ok:
+            if run == 0:
+                first = s.t
+            run += 1
+            if run >= consecutive:
+                return first
+        else:
+            run = 0
+    return None
+
+
+class Watched:
+    """Measures over one probe's series, windows taken from the timeline."""
+
+    def __init__(self, series: Series, timeline: Timeline, consecutive: int = 5) -> None:
+        self.series = series
+        self.timeline = timeline
+        self.consecutive = consecutive
+
+    @property
+    def name(self) -> str:
+        return self.series.name
+
+    def _window(self, window: str) -> tuple[list[Sample], tuple[float | None, float | None]]:
+        start, end = window_bounds(self.timeline, window)
+        return self.series.samples(start, end), (start, end)
+
+    def availability(self, window: Window = "all") -> Measure:
+        _validate_window(window)
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            ok = sum(1 for s in samples if s.ok)
+            return availability(samples), {"ok": ok, "samples": len(samples)}, span
+
+        return Measure(f"{self.name} availability", window, compute)
+
+    def latency(self, p: float = 99, window: Window = "all") -> Measure:
+        _validate_window(window)
+        percentile([1.0], p)  # validate now, not at evaluation
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            good = [s.latency for s in samples if s.ok]
+            v = percentile(good, p)
+            return (None if v is None else v * 1000), {"ok_samples": len(good)}, span
+
+        return Measure(f"{self.name} p{p:g} latency", window, compute, unit=" ms")
+
+    def _last_fault_start(self) -> float | None:
+        faults = self.timeline.spans("fault")
+        return faults[-1].start if faults else None
+
+    def recovery_time(self) -> Measure:
+        """Seconds from the latest fault's injection until the first of ``consecutive`` good
+        samples in a row (0 if the probe never noticed the fault)."""
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            start = self._last_fault_start()
+            if start is None:
+                raise ConfigError(f"{self.name}: recovery time needs a fault on the timeline")
+            samples = self.series.samples(start)
+            point = recovery_point(samples, start, self.consecutive)
+            failed = sum(1 for s in samples if not s.ok)
+            detail: dict[str, Any] = {"failed_since_fault": failed, "consecutive": self.consecutive}
+            if point is None:
+                detail["recovered"] = False
+            else:
+                first_fail = next((s.t for s in samples if not s.ok and s.t < point), None)
+                detail["outage_s"] = round(point - first_fail, 3) if first_fail is not None else 0.0
+            return (None if point is None else point - start), detail, (start, None)
+
+        return Measure(f"{self.name} time to recover", "during", compute, unit=" s")
+
+    def recovers(self, within: float) -> Check:
+        """Good again within ``within`` seconds of the latest fault; ``steady.expect`` waits for it."""
+        if within <= 0:
+            raise ConfigError(f"recovers(within=...) must be > 0 seconds, got {within!r}")
+        measure = self.recovery_time()
+        hz = _series_hz(self)
+
+        def deadline() -> float | None:
+            start = self._last_fault_start()
+            # the recovery point must lie within the bound; confirming it takes N more samples
+            return None if start is None else start + within + self.consecutive / hz + 0.5
+
+        measure.settle_until = deadline
+        return measure <= within
+
+
+def _series_hz(w: Watched) -> float:
+    return w.series.hz or 20.0
+
+
+def _validate_window(window: str) -> None:
+    if window not in WINDOWS:
+        raise ConfigError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")

@@ -1,0 +1,166 @@
+"""The experiment's side of steady state: start probes, hold a baseline, expect checks.
+
+``Steady`` is what the ``steady`` fixture hands a test. It owns the probes it started and
+stops them when the test ends; every check it evaluates is kept as evidence for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from chaos.context import RunContext
+from chaos.durability import KV, DurabilityProbe
+from chaos.errors import ConfigError, SteadyStateViolation
+from chaos.probes import DEFAULT_HZ, Probe
+from chaos.slo import Check, Finding, Measure, Watched
+from chaos.wait import WaitTimeout, wait_until
+
+
+class HasKV(Protocol):
+    def kv(self) -> KV: ...
+
+
+class Writes(Watched):
+    """A durability writer's series plus the lost-write measure."""
+
+    def __init__(self, probe: DurabilityProbe, steady: Steady) -> None:
+        super().__init__(probe.series, steady.ctx.tl, steady.consecutive)
+        self.probe = probe
+
+    def lost(self) -> Measure:
+        """Acknowledged writes that cannot be read back (stops the writer when evaluated)."""
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            lost = self.probe.lost_keys()
+            counts = self.probe.counts()
+            detail: dict[str, Any] = {**counts}
+            if lost:
+                detail["lost_keys"] = lost[:20] + (["..."] if len(lost) > 20 else [])
+            return float(len(lost)), detail, (None, None)
+
+        return Measure(f"{self.name} acknowledged writes lost", "all", compute)
+
+
+class Steady:
+    def __init__(self, ctx: RunContext, *, hz: float = DEFAULT_HZ, consecutive: int = 5) -> None:
+        self.ctx = ctx
+        self.hz = hz
+        self.consecutive = consecutive
+        self.findings: list[Finding] = []
+        self._probes: list[Probe] = []
+        self._writers: list[DurabilityProbe] = []
+        self._watched: list[Watched] = []
+
+    # -- probes -----------------------------------------------------------------------------
+    def durability(self, target: HasKV, *, hz: float | None = None, timeout: float = 1.0) -> Writes:
+        """Start a writer against ``target`` (e.g. ``platform.masters``)."""
+        probe = DurabilityProbe(target.kv(), self.ctx.tl, hz=hz or self.hz, timeout=timeout)
+        self._writers.append(probe)
+        self._probes.append(probe.probe)
+        probe.start()
+        writes = Writes(probe, self)
+        self._watched.append(writes)
+        return writes
+
+    def watch(self, name: str, sampler: Callable[[], Any], *, hz: float | None = None) -> Watched:
+        """Start sampling ``sampler`` (raise to report a bad sample) in the background."""
+        if any(w.name == name for w in self._watched):
+            raise ConfigError(f"a probe named {name!r} is already running in this experiment")
+        probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz).start()
+        self._probes.append(probe)
+        watched = Watched(probe.series, self.ctx.tl, self.consecutive)
+        self._watched.append(watched)
+        return watched
+
+    # -- phases ------------------------------------------------------------------------------
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        tl = self.ctx.tl
+        tl.record("phase.start", name)
+        try:
+            yield
+        finally:
+            tl.record("phase.end", name)
+
+    def hold(self, seconds: float, phase: str = "observe") -> None:
+        """Let the probes run for ``seconds`` (through the injected clock)."""
+        if seconds < 0:
+            raise ConfigError(f"hold(seconds=...) must be >= 0, got {seconds!r}")
+        with self.phase(phase):
+            self.ctx.clock.sleep(seconds)
+
+    def baseline(self, seconds: float = 5.0, *, availability: float = 0.99) -> list[Finding]:
+        """Observe before any fault; every probe must meet ``availability`` or nothing is
+        injected (a fault on an already-broken system proves nothing)."""
+        if self.ctx.tl.fault_window() is not None:
+            raise ConfigError("baseline() must run before the first fault is injected")
+        if not self._watched:
+            raise ConfigError("baseline() needs a probe: start one with steady.durability() or steady.watch()")
+        self.hold(seconds, phase="baseline")
+        return self.expect(*(w.availability("baseline") >= availability for w in self._watched))
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def expect(self, *checks: Check) -> list[Finding]:
+        """Evaluate every check (waiting for the eventual ones), keep the findings as
+        evidence, and raise ``SteadyStateViolation`` naming every one that failed."""
+        if not checks:
+            raise ConfigError("expect() needs at least one check, e.g. writes.availability() >= 0.99")
+        for c in checks:
+            if not isinstance(c, Check):
+                raise ConfigError(
+                    f"expect() takes checks such as `writes.lost() == 0`, got {c!r} ({type(c).__name__})"
+                )
+        with self.phase("verify"):
+            findings = [self._settle(c) for c in checks]
+        self.findings.extend(findings)
+        failed = [f for f in findings if not f.passed]
+        if failed:
+            lines = "\n  ".join(f.line() for f in failed)
+            raise SteadyStateViolation(
+                f"steady state violated ({len(failed)} of {len(findings)} checks):\n  {lines}",
+                evidence=[f.as_dict() for f in findings],
+            )
+        return findings
+
+    def _settle(self, check: Check) -> Finding:
+        deadline_fn = check.measure.settle_until
+        deadline = deadline_fn() if deadline_fn else None
+        remaining = None if deadline is None else deadline - self.ctx.tl.now()
+        if remaining is None or remaining <= 0:
+            return check.evaluate()
+        try:
+            return wait_until(
+                lambda: (f := check.evaluate()).passed and f,
+                timeout=remaining,
+                what=check.measure.name,
+                interval=0.05,
+                clock=self.ctx.clock,
+            )
+        except WaitTimeout:
+            return check.evaluate()
+
+    # -- teardown -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        for probe in self._probes:
+            probe.stop()
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "findings": [f.as_dict() for f in self.findings],
+            "faults": [
+                {"name": s.name, "start": s.start, "end": s.end} for s in self.ctx.tl.spans("fault")
+            ],
+            "probes": {},
+        }
+        for w in self._watched:
+            samples = w.series.samples()
+            out["probes"][w.name] = {
+                "samples": len(samples),
+                "ok": sum(1 for s in samples if s.ok),
+                "hz": w.series.hz,
+            }
+        for wr in self._writers:
+            out["probes"][wr.series.name]["outcomes"] = wr.counts()
+        return out
