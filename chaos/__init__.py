@@ -1,0 +1,62 @@
+"""Chaos and resilience experiments for Kubernetes container clouds, as pytest tests.
+
+Experiments import only from here; everything else is private to its module.
+"""
+
+from chaos.clock import Clock, FakeClock, SystemClock
+from chaos.context import RunContext
+from chaos.errors import (
+    ChaosError,
+    ConfigError,
+    DryRunPlan,
+    EnvironmentNotReady,
+    FaultNotInEffect,
+    PlatformError,
+    RollbackError,
+    SteadyStateViolation,
+    UnsafeFaultRefused,
+)
+from chaos.experiment import experiment
+from chaos.fault import Fault
+from chaos.faults import kill_master
+from chaos.journal import Journal, recover, register_undo
+from chaos.platform import Masters, Platform
+from chaos.probes import Probe, Sample, Series
+from chaos.slo import Check, Finding, Measure, Watched
+from chaos.steady import Leadership, Steady, Writes
+from chaos.timeline import Timeline
+
+__all__ = [
+    "ChaosError",
+    "Check",
+    "Clock",
+    "ConfigError",
+    "DryRunPlan",
+    "EnvironmentNotReady",
+    "FakeClock",
+    "Fault",
+    "FaultNotInEffect",
+    "Finding",
+    "Journal",
+    "Leadership",
+    "Masters",
+    "Measure",
+    "Platform",
+    "PlatformError",
+    "Probe",
+    "RollbackError",
+    "RunContext",
+    "Sample",
+    "Series",
+    "Steady",
+    "SteadyStateViolation",
+    "SystemClock",
+    "Timeline",
+    "UnsafeFaultRefused",
+    "Watched",
+    "Writes",
+    "experiment",
+    "kill_master",
+    "recover",
+    "register_undo",
+]

@@ -49,3 +49,7 @@ class SteadyStateViolation(ChaosError, AssertionError):
     def __init__(self, message: str, evidence: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(message)
         self.evidence: list[dict[str, Any]] = list(evidence)
+
+
+class DryRunPlan(ChaosError):
+    """Raised by a fault in dry-run mode after resolving its targets; nothing was changed."""

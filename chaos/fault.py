@@ -16,7 +16,7 @@ from types import FrameType, TracebackType
 from typing import Any, Self
 
 from chaos.context import RunContext
-from chaos.errors import FaultNotInEffect, RollbackError
+from chaos.errors import DryRunPlan, FaultNotInEffect, RollbackError
 from chaos.journal import Entry, undo_for
 
 
@@ -89,7 +89,7 @@ class Fault(abc.ABC):
         tl = self.ctx.tl
         if self.ctx.dry_run:
             tl.note("dry-run", fault=self.kind, plan=self.describe())
-            return self
+            raise DryRunPlan(f"would {self.describe()} ({self.details()})")
         tl.record("fault.start", self.describe(), fault_kind=self.kind)
         self._open = True
         self.injected_at = tl.now()

@@ -43,6 +43,39 @@ class Writes(Watched):
         return Measure(f"{self.name} acknowledged writes lost", "all", compute)
 
 
+class HasLeader(Protocol):
+    def leader(self) -> str | None: ...
+
+
+class Leadership(Watched):
+    """Who leads the masters, sampled; a sample without a leader is a failed sample."""
+
+    def changes(self) -> Measure:
+        """How many times leadership moved to another member since the latest fault."""
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            start = self._last_fault_start()
+            if start is None:
+                raise ConfigError("leadership changes are counted from a fault; none was injected")
+            before = [s.value for s in self.series.samples(None, start) if s.ok]
+            current = before[-1] if before else None
+            seen = [current] if current else []
+            changes = 0
+            for s in self.series.samples(start):
+                if s.ok and s.value != current:
+                    if current is not None:
+                        changes += 1
+                    current = s.value
+                    seen.append(s.value)
+            return float(changes), {"leaders": " -> ".join(str(x) for x in seen)}, (start, None)
+
+        return Measure(f"{self.name} changes", "during", compute)
+
+    def elected(self, within: float) -> Check:
+        """A leader is in place again within ``within`` seconds of the latest fault."""
+        return self.recovers(within)
+
+
 class Steady:
     def __init__(self, ctx: RunContext, *, hz: float = DEFAULT_HZ, consecutive: int = 5) -> None:
         self.ctx = ctx
@@ -59,16 +92,33 @@ class Steady:
         probe = DurabilityProbe(target.kv(), self.ctx.tl, hz=hz or self.hz, timeout=timeout)
         self._writers.append(probe)
         self._probes.append(probe.probe)
-        probe.start()
+        if not self.ctx.dry_run:  # a dry run writes nothing, not even probe keys
+            probe.start()
         writes = Writes(probe, self)
         self._watched.append(writes)
         return writes
+
+    def leadership(self, masters: HasLeader, *, hz: float | None = None) -> Leadership:
+        """Sample which member leads ``masters`` (e.g. ``platform.masters``)."""
+
+        def sample() -> str:
+            leader = masters.leader()
+            if leader is None:
+                raise ConnectionError("no leader")
+            return leader
+
+        watched = self.watch("leader", sample, hz=hz)
+        leadership = Leadership(watched.series, self.ctx.tl, self.consecutive)
+        self._watched[-1] = leadership
+        return leadership
 
     def watch(self, name: str, sampler: Callable[[], Any], *, hz: float | None = None) -> Watched:
         """Start sampling ``sampler`` (raise to report a bad sample) in the background."""
         if any(w.name == name for w in self._watched):
             raise ConfigError(f"a probe named {name!r} is already running in this experiment")
-        probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz).start()
+        probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz)
+        if not self.ctx.dry_run:
+            probe.start()
         self._probes.append(probe)
         watched = Watched(probe.series, self.ctx.tl, self.consecutive)
         self._watched.append(watched)
@@ -89,7 +139,8 @@ class Steady:
         if seconds < 0:
             raise ConfigError(f"hold(seconds=...) must be >= 0, got {seconds!r}")
         with self.phase(phase):
-            self.ctx.clock.sleep(seconds)
+            if not self.ctx.dry_run:
+                self.ctx.clock.sleep(seconds)
 
     def baseline(self, seconds: float = 5.0, *, availability: float = 0.99) -> list[Finding]:
         """Observe before any fault; every probe must meet ``availability`` or nothing is
@@ -112,6 +163,8 @@ class Steady:
                 raise ConfigError(
                     f"expect() takes checks such as `writes.lost() == 0`, got {c!r} ({type(c).__name__})"
                 )
+        if self.ctx.dry_run:
+            return []  # nothing was observed, so there is nothing to judge
         with self.phase("verify"):
             findings = [self._settle(c) for c in checks]
         self.findings.extend(findings)

@@ -7,6 +7,7 @@ live in their probe's series, which the timeline references for charts and CSV.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class Timeline:
         self.origin = self.clock.now()
         self._events: list[Event] = []
         self._series: list[Series] = []
+        self._listeners: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -53,7 +55,15 @@ class Timeline:
         event = Event(self.now(), kind, name, data)
         with self._lock:
             self._events.append(event)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
         return event
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every event as it is recorded (on the recording thread)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def note(self, name: str, **data: Any) -> Event:
         return self.record("note", name, **data)

@@ -1,0 +1,60 @@
+"""The timeline as a picture: probe latencies and failures, faults shaded."""
+
+from __future__ import annotations
+
+import io
+
+from chaos.timeline import Timeline
+
+
+def timeline_png(timeline: Timeline, title: str = "") -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = timeline.series
+    rows = max(1, len(series))
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 2.6 * rows), sharex=True, squeeze=False)
+    faults = timeline.spans("fault")
+    end = timeline.now()
+    for ax, s in zip(axes[:, 0], series or [None], strict=False):
+        for f in faults:
+            ax.axvspan(f.start, f.end if f.end is not None else end, color="tab:red", alpha=0.15)
+        for p in timeline.spans("phase"):
+            if p.name == "baseline":
+                ax.axvspan(p.start, p.end if p.end is not None else end, color="tab:green", alpha=0.07)
+        if s is None:
+            ax.text(0.5, 0.5, "no probes", ha="center", transform=ax.transAxes)
+            continue
+        samples = s.samples()
+        ok = [(x.t, x.latency * 1000) for x in samples if x.ok]
+        bad = [x.t for x in samples if not x.ok]
+        if ok:
+            ax.plot([t for t, _ in ok], [v for _, v in ok], ".", ms=3, color="tab:blue", label="ok (latency)")
+        top = max((v for _, v in ok), default=1.0)
+        if bad:
+            ax.plot(bad, [top * 1.1] * len(bad), "x", ms=4, color="tab:red", label=f"failed ({len(bad)})")
+        ax.set_ylabel(f"{s.name}\nlatency ms")
+        ax.set_yscale("log" if top > 50 else "linear")
+        ax.legend(loc="upper right", fontsize=7)
+    for f in faults:
+        axes[0, 0].annotate(f.name, (f.start, 1.02), xycoords=("data", "axes fraction"), fontsize=7, color="tab:red")
+    axes[-1, 0].set_xlabel("seconds since start (red: fault in force, green: baseline)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def samples_csv(timeline: Timeline) -> str:
+    out = io.StringIO()
+    out.write("series,t,ok,latency_ms,error\n")
+    for s in timeline.series:
+        for x in s.samples():
+            err = (x.error or "").replace('"', "'")
+            out.write(f'{s.name},{x.t:.4f},{int(x.ok)},{x.latency * 1000:.3f},"{err}"\n')
+    return out.getvalue()

@@ -1,0 +1,145 @@
+"""`chaos`: bring the lab up and down, show it, recover after a crash, build the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from chaos.errors import ChaosError, ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn our errors into one clear line and a non-zero exit, never a traceback."""
+
+    @wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"chaos: error: {exc}", err=True)
+            sys.exit(2)
+        except ChaosError as exc:
+            click.echo(f"chaos: error: {exc}", err=True)
+            if exc.__cause__ is not None and isinstance(exc.__cause__, ExceptionGroup):
+                for sub in exc.__cause__.exceptions:
+                    click.echo(f"  - {sub}", err=True)
+            sys.exit(1)
+
+    return run  # type: ignore[return-value]
+
+
+def _say(msg: str) -> None:
+    click.echo(msg)
+
+
+@click.group()
+def main() -> None:
+    """Chaos and resilience experiments for Kubernetes container clouds."""
+
+
+@main.group()
+def lab() -> None:
+    """The embedded lab: real etcd masters in network namespaces on this machine."""
+
+
+@lab.command("up")
+@click.option("--profile", default="resilient", show_default=True, help="resilient or fragile")
+@_friendly
+def lab_up(profile: str) -> None:
+    """Bring the lab up (idempotent; clears a stale lab first)."""
+    from chaos.lab import Lab
+
+    Lab().up(profile, progress=_say)
+
+
+@lab.command("down")
+@_friendly
+def lab_down() -> None:
+    """Remove every process, namespace, bridge, mount and loop device of the lab."""
+    from chaos.lab import Lab
+
+    Lab().down(progress=_say)
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_friendly
+def lab_status(as_json: bool) -> None:
+    """Show every master: address, process, health, leader."""
+    from chaos.lab import Lab
+
+    st = Lab().status()
+    if as_json:
+        click.echo(json.dumps(st.__dict__, indent=2))
+        return
+    if not st.up:
+        click.echo("lab is down")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"lab ({st.profile}), leader: {st.leader or 'none'}")
+    for col in ("master", "address", "pid", "running", "healthy", "leader", "volume"):
+        table.add_column(col)
+    for m in st.members:
+        table.add_row(
+            m["name"], m["address"], str(m["pid"]), _yes(m["running"]), _yes(m["healthy"]),
+            "*" if m["leader"] else "", m["volume"],
+        )
+    Console().print(table)
+    for p in st.problems:
+        click.echo(f"problem: {p}")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="also undo faults owned by a run that is still alive")
+@_friendly
+def recover(force: bool) -> None:
+    """Undo every fault a killed run left in force (idempotent)."""
+    import chaos.lab.faults  # noqa: F401  registers the lab's undo functions
+    from chaos.context import default_journal
+    from chaos.journal import recover as do_recover
+
+    journal = default_journal()
+    report = do_recover(journal, include_live=force)
+    for e in report.undone:
+        click.echo(f"undone: {e.description} (left by pid {e.owner_pid})")
+    for e in report.skipped_live:
+        click.echo(f"skipped: {e.description}: its run (pid {e.owner_pid}) is still alive; --force to undo")
+    if not report.undone and not report.skipped_live:
+        click.echo("nothing to recover")
+
+
+@main.command()
+@click.option("--results", default="reports/allure-results", show_default=True, type=click.Path(path_type=Path))
+@click.option("--output", default="reports/allure-report", show_default=True, type=click.Path(path_type=Path))
+@_friendly
+def report(results: Path, output: Path) -> None:
+    """Render the Allure HTML report (npm package `allure`, Allure 3)."""
+    if not results.is_dir() or not any(results.iterdir()):
+        raise ConfigError(f"no Allure results in {results}: run the experiments with --alluredir {results} first")
+    npx = shutil.which("npx")
+    if npx is None:
+        raise ChaosError("npx not found: install Node.js and npm (apt-get install nodejs npm)")
+    cmd = [npx, "--no-install", "allure", "generate", str(results), "--output", str(output)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ChaosError(
+            f"allure generate failed ({proc.returncode}): {proc.stderr.strip()[-400:]}; "
+            "is the npm package installed (npm install in the repository)?"
+        )
+    click.echo(f"report: {output / 'index.html'}")

@@ -1,0 +1,280 @@
+"""The pytest plugin: options, markers, fixtures and report wiring for chaos experiments.
+
+Registered through the ``pytest11`` entry point. Importing it stays cheap: the lab, Allure
+and matplotlib are imported only when a fixture that needs them runs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import zlib
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chaos.config import RunConfig
+from chaos.context import RunContext, default_journal, state_dir
+from chaos.errors import ChaosError, ConfigError, DryRunPlan, EnvironmentNotReady
+from chaos.steady import Steady
+
+if TYPE_CHECKING:
+    from chaos.lab import Lab, LabPlatform
+
+CONFIG = pytest.StashKey[RunConfig]()
+RECORDS = pytest.StashKey[list[dict[str, Any]]]()
+ENVIRONMENT = pytest.StashKey[dict[str, Any]]()
+EVIDENCE = pytest.StashKey[dict[str, Any]]()
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "chaos experiments")
+    group.addoption("--platform", default="lab", help="where experiments run: lab (default) or kube")
+    group.addoption("--lab-profile", default="resilient", help="lab profile: resilient (default) or fragile")
+    group.addoption("--chaos-seed", type=int, default=0, help="seed for every random choice (default 0)")
+    group.addoption("--dry-run", action="store_true", help="resolve and print each fault's targets; change nothing")
+    group.addoption("--chaos-probe-hz", type=float, default=20.0, help="probe sampling rate, Hz (default 20, max 100)")
+    group.addoption("--chaos-fault-ttl", default="15m", help="longest any fault may stay in force (default 15m)")
+    group.addoption("--chaos-reports", default="reports", help="where summary.json goes (default ./reports)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "experiment(verifies, hypothesis): a chaos experiment (use @chaos.experiment)")
+    config.addinivalue_line("markers", "lab: needs the embedded lab (root); skipped with the reason otherwise")
+    reports = Path(config.getoption("--chaos-reports"))
+    try:
+        cfg = RunConfig.build(
+            platform=config.getoption("--platform"),
+            lab_profile=config.getoption("--lab-profile"),
+            seed=config.getoption("--chaos-seed"),
+            dry_run=config.getoption("--dry-run"),
+            probe_hz=config.getoption("--chaos-probe-hz"),
+            fault_ttl=config.getoption("--chaos-fault-ttl"),
+            reports=reports if reports.is_absolute() else config.rootpath / reports,
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError("chaos: " + "\nchaos: ".join(exc.problems)) from exc
+    config.stash[CONFIG] = cfg
+    config.stash[RECORDS] = []
+    config.stash[ENVIRONMENT] = {}
+
+
+def _lab_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces, iptables, loop mounts); run as root"
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Undo whatever a killed run left in force before anything else touches the platform."""
+    journal = default_journal()
+    if _lab_unavailable() or not journal.path.exists():
+        return
+    import chaos.lab.faults  # noqa: F401  registers the lab's undo functions
+    from chaos.journal import recover
+
+    report = recover(journal)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        for entry in report.undone:
+            tr.write_line(f"chaos: recovered a fault left by a killed run: {entry.description}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    cfg = config.stash[CONFIG]
+    return [
+        f"chaos: platform={cfg.platform} profile={cfg.lab_profile} seed={cfg.seed} "
+        f"probe={cfg.probe_hz:g}Hz dry-run={cfg.dry_run} state={state_dir()}"
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _lab_unavailable()
+    if reason is None or config.stash[CONFIG].platform != "lab":
+        return
+    for item in items:
+        if item.get_closest_marker("lab") or item.get_closest_marker("experiment"):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chaos_config(request: pytest.FixtureRequest) -> RunConfig:
+    """The validated run configuration (from the chaos command-line options)."""
+    return request.config.stash[CONFIG]
+
+
+@pytest.fixture(scope="session")
+def chaos_lab(chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The lab, brought up if it is not (and then taken down at the end of the session)."""
+    reason = _lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from chaos.lab import Lab
+
+    lab = Lab()
+    try:
+        _, started = lab.up(chaos_config.lab_profile)
+    except (ConfigError, EnvironmentNotReady) as exc:
+        pytest.fail(f"chaos lab: {exc}", pytrace=False)
+    yield lab
+    if started:
+        lab.down()
+
+
+@pytest.fixture
+def chaos_context(request: pytest.FixtureRequest, chaos_config: RunConfig) -> Iterator[RunContext]:
+    """Journal, timeline, clock and a per-test seeded random generator."""
+    seed = zlib.crc32(f"{chaos_config.seed}:{request.node.nodeid}".encode())
+    ctx = RunContext(
+        journal=default_journal(), rng=random.Random(seed), dry_run=chaos_config.dry_run,
+        fault_ttl=chaos_config.fault_ttl,
+    )
+    from chaos.report import AllureSteps
+
+    steps = AllureSteps()
+    ctx.tl.subscribe(steps)
+    _label_experiment(request.node)
+    try:
+        yield ctx
+    finally:
+        steps.close_all()
+
+
+@pytest.fixture
+def timeline(chaos_context: RunContext) -> Any:
+    """The test's timeline (events, probe series, chart)."""
+    return chaos_context.tl
+
+
+@pytest.fixture
+def platform(chaos_lab: Lab, chaos_context: RunContext, request: pytest.FixtureRequest) -> LabPlatform:
+    """The platform experiments act on (the lab unless --platform says otherwise)."""
+    from chaos.lab import LabPlatform
+
+    plat = LabPlatform(chaos_lab, chaos_context)
+    env = request.config.stash[ENVIRONMENT]
+    if not env:
+        env.update(plat.environment())
+        env["seed"] = request.config.stash[CONFIG].seed
+    return plat
+
+
+@pytest.fixture
+def steady(chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterator[Steady]:
+    """Probes, baseline and verdicts for one experiment; evidence goes to the report."""
+    s = Steady(chaos_context, hz=chaos_config.probe_hz)
+    try:
+        yield s
+    finally:
+        s.stop()
+        evidence = s.evidence()
+        request.node.stash[EVIDENCE] = evidence
+        if s.ctx.tl.series:
+            from chaos.report import attach_evidence
+
+            attach_evidence(s.ctx.tl, evidence, request.node.nodeid)
+
+
+def _label_experiment(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("experiment")
+    if marker is None:
+        return
+    import allure
+
+    allure.dynamic.epic(marker.kwargs.get("verifies", "experiment"))
+    allure.dynamic.feature(item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid)
+    allure.dynamic.story(item.name)
+    allure.dynamic.description(marker.kwargs.get("hypothesis", ""))
+
+
+# -- outcome, summary ------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    except DryRunPlan as plan:
+        pytest.skip(f"dry run: {plan}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    if report.when == "teardown" and item.get_closest_marker("experiment"):
+        item.config.stash[RECORDS].append(_record(item))
+    return report
+
+
+def _record(item: pytest.Item) -> dict[str, Any]:
+    reports = item.stash.get(REPORTS, {})
+    outcome = "passed"
+    message = ""
+    for phase in ("setup", "call", "teardown"):
+        rep = reports.get(phase)
+        if rep is None:
+            continue
+        if rep.failed:
+            outcome = "failed" if phase == "call" else "error"
+            message = str(rep.longrepr.reprcrash.message) if hasattr(rep.longrepr, "reprcrash") else str(rep.longrepr)
+            break
+        if rep.skipped:
+            outcome = "skipped"
+            message = str(rep.longrepr[2]) if isinstance(rep.longrepr, tuple) else ""
+            break
+    marker = item.get_closest_marker("experiment")
+    evidence = item.stash.get(EVIDENCE, {})
+    figures = {f"{f['name']} [{f['window']}]": f["measured"] for f in evidence.get("findings", [])}
+    call = reports.get("call")
+    return {
+        "nodeid": item.nodeid,
+        "verifies": marker.kwargs.get("verifies") if marker else None,
+        "hypothesis": marker.kwargs.get("hypothesis") if marker else None,
+        "outcome": outcome,
+        "message": message,
+        "duration_s": round(call.duration, 3) if call else None,
+        "profile": item.config.stash[CONFIG].lab_profile,
+        "figures": figures,
+        "evidence": evidence,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cfg = session.config.stash.get(CONFIG, None)
+    records = session.config.stash.get(RECORDS, [])
+    if cfg is None or not records:
+        return
+    from chaos.report import write_allure_environment, write_summary
+
+    env = {"platform": cfg.platform, "profile": cfg.lab_profile, "seed": cfg.seed, **session.config.stash[ENVIRONMENT]}
+    write_summary(cfg.reports / "summary.json", records, env)
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
+    if alluredir:
+        write_allure_environment(Path(alluredir), env)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    records = config.stash.get(RECORDS, [])
+    if not records:
+        return
+    tr = terminalreporter
+    tr.section("chaos experiments")
+    for r in records:
+        tr.write_line(f"{r['outcome'].upper():8} {r['nodeid']}  [{r['verifies']}]")
+        for name, value in r["figures"].items():
+            shown = "n/a" if value is None else f"{value:.4g}"
+            tr.write_line(f"           {name}: {shown}")
+        if r["outcome"] != "passed" and r["message"]:
+            tr.write_line(f"           {r['message'].splitlines()[0][:200]}")
+    tr.write_line(f"summary: {config.stash[CONFIG].reports / 'summary.json'}")
+
+

@@ -1,0 +1,72 @@
+"""Evidence out of a run: Allure steps and attachments, and ``reports/summary.json``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos.chart import samples_csv, timeline_png
+from chaos.timeline import Event, Timeline
+
+
+class AllureSteps:
+    """Turns phases and faults on the timeline into nested Allure steps as they happen."""
+
+    def __init__(self) -> None:
+        import allure
+
+        self._allure = allure
+        self._open: list[tuple[str, Any]] = []
+
+    def __call__(self, event: Event) -> None:
+        kind, _, edge = event.kind.partition(".")
+        if kind not in ("phase", "fault"):
+            return
+        key = f"{kind}:{event.name}"
+        if edge == "start":
+            title = f"inject: {event.name}" if kind == "fault" else event.name
+            step = self._allure.step(title)
+            step.__enter__()
+            self._open.append((key, step))
+        elif edge == "end" and any(k == key for k, _ in self._open):
+            # close anything opened inside this one first: Allure steps nest strictly
+            while self._open:
+                k, step = self._open.pop()
+                step.__exit__(None, None, None)
+                if k == key:
+                    break
+
+    def close_all(self) -> None:
+        while self._open:
+            _, step = self._open.pop()
+            step.__exit__(None, None, None)
+
+
+def attach_evidence(timeline: Timeline, evidence: dict[str, Any], title: str) -> None:
+    import allure
+
+    allure.attach(timeline_png(timeline, title), "timeline", allure.attachment_type.PNG)
+    allure.attach(samples_csv(timeline), "probe samples", allure.attachment_type.CSV)
+    allure.attach(json.dumps(evidence, indent=2, default=str), "evidence", allure.attachment_type.JSON)
+
+
+def write_summary(path: Path, records: list[dict[str, Any]], environment: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": environment,
+        "experiments": records,
+        "passed": sum(1 for r in records if r["outcome"] == "passed"),
+        "failed": sum(1 for r in records if r["outcome"] == "failed"),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    tmp.replace(path)
+
+
+def write_allure_environment(results_dir: Path, environment: dict[str, Any]) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k}={v}" for k, v in environment.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n")
