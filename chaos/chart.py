@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from chaos.probes import Series
 from chaos.timeline import Timeline
 
 
@@ -18,7 +19,8 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
     fig, axes = plt.subplots(rows, 1, figsize=(10, 2.6 * rows), sharex=True, squeeze=False)
     faults = timeline.spans("fault")
     end = timeline.now()
-    for ax, s in zip(axes[:, 0], series or [None], strict=False):
+    panels: list[Series | None] = list(series) or [None]
+    for ax, s in zip(axes[:, 0], panels, strict=False):
         for f in faults:
             ax.axvspan(f.start, f.end if f.end is not None else end, color="tab:red", alpha=0.15)
         for p in timeline.spans("phase"):
@@ -39,7 +41,9 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
         ax.set_yscale("log" if top > 50 else "linear")
         ax.legend(loc="upper right", fontsize=7)
     for f in faults:
-        axes[0, 0].annotate(f.name, (f.start, 1.02), xycoords=("data", "axes fraction"), fontsize=7, color="tab:red")
+        axes[0, 0].annotate(
+            f.name, (f.start, 1.02), xycoords=("data", "axes fraction"), fontsize=7, color="tab:red"
+        )
     axes[-1, 0].set_xlabel("seconds since start (red: fault in force, green: baseline)")
     if title:
         fig.suptitle(title, fontsize=9)

@@ -93,8 +93,13 @@ def lab_status(as_json: bool) -> None:
         table.add_column(col)
     for m in st.members:
         table.add_row(
-            m["name"], m["address"], str(m["pid"]), _yes(m["running"]), _yes(m["healthy"]),
-            "*" if m["leader"] else "", m["volume"],
+            m["name"],
+            m["address"],
+            str(m["pid"]),
+            _yes(m["running"]),
+            _yes(m["healthy"]),
+            "*" if m["leader"] else "",
+            m["volume"],
         )
     Console().print(table)
     for p in st.problems:
@@ -125,18 +130,22 @@ def recover(force: bool) -> None:
 
 
 @main.command()
-@click.option("--results", default="reports/allure-results", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--results", default="reports/allure-results", show_default=True, type=click.Path(path_type=Path)
+)
 @click.option("--output", default="reports/allure-report", show_default=True, type=click.Path(path_type=Path))
 @_friendly
 def report(results: Path, output: Path) -> None:
     """Render the Allure HTML report (npm package `allure`, Allure 3)."""
     if not results.is_dir() or not any(results.iterdir()):
-        raise ConfigError(f"no Allure results in {results}: run the experiments with --alluredir {results} first")
+        raise ConfigError(
+            f"no Allure results in {results}: run the experiments with --alluredir {results} first"
+        )
     npx = shutil.which("npx")
     if npx is None:
         raise ChaosError("npx not found: install Node.js and npm (apt-get install nodejs npm)")
     cmd = [npx, "--no-install", "allure", "generate", str(results), "--output", str(output)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ChaosError(
             f"allure generate failed ({proc.returncode}): {proc.stderr.strip()[-400:]}; "

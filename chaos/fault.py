@@ -58,7 +58,7 @@ class Fault(abc.ABC):
         self.reverted_at: float | None = None
 
     # -- to implement -------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027  optional hook: most faults need no preparation
         """Resolve targets and refuse bad or unsafe requests. Must not change anything."""
 
     @abc.abstractmethod
@@ -124,7 +124,7 @@ class Fault(abc.ABC):
                 entry = self._steps.pop()
                 try:
                     undo_for(entry.kind)(entry.undo)
-                except Exception as exc:  # gathered and raised below: every undo must run
+                except Exception as exc:  # noqa: BLE001  gathered and raised below: every undo must run
                     exc.add_note(f"while undoing {entry.description!r}")
                     failures.append(exc)
                     continue

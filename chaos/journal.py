@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import ChaosError, ConfigError, RollbackError
+from chaos.errors import ChaosError, RollbackError
 
 UndoFn = Callable[[dict[str, Any]], None]
 _UNDO: dict[str, UndoFn] = {}
@@ -119,20 +119,23 @@ class Journal:
             return _Doc()
         try:
             data = json.loads(raw)
-            if data.get("version") != JOURNAL_VERSION:
-                raise ValueError(f"version {data.get('version')!r}, expected {JOURNAL_VERSION}")
-            return _Doc(entries=[Entry(**e) for e in data["entries"]])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"fault journal {self.path} is unreadable ({exc}); it was not written by this "
-                "version of chaos: inspect it, undo its faults by hand, then delete it"
-            ) from exc
+            version = data.get("version")
+            entries = [Entry(**e) for e in data["entries"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise self._unreadable(str(exc)) from exc
+        if version != JOURNAL_VERSION:
+            raise self._unreadable(f"version {version!r}, expected {JOURNAL_VERSION}")
+        return _Doc(entries=entries)
+
+    def _unreadable(self, why: str) -> ChaosError:
+        return ChaosError(
+            f"fault journal {self.path} is unreadable ({why}); it was not written by this "
+            "version of chaos: inspect it, undo its faults by hand, then delete it"
+        )
 
     def _write(self, doc: _Doc) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        payload = json.dumps(
-            {"version": doc.version, "entries": [asdict(e) for e in doc.entries]}, indent=2
-        )
+        payload = json.dumps({"version": doc.version, "entries": [asdict(e) for e in doc.entries]}, indent=2)
         with open(tmp, "w") as fh:
             fh.write(payload)
             fh.flush()
@@ -148,9 +151,7 @@ class Journal:
         with self._locked():
             return list(self._read().entries)
 
-    def add(
-        self, kind: str, undo: dict[str, Any], description: str, ttl: float | None = None
-    ) -> Entry:
+    def add(self, kind: str, undo: dict[str, Any], description: str, ttl: float | None = None) -> Entry:
         """Record an undo step; call this before making the change it undoes."""
         undo_for(kind)  # refuse early: a fault nobody can undo must never be injected
         json.dumps(undo)  # undo data must survive the round trip through the file
@@ -190,7 +191,8 @@ def recover(journal: Journal, *, include_live: bool = False) -> RecoveryReport:
     """Undo every journaled fault whose owner died, newest first; idempotent.
 
     Faults owned by another live process are that process's business and are skipped unless
-    ``include_live`` (an operator's explicit ``--force``) or their time-to-live has passed. Every undo runs even if another
+    ``include_live`` (an operator's explicit ``--force``) or their time-to-live has passed.
+    Every undo runs even if another
     fails; failures are raised together as a ``RollbackError`` chained to an ExceptionGroup,
     and the failed entries stay in the journal for the next attempt.
     """
@@ -205,7 +207,7 @@ def recover(journal: Journal, *, include_live: bool = False) -> RecoveryReport:
             continue
         try:
             undo_for(entry.kind)(entry.undo)
-        except Exception as exc:  # gathered and re-raised below: no undo may skip the rest
+        except Exception as exc:  # noqa: BLE001  gathered and re-raised below: no undo may skip the rest
             exc.add_note(f"while undoing {entry.kind} {entry.description!r} (entry {entry.id})")
             failures.append(exc)
             continue

@@ -18,7 +18,7 @@ import pytest
 
 from chaos.config import RunConfig
 from chaos.context import RunContext, default_journal, state_dir
-from chaos.errors import ChaosError, ConfigError, DryRunPlan, EnvironmentNotReady
+from chaos.errors import ConfigError, DryRunPlan, EnvironmentNotReady
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
@@ -36,15 +36,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--platform", default="lab", help="where experiments run: lab (default) or kube")
     group.addoption("--lab-profile", default="resilient", help="lab profile: resilient (default) or fragile")
     group.addoption("--chaos-seed", type=int, default=0, help="seed for every random choice (default 0)")
-    group.addoption("--dry-run", action="store_true", help="resolve and print each fault's targets; change nothing")
-    group.addoption("--chaos-probe-hz", type=float, default=20.0, help="probe sampling rate, Hz (default 20, max 100)")
-    group.addoption("--chaos-fault-ttl", default="15m", help="longest any fault may stay in force (default 15m)")
+    group.addoption(
+        "--dry-run", action="store_true", help="resolve and print each fault's targets; change nothing"
+    )
+    group.addoption(
+        "--chaos-probe-hz", type=float, default=20.0, help="probe sampling rate, Hz (default 20, max 100)"
+    )
+    group.addoption(
+        "--chaos-fault-ttl", default="15m", help="longest any fault may stay in force (default 15m)"
+    )
     group.addoption("--chaos-reports", default="reports", help="where summary.json goes (default ./reports)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "experiment(verifies, hypothesis): a chaos experiment (use @chaos.experiment)")
-    config.addinivalue_line("markers", "lab: needs the embedded lab (root); skipped with the reason otherwise")
+    config.addinivalue_line(
+        "markers", "experiment(verifies, hypothesis): a chaos experiment (use @chaos.experiment)"
+    )
+    config.addinivalue_line(
+        "markers", "lab: needs the embedded lab (root); skipped with the reason otherwise"
+    )
     reports = Path(config.getoption("--chaos-reports"))
     try:
         cfg = RunConfig.build(
@@ -133,7 +143,9 @@ def chaos_context(request: pytest.FixtureRequest, chaos_config: RunConfig) -> It
     """Journal, timeline, clock and a per-test seeded random generator."""
     seed = zlib.crc32(f"{chaos_config.seed}:{request.node.nodeid}".encode())
     ctx = RunContext(
-        journal=default_journal(), rng=random.Random(seed), dry_run=chaos_config.dry_run,
+        journal=default_journal(),
+        rng=random.Random(seed),
+        dry_run=chaos_config.dry_run,
         fault_ttl=chaos_config.fault_ttl,
     )
     from chaos.report import AllureSteps
@@ -167,7 +179,9 @@ def platform(chaos_lab: Lab, chaos_context: RunContext, request: pytest.FixtureR
 
 
 @pytest.fixture
-def steady(chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterator[Steady]:
+def steady(
+    chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest
+) -> Iterator[Steady]:
     """Probes, baseline and verdicts for one experiment; evidence goes to the report."""
     s = Steady(chaos_context, hz=chaos_config.probe_hz)
     try:
@@ -188,10 +202,11 @@ def _label_experiment(item: pytest.Item) -> None:
         return
     import allure
 
-    allure.dynamic.epic(marker.kwargs.get("verifies", "experiment"))
-    allure.dynamic.feature(item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid)
-    allure.dynamic.story(item.name)
-    allure.dynamic.description(marker.kwargs.get("hypothesis", ""))
+    dynamic: Any = allure.dynamic  # allure's API is untyped
+    dynamic.epic(marker.kwargs.get("verifies", "experiment"))
+    dynamic.feature(item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid)
+    dynamic.story(item.name)
+    dynamic.description(marker.kwargs.get("hypothesis", ""))
 
 
 # -- outcome, summary ------------------------------------------------------------------------------
@@ -206,7 +221,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown" and item.get_closest_marker("experiment"):
@@ -224,7 +241,8 @@ def _record(item: pytest.Item) -> dict[str, Any]:
             continue
         if rep.failed:
             outcome = "failed" if phase == "call" else "error"
-            message = str(rep.longrepr.reprcrash.message) if hasattr(rep.longrepr, "reprcrash") else str(rep.longrepr)
+            crash = getattr(rep.longrepr, "reprcrash", None)
+            message = str(crash.message) if crash is not None else str(rep.longrepr)
             break
         if rep.skipped:
             outcome = "skipped"
@@ -255,7 +273,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from chaos.report import write_allure_environment, write_summary
 
-    env = {"platform": cfg.platform, "profile": cfg.lab_profile, "seed": cfg.seed, **session.config.stash[ENVIRONMENT]}
+    env: dict[str, Any] = {
+        "platform": cfg.platform,
+        "profile": cfg.lab_profile,
+        "seed": cfg.seed,
+    }
+    extra: dict[str, Any] = session.config.stash[ENVIRONMENT]
+    env.update(extra)
     write_summary(cfg.reports / "summary.json", records, env)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:
@@ -276,5 +300,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if r["outcome"] != "passed" and r["message"]:
             tr.write_line(f"           {r['message'].splitlines()[0][:200]}")
     tr.write_line(f"summary: {config.stash[CONFIG].reports / 'summary.json'}")
-
-

@@ -41,9 +41,7 @@ class Series:
     def samples(self, start: float | None = None, end: float | None = None) -> list[Sample]:
         with self._lock:
             data = list(self._samples)
-        return [
-            s for s in data if (start is None or s.t >= start) and (end is None or s.t < end)
-        ]
+        return [s for s in data if (start is None or s.t >= start) and (end is None or s.t < end)]
 
     def __len__(self) -> int:
         with self._lock:
@@ -80,7 +78,7 @@ class Probe:
         t0 = tl.now()
         try:
             value = self.sampler()
-        except Exception as exc:  # a failing target is an observation, not a crash
+        except Exception as exc:  # noqa: BLE001  a failing target is an observation, not a crash
             sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         else:
             sample = Sample(t0, True, tl.now() - t0, value)

@@ -17,7 +17,7 @@ class AllureSteps:
     def __init__(self) -> None:
         import allure
 
-        self._allure = allure
+        self._allure: Any = allure  # allure's API is untyped
         self._open: list[tuple[str, Any]] = []
 
     def __call__(self, event: Event) -> None:

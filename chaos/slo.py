@@ -72,14 +72,12 @@ class Finding:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
-        if self.measured is None:
-            got = "no value"
-        else:
-            got = f"{self.measured:.4g}{self.unit}"
+        got = "no value" if self.measured is None else f"{self.measured:.4g}{self.unit}"
         rel = self.op if self.passed else _NEGATED[self.op]
         extra = "; ".join(f"{k}={v}" for k, v in self.detail.items())
         verdict = "ok" if self.passed else "VIOLATED"
-        s = f"[{verdict}] {self.name} ({self.window}, t={_fmt_span(self.span)}): {got} {rel} {self.bound:g}{self.unit}"
+        where = f"{self.window}, t={_fmt_span(self.span)}"
+        s = f"[{verdict}] {self.name} ({where}): {got} {rel} {self.bound:g}{self.unit}"
         return f"{s} ({extra})" if extra else s
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,7 +102,14 @@ class Measure:
 
     __hash__ = None  # type: ignore[assignment]  # == builds a Check, so no hashing
 
-    def __init__(self, name: str, window: str, compute: Compute, unit: str = "", settle_until: Callable[[], float | None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        window: str,
+        compute: Compute,
+        unit: str = "",
+        settle_until: Callable[[], float | None] | None = None,
+    ) -> None:
         self.name = name
         self.window = window
         self.unit = unit
@@ -116,16 +121,16 @@ class Measure:
             raise ConfigError(f"{self.name}: bound must be a number, got {bound!r}")
         return Check(self, op, float(bound))
 
-    def __ge__(self, bound: float) -> Check:  # type: ignore[override]
+    def __ge__(self, bound: float) -> Check:
         return self._check(">=", bound)
 
-    def __le__(self, bound: float) -> Check:  # type: ignore[override]
+    def __le__(self, bound: float) -> Check:
         return self._check("<=", bound)
 
-    def __gt__(self, bound: float) -> Check:  # type: ignore[override]
+    def __gt__(self, bound: float) -> Check:
         return self._check(">", bound)
 
-    def __lt__(self, bound: float) -> Check:  # type: ignore[override]
+    def __lt__(self, bound: float) -> Check:
         return self._check("<", bound)
 
     def __eq__(self, bound: object) -> Check:  # type: ignore[override]
@@ -150,8 +155,15 @@ class Check:
         measured, detail, span = self.measure.compute()
         passed = measured is not None and _OPS[self.op](measured, self.bound)
         return Finding(
-            self.measure.name, self.measure.window, span, measured, self.op, self.bound,
-            self.measure.unit, passed, detail,
+            self.measure.name,
+            self.measure.window,
+            span,
+            measured,
+            self.op,
+            self.bound,
+            self.measure.unit,
+            passed,
+            detail,
         )
 
     def __bool__(self) -> bool:

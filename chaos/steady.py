@@ -148,7 +148,9 @@ class Steady:
         if self.ctx.tl.fault_window() is not None:
             raise ConfigError("baseline() must run before the first fault is injected")
         if not self._watched:
-            raise ConfigError("baseline() needs a probe: start one with steady.durability() or steady.watch()")
+            raise ConfigError(
+                "baseline() needs a probe: start one with steady.durability() or steady.watch()"
+            )
         self.hold(seconds, phase="baseline")
         return self.expect(*(w.availability("baseline") >= availability for w in self._watched))
 
@@ -183,13 +185,14 @@ class Steady:
         remaining = None if deadline is None else deadline - self.ctx.tl.now()
         if remaining is None or remaining <= 0:
             return check.evaluate()
+
+        def passing() -> Finding | None:
+            finding = check.evaluate()
+            return finding if finding.passed else None
+
         try:
             return wait_until(
-                lambda: (f := check.evaluate()).passed and f,
-                timeout=remaining,
-                what=check.measure.name,
-                interval=0.05,
-                clock=self.ctx.clock,
+                passing, timeout=remaining, what=check.measure.name, interval=0.05, clock=self.ctx.clock
             )
         except WaitTimeout:
             return check.evaluate()
@@ -202,9 +205,7 @@ class Steady:
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "findings": [f.as_dict() for f in self.findings],
-            "faults": [
-                {"name": s.name, "start": s.start, "end": s.end} for s in self.ctx.tl.spans("fault")
-            ],
+            "faults": [{"name": s.name, "start": s.start, "end": s.end} for s in self.ctx.tl.spans("fault")],
             "probes": {},
         }
         for w in self._watched:

@@ -12,7 +12,11 @@ RECOVERY_S = 5.0  # etcd's election timeout is 1 s; 5 s leaves room for client f
 AVAILABILITY = 0.80  # over the whole run (baseline + fault + recovery)
 
 
-@experiment(verifies="HA", hypothesis="losing the etcd leader costs < 5 s of writes, a new leader is elected and no acknowledged write is lost")
+@experiment(
+    verifies="HA",
+    hypothesis="losing the etcd leader costs < 5 s of writes, a new leader is elected "
+    "and no acknowledged write is lost",
+)
 def test_leader_loss_keeps_writes(platform, steady):
     writes = steady.durability(platform.masters)
     leadership = steady.leadership(platform.masters)

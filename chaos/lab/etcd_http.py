@@ -71,7 +71,10 @@ class EtcdClient:
         )
         data: dict[str, Any] = resp.json() if resp.content else {}
         if resp.status_code != 200:
-            raise PlatformError(f"etcd {url}{path}: HTTP {resp.status_code}: {data.get('error') or data.get('message') or resp.text[:200]}")
+            raise PlatformError(
+                f"etcd {url}{path}: HTTP {resp.status_code}: "
+                f"{data.get('error') or data.get('message') or resp.text[:200]}"
+            )
         return data
 
     def _order(self) -> list[str]:

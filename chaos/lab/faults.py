@@ -63,7 +63,8 @@ class KillMaster(Fault):
             target = self.pick
         else:
             raise ConfigError(
-                f"kill_master(pick={self.pick!r}): use 'leader', 'follower' or a master name ({', '.join(names)})"
+                f"kill_master(pick={self.pick!r}): use 'leader', 'follower' or a master name "
+                f"({', '.join(names)})"
             )
         if target not in healthy:
             raise UnsafeFaultRefused(f"etcd {target} is not running; killing it would prove nothing")
@@ -96,7 +97,9 @@ class KillMaster(Fault):
         try:
             wait_until(
                 lambda: self.lab.member_status(self.target or "") is None,
-                timeout=2.0, interval=0.02, what=f"etcd {self.target} to stop answering",
+                timeout=2.0,
+                interval=0.02,
+                what=f"etcd {self.target} to stop answering",
             )
         except WaitTimeout as exc:
             raise not_in_effect(self, f"etcd {self.target} still answers on its client port") from exc

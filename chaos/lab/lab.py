@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from chaos.context import state_dir
 from chaos.errors import ConfigError, EnvironmentNotReady, PlatformError
 from chaos.journal import process_start
@@ -196,18 +198,26 @@ class Lab:
         for m in members:
             net.add_node(m.name, m.address)
             volumes.create(self.volume(m.name), size_mb=VOLUME_MB)
-            progress(f"node {m.name}: namespace chaos-{m.name}, {m.address}, volume {self.volume(m.name).mountpoint}")
+            progress(
+                f"node {m.name}: namespace chaos-{m.name}, {m.address}, "
+                f"volume {self.volume(m.name).mountpoint}"
+            )
         started = []
         for m in members:
-            proc = procs.spawn(self._etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}")
+            proc = procs.spawn(
+                self._etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+            )
             started.append(replace(m, pid=proc.pid, start=proc.start))
-            st = replace(st, members=tuple(started) + members[len(started):])
+            st = replace(st, members=tuple(started) + members[len(started) :])
             self._save(st)
         client = self.client(st)
         try:
             wait_until(
-                lambda: self._leader(client, st), timeout=30, interval=0.1,
-                what="etcd to elect a leader", abort=lambda: self._dead_members(st),
+                lambda: self._leader(client, st),
+                timeout=30,
+                interval=0.1,
+                what="etcd to elect a leader",
+                abort=lambda: self._dead_members(st),
             )
         finally:
             client.close()
@@ -221,15 +231,38 @@ class Lab:
         vol_dir = state_dir() / "mnt" / m.name
         cluster = ",".join(f"{x.name}={x.peer_url}" for x in members)
         return [
-            etcd, "--name", m.name, "--data-dir", str(vol_dir / "etcd"),
-            "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
-            "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
-            "--initial-cluster", cluster, "--initial-cluster-token", "chaos-lab",
-            "--initial-cluster-state", "new",
+            etcd,
+            "--name",
+            m.name,
+            "--data-dir",
+            str(vol_dir / "etcd"),
+            "--listen-client-urls",
+            m.client_url,
+            "--advertise-client-urls",
+            m.client_url,
+            "--listen-peer-urls",
+            m.peer_url,
+            "--initial-advertise-peer-urls",
+            m.peer_url,
+            "--initial-cluster",
+            cluster,
+            "--initial-cluster-token",
+            "chaos-lab",
+            "--initial-cluster-state",
+            "new",
             # etcd's recommended LAN timings: a dead leader is replaced in about 1-2 s
-            "--heartbeat-interval", "100", "--election-timeout", "1000",
-            "--quota-backend-bytes", str(96 * 1024 * 1024),
-            "--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
+            "--heartbeat-interval",
+            "100",
+            "--election-timeout",
+            "1000",
+            "--quota-backend-bytes",
+            str(96 * 1024 * 1024),
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr",
+            "--log-level",
+            "warn",
         ]
 
     # -- down ----------------------------------------------------------------------------------
@@ -295,7 +328,12 @@ class Lab:
         for m in st.members:
             try:
                 s = client.status(m.client_url, timeout=0.5)
-            except Exception:  # a member that does not answer simply has no say in the vote count
+            except (
+                httpx.HTTPError,
+                PlatformError,
+                ValueError,
+                KeyError,
+            ):  # a member that does not answer simply has no say in the vote count
                 continue
             by_id[s.member_id] = m.name
             leader_id = s.leader_id or leader_id
@@ -314,7 +352,12 @@ class Lab:
         client = self.client(st)
         try:
             return client.status(st.member(name).client_url, timeout=0.5)
-        except Exception:  # a dead or partitioned member has no status to report
+        except (
+            httpx.HTTPError,
+            PlatformError,
+            ValueError,
+            KeyError,
+        ):  # a dead or partitioned member has no status to report
             return None
         finally:
             client.close()
@@ -329,11 +372,17 @@ class Lab:
         try:
             for m in st.members:
                 running = bool(m.pid) and m.proc.alive()
-                rows.append({
-                    "name": m.name, "address": m.address, "pid": m.pid, "running": running,
-                    "healthy": running and client.healthy(m.client_url, timeout=0.5),
-                    "leader": m.name == leader, "volume": str(self.volume(m.name).mountpoint),
-                })
+                rows.append(
+                    {
+                        "name": m.name,
+                        "address": m.address,
+                        "pid": m.pid,
+                        "running": running,
+                        "healthy": running and client.healthy(m.client_url, timeout=0.5),
+                        "leader": m.name == leader,
+                        "volume": str(self.volume(m.name).mountpoint),
+                    }
+                )
         finally:
             client.close()
         return Status(up=True, profile=st.profile, members=rows, leader=leader, problems=self._problems(st))
@@ -351,7 +400,9 @@ class Lab:
             m = st.member(name)
             if not (m.pid and m.proc.alive()):
                 proc = procs.spawn(
-                    self._etcd_argv(find("etcd"), m, st.members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+                    self._etcd_argv(find("etcd"), m, st.members),
+                    self.logs / f"{m.name}.log",
+                    netns=f"chaos-{m.name}",
                 )
                 m = replace(m, pid=proc.pid, start=proc.start)
                 st = replace(st, members=tuple(m if x.name == name else x for x in st.members))
@@ -360,11 +411,19 @@ class Lab:
         try:
             wait_until(
                 lambda: client.healthy(m.client_url, 0.5) and client.status(m.client_url, 0.5).leader_id != 0,
-                timeout=timeout, interval=0.05, what=f"etcd {name} to rejoin the cluster",
-                abort=lambda: None if m.proc.alive() else f"etcd {name} exited: {_log_tail(self.logs / (name + '.log'))}",
+                timeout=timeout,
+                interval=0.05,
+                what=f"etcd {name} to rejoin the cluster",
+                abort=lambda: (
+                    None
+                    if m.proc.alive()
+                    else f"etcd {name} exited: {_log_tail(self.logs / (name + '.log'))}"
+                ),
             )
         except WaitTimeout as exc:
-            raise PlatformError(f"etcd {name} restarted but did not rejoin: {exc}; see {self.logs / (name + '.log')}") from exc
+            raise PlatformError(
+                f"etcd {name} restarted but did not rejoin: {exc}; see {self.logs / (name + '.log')}"
+            ) from exc
         finally:
             client.close()
 

@@ -87,7 +87,7 @@ class LabPlatform:
 
 def _version(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=5).stdout
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unknown ({exc})"
     return out.splitlines()[0] if out else "unknown"

@@ -3,6 +3,7 @@ mistaken for ours (and never signalled)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,10 +33,8 @@ class Proc:
 
 def _reap(pid: int) -> None:
     """Collect our own exited children so they do not linger as zombies."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:

@@ -25,6 +25,4 @@ def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown lab profile {name!r}; choose one of: {', '.join(PROFILES)}"
-        ) from None
+        raise ConfigError(f"unknown lab profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
