@@ -29,6 +29,7 @@ RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 ENVIRONMENT = pytest.StashKey[dict[str, Any]]()
 EVIDENCE = pytest.StashKey[dict[str, Any]]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+STEADY = pytest.StashKey[Steady]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,6 +104,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _describe_for_allure(items)
     reason = _lab_unavailable()
     if reason is None or config.stash[CONFIG].platform != "lab":
         return
@@ -184,16 +186,26 @@ def steady(
 ) -> Iterator[Steady]:
     """Probes, baseline and verdicts for one experiment; evidence goes to the report."""
     s = Steady(chaos_context, hz=chaos_config.probe_hz)
+    request.node.stash[STEADY] = s
     try:
         yield s
     finally:
-        s.stop()
-        evidence = s.evidence()
-        request.node.stash[EVIDENCE] = evidence
-        if s.ctx.tl.series:
-            from chaos.report import attach_evidence
+        _collect_evidence(request.node)
 
-            attach_evidence(s.ctx.tl, evidence, request.node.nodeid)
+
+def _collect_evidence(item: pytest.Item) -> None:
+    """Stop the probes and attach the evidence once, at the end of the test body, so the
+    attachments belong to the test in the report (not to fixture teardown)."""
+    s = item.stash.get(STEADY, None)
+    if s is None or EVIDENCE in item.stash:
+        return
+    s.stop()
+    evidence = s.evidence()
+    item.stash[EVIDENCE] = evidence
+    if s.ctx.tl.series:
+        from chaos.report import attach_evidence
+
+        attach_evidence(s.ctx.tl, evidence, item.nodeid)
 
 
 def _label_experiment(item: pytest.Item) -> None:
@@ -206,7 +218,19 @@ def _label_experiment(item: pytest.Item) -> None:
     dynamic.epic(marker.kwargs.get("verifies", "experiment"))
     dynamic.feature(item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid)
     dynamic.story(item.name)
-    dynamic.description(marker.kwargs.get("hypothesis", ""))
+
+
+def _describe_for_allure(items: list[pytest.Item]) -> None:
+    """The hypothesis becomes the report's description (allure reads it from a marker
+    after setup, so setting it dynamically in a fixture would be overwritten)."""
+    try:
+        from allure_pytest.utils import ALLURE_DESCRIPTION_MARK
+    except ImportError:  # allure-pytest not installed: reports without descriptions
+        return
+    for item in items:
+        marker = item.get_closest_marker("experiment")
+        if marker is not None and marker.kwargs.get("hypothesis"):
+            item.add_marker(getattr(pytest.mark, ALLURE_DESCRIPTION_MARK)(marker.kwargs["hypothesis"]))
 
 
 # -- outcome, summary ------------------------------------------------------------------------------
@@ -224,6 +248,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    if call.when == "call":
+        _collect_evidence(item)
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown" and item.get_closest_marker("experiment"):

@@ -1,0 +1,148 @@
+import os
+import signal
+
+import pytest
+
+from chaos import (
+    DryRunPlan,
+    Fault,
+    FaultNotInEffect,
+    Journal,
+    RollbackError,
+    RunContext,
+    UnsafeFaultRefused,
+)
+from tests.helpers import UNDO_LOG, WORLD
+
+
+class SetKeys(Fault):
+    """Sets keys in WORLD; each change journaled first."""
+
+    kind = "set_keys"
+
+    def __init__(self, ctx, keys, *, effect=True, fail_undo=(), refuse=False, interrupt_after=None):
+        super().__init__(ctx)
+        self.keys = keys
+        self.effect = effect
+        self.fail_undo = set(fail_undo)
+        self.refuse = refuse
+        self.interrupt_after = interrupt_after
+        self.journal_seen_before_change: list[bool] = []
+
+    def describe(self):
+        return f"set {','.join(self.keys)}"
+
+    def prepare(self):
+        if self.refuse:
+            raise UnsafeFaultRefused("too dangerous")
+
+    def inject(self):
+        for i, k in enumerate(self.keys):
+            self.journaled(
+                "test.set", {"key": k, "old": WORLD.get(k), "fail": k in self.fail_undo}, f"undo {k}"
+            )
+            self.journal_seen_before_change.append(
+                any(e.undo["key"] == k for e in self.ctx.journal.entries())
+            )
+            if self.effect:
+                WORLD[k] = "fault"
+            if self.interrupt_after == i:
+                raise KeyboardInterrupt
+
+    def verify(self):
+        if any(WORLD.get(k) != "fault" for k in self.keys):
+            raise FaultNotInEffect("keys not set")
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    WORLD.clear()
+    UNDO_LOG.clear()
+    return RunContext(journal=Journal(tmp_path / "journal.json"))
+
+
+def test_fault_journals_before_changing_and_reverts_on_exit(ctx):
+    WORLD["a"] = "orig"
+    with SetKeys(ctx, ["a", "b"]) as f:
+        assert WORLD == {"a": "fault", "b": "fault"}
+        assert f.journal_seen_before_change == [True, True]
+        assert len(ctx.journal.entries()) == 2
+    assert WORLD == {"a": "orig"}
+    assert UNDO_LOG == ["b", "a"]  # newest first
+    assert ctx.journal.entries() == []
+    spans = ctx.tl.spans("fault")
+    assert len(spans) == 1 and spans[0].end is not None
+
+
+def test_fault_reverts_when_the_experiment_fails(ctx):
+    with pytest.raises(ZeroDivisionError), SetKeys(ctx, ["a"]):
+        1 / 0  # noqa: B018
+    assert WORLD == {}
+    assert ctx.journal.entries() == []
+
+
+def test_fault_reverts_on_ctrl_c(ctx):
+    with pytest.raises(KeyboardInterrupt), SetKeys(ctx, ["a"]):
+        os.kill(os.getpid(), signal.SIGINT)
+    assert WORLD == {}
+
+
+def test_ctrl_c_half_way_through_inject_reverts_what_was_done(ctx):
+    with pytest.raises(KeyboardInterrupt), SetKeys(ctx, ["a", "b", "c"], interrupt_after=1):
+        pass
+    assert WORLD == {}
+    assert UNDO_LOG == ["b", "a"]
+    assert ctx.journal.entries() == []
+
+
+def test_fault_not_in_effect_is_reverted_and_raised(ctx):
+    with pytest.raises(FaultNotInEffect), SetKeys(ctx, ["a"], effect=False):
+        pytest.fail("the body must not run when the fault did not take effect")
+    assert ctx.journal.entries() == []
+    assert UNDO_LOG == ["a"]
+
+
+def test_refused_fault_changes_nothing(ctx):
+    with pytest.raises(UnsafeFaultRefused), SetKeys(ctx, ["a"], refuse=True):
+        pass
+    assert WORLD == {}
+    assert not ctx.journal.path.exists() or ctx.journal.entries() == []
+    assert ctx.tl.spans("fault") == []
+
+
+def test_every_undo_runs_and_failures_are_gathered(ctx):
+    f = SetKeys(ctx, ["a", "b", "c"], fail_undo={"a", "c"})
+    with pytest.raises(RollbackError, match="2 undo step") as info, f:
+        pass
+    assert len(info.value.__cause__.exceptions) == 2
+    assert UNDO_LOG == ["c", "b", "a"]
+    f.revert()  # idempotent: nothing left to undo in this process
+    assert UNDO_LOG == ["c", "b", "a"]
+    # the failed steps stay journaled so `chaos recover` can try again
+    assert sorted(e.undo["key"] for e in ctx.journal.entries()) == ["a", "c"]
+
+
+def test_revert_is_idempotent(ctx):
+    f = SetKeys(ctx, ["a"])
+    f.__enter__()
+    f.revert()
+    f.revert()
+    f.__exit__(None, None, None)
+    assert UNDO_LOG == ["a"]
+
+
+def test_a_fault_is_entered_once(ctx):
+    f = SetKeys(ctx, ["a"])
+    with f:
+        pass
+    with pytest.raises(RuntimeError, match="only once"), f:
+        pass
+
+
+def test_dry_run_resolves_and_changes_nothing(tmp_path):
+    ctx = RunContext(journal=Journal(tmp_path / "journal.json"), dry_run=True)
+    WORLD.clear()
+    with pytest.raises(DryRunPlan, match="would set a"), SetKeys(ctx, ["a"]):
+        pass
+    assert WORLD == {}
+    assert not ctx.journal.path.exists()

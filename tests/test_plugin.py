@@ -1,0 +1,133 @@
+"""The pytest plugin, exercised through pytester as a user would run it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE_EXPERIMENT = """
+from chaos import experiment
+
+@experiment(verifies="steady state", hypothesis="a healthy function stays healthy")
+def test_healthy(steady):
+    probe = steady.watch("fn", lambda: 1, hz=50)
+    steady.baseline(seconds=0.3)
+    steady.expect(probe.availability() >= {bound}, probe.latency(99) <= 1000)
+"""
+
+
+def test_bad_options_are_usage_errors_that_say_how_to_fix_them(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess("--lab-profile", "sturdy", "--chaos-fault-ttl", "soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--lab-profile 'sturdy': choose one of resilient, fragile" in err
+    assert "--chaos-fault-ttl: 'soon' is not a duration; write e.g. 500ms, 5s, 2m or 1h" in err
+    assert "Traceback" not in err
+
+
+def test_unimplemented_platform_is_refused_clearly(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess("--platform", "kube")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "use --platform lab" in result.stderr.str()
+
+
+def test_markers_are_declared_for_strict_markers(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.lab
+        @pytest.mark.experiment(verifies="HA", hypothesis="h")
+        def test_x(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--strict-markers", "--co", "-q")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_x*"])
+
+
+def test_experiment_writes_summary_and_allure_evidence(pytester):
+    pytester.makepyfile(PROBE_EXPERIMENT.format(bound=0.99))
+    allure_dir = pytester.path / "allure"
+    result = pytester.runpytest_subprocess("--alluredir", str(allure_dir), "--chaos-reports", "out")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*chaos experiments*", "PASSED*test_healthy*[[]steady state[]]*"])
+    summary = json.loads((pytester.path / "out" / "summary.json").read_text())
+    [rec] = summary["experiments"]
+    assert rec["outcome"] == "passed"
+    assert rec["figures"]["fn availability [all]"] == 1.0
+    assert rec["evidence"]["probes"]["fn"]["samples"] >= 5
+    [res] = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    labels = {(x["name"], x["value"]) for x in res["labels"]}
+    assert ("epic", "steady state") in labels
+    assert res["description"] == "a healthy function stays healthy"
+    assert [s["name"] for s in res["steps"]][:2] == ["baseline", "verify"]
+    kinds = {a["name"]: a["type"] for a in res["attachments"]}
+    assert kinds == {"timeline": "image/png", "probe samples": "text/csv", "evidence": "application/json"}
+
+
+def test_a_violated_slo_fails_the_experiment_with_the_numbers(pytester):
+    pytester.makepyfile(PROBE_EXPERIMENT.format(bound=1.01))  # tighter than any probe can meet
+    result = pytester.runpytest_subprocess("--chaos-reports", "out")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*SteadyStateViolation: steady state violated (1 of 2 checks):",
+            "*[[]VIOLATED[]] fn availability (all*1 < 1.01*",
+        ]
+    )
+    summary = json.loads((pytester.path / "out" / "summary.json").read_text())
+    assert summary["failed"] == 1
+    assert "fn availability" in summary["experiments"][0]["message"]
+
+
+def test_dry_run_prints_the_plan_and_injects_nothing(pytester, tmp_path):
+    marker = tmp_path / "injected"
+    pytester.makepyfile(
+        f"""
+        from chaos import Fault, experiment, register_undo
+
+        @register_undo("test.touch")
+        def undo(data):
+            pass
+
+        class Touch(Fault):
+            def describe(self):
+                return "touch a file"
+            def inject(self):
+                self.journaled("test.touch", {{}}, "nothing")
+                open({str(marker)!r}, "w").close()
+            def verify(self):
+                pass
+
+        @experiment(verifies="HA", hypothesis="h")
+        def test_x(steady, chaos_context):
+            with Touch(chaos_context):
+                pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--dry-run", "-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*dry run: would touch a file*"])
+    assert not marker.exists()
+
+
+def test_importing_the_plugin_imports_nothing_heavy():
+    code = (
+        "import sys, chaos.plugin, chaos;"
+        "heavy = [m for m in ('matplotlib', 'allure', 'locust', 'gevent', 'kubernetes', 'pyroute2', 'httpx')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_plugin_is_registered_through_the_entry_point():
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert eps.get("chaos") == "chaos.plugin"
+    assert Path(__file__).parent.parent.joinpath("chaos", "plugin.py").exists()
