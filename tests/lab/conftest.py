@@ -1,0 +1,84 @@
+"""Lab tests: real etcd, namespaces and loop mounts. They need root and take the lab up and
+down as they go, so they run one at a time and leave the lab down at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.lab import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAOS = [sys.executable, "-m", "chaos"]
+
+
+def chaos_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CHAOS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def ensure_lab(profile: str) -> Lab:
+    lab = Lab()
+    st = lab.state()
+    if st is not None and st.profile != profile:
+        lab.down()
+    lab.up(profile)
+    return lab
+
+
+@pytest.fixture
+def resilient_lab() -> Iterator[Lab]:
+    yield ensure_lab("resilient")
+
+
+@pytest.fixture
+def fragile_lab() -> Iterator[Lab]:
+    lab = ensure_lab("fragile")
+    yield lab
+    lab.down()  # the next test expects the default profile
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_down_at_the_end() -> Iterator[None]:
+    yield
+    if os.geteuid() == 0:
+        Lab().down()
+
+
+def machine_snapshot() -> dict[str, object]:
+    """Everything the lab could leave behind, as seen from the root namespace."""
+
+    def run(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+    procs = set()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                exe = os.readlink(p / "exe")
+            except OSError:
+                continue
+            if os.path.basename(exe) in ("etcd", "haproxy", "locust", "prometheus"):
+                procs.add((p.name, exe))
+    return {
+        "netns": sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()),
+        "links": sorted(line.split(":")[1].strip() for line in run("ip", "-o", "link").splitlines()),
+        "mounts": sorted(Path("/proc/self/mounts").read_text().splitlines()),
+        "loops": sorted(run("losetup", "--noheadings", "--list", "--output", "NAME,BACK-FILE").splitlines()),
+        "iptables": run("iptables-save").count("\n-A "),
+        "processes": sorted(procs),
+    }

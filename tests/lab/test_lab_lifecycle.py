@@ -1,0 +1,143 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from chaos.lab import Lab
+from tests.lab.conftest import ROOT, chaos_cli, machine_snapshot
+
+pytestmark = pytest.mark.lab
+
+
+def test_up_status_down_leaves_the_machine_as_it_was():
+    Lab().down()
+    before = machine_snapshot()
+    up = chaos_cli("lab", "up")
+    assert up.returncode == 0, up.stderr
+    assert "lab up (resilient" in up.stdout
+    status = json.loads(chaos_cli("lab", "status", "--json").stdout)
+    assert status["up"] and status["profile"] == "resilient"
+    assert [m["healthy"] for m in status["members"]] == [True, True, True]
+    assert sum(m["leader"] for m in status["members"]) == 1
+    assert all(m["address"].startswith("198.18.") for m in status["members"])
+    again = chaos_cli("lab", "up")
+    assert again.returncode == 0 and "already up" in again.stdout
+    during = machine_snapshot()
+    assert len(during["netns"]) == len(before["netns"]) + 3
+    down = chaos_cli("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert "removed bridge chaosbr0" in down.stdout
+    assert machine_snapshot() == before
+    assert chaos_cli("lab", "down").stdout.strip().endswith("nothing to remove")
+
+
+def test_a_stale_lab_is_recognised_and_cleared(resilient_lab):
+    # a run that died takes its processes with it but leaves namespaces and mounts behind
+    for m in resilient_lab.state().members:
+        os.kill(m.pid, signal.SIGKILL)
+    out = chaos_cli("lab", "up")
+    assert out.returncode == 0, out.stderr
+    assert "clearing a stale lab (etcd m1 not running" in out.stdout
+    st = Lab().status()
+    assert all(m["healthy"] for m in st.members) and st.leader is not None
+
+
+def test_names_taken_by_something_else_are_refused_with_nothing_started():
+    Lab().down()
+    before = machine_snapshot()
+    subprocess.run(["ip", "netns", "add", "chaos-m2"], check=True)
+    try:
+        out = chaos_cli("lab", "up")
+        assert out.returncode == 1
+        assert out.stderr.strip().splitlines() == [
+            "chaos: error: lab names are taken but no lab is recorded (chaos-m2): "
+            "if they are left from an earlier lab, `chaos lab down` removes them"
+        ]
+        after = machine_snapshot()
+        after["netns"].remove("chaos-m2")
+        after["mounts"] = [m for m in after["mounts"] if "/run/netns/chaos-m2 " not in m]
+        assert after == before
+    finally:
+        subprocess.run(["ip", "netns", "del", "chaos-m2"], check=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (
+            ["lab", "up", "--profile", "sturdy"],
+            {},
+            2,
+            "unknown lab profile 'sturdy'; choose one of: resilient, fragile",
+        ),
+        (
+            ["lab", "up"],
+            {"CHAOS_ETCD": "/nonexistent/etcd"},
+            1,
+            "etcd: /nonexistent/etcd (from the environment) is not executable",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_nothing_half_started(args, env, code, message):
+    Lab().down()
+    before = machine_snapshot()
+    out = chaos_cli(*args, env=env)
+    assert out.returncode == code
+    assert out.stderr.strip() == f"chaos: error: {message}"
+    assert machine_snapshot() == before
+
+
+def test_a_different_profile_is_refused_while_the_lab_is_up(resilient_lab):
+    out = chaos_cli("lab", "up", "--profile", "fragile")
+    assert out.returncode == 2
+    assert "already up with profile 'resilient', not 'fragile': run `chaos lab down` first" in out.stderr
+
+
+def test_without_root_the_lab_says_so_and_experiments_skip():
+    tmp_path = Path(tempfile.mkdtemp(prefix="chaos-nobody-"))  # pytest's tmp is root-only
+    tmp_path.chmod(0o777)
+    try:
+        _run_as_nobody(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _run_as_nobody(tmp_path):
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {**os.environ, "HOME": str(tmp_path), "CHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(
+        [*nobody, *CHAOS_ARGS, "lab", "up"], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "chaos: error: the lab needs root (network namespaces, iptables, loop mounts): run as root or with sudo"
+    )
+    run = subprocess.run(
+        [
+            *nobody,
+            *PYTEST_ARGS,
+            "experiments/test_master_ha.py",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--chaos-reports",
+            str(tmp_path / "reports"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 skipped" in run.stdout
+    assert "the lab needs root" in run.stdout
+
+
+CHAOS_ARGS = [str(ROOT / ".venv" / "bin" / "python"), "-m", "chaos"]
+PYTEST_ARGS = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest"]
