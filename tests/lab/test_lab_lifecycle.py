@@ -115,7 +115,8 @@ def _run_as_nobody(tmp_path):
     )
     assert out.returncode == 1
     assert out.stderr.strip() == (
-        "chaos: error: the lab needs root (network namespaces, iptables, loop mounts): run as root or with sudo"
+        "chaos: error: the lab needs root (network namespaces, iptables, loop mounts): "
+        "run as root or with sudo"
     )
     run = subprocess.run(
         [
