@@ -262,7 +262,7 @@ class Lab:
             "--log-outputs",
             "stderr",
             "--log-level",
-            "warn",
+            "info",  # info: the raft election lines give an independent recovery timestamp
         ]
 
     # -- down ----------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""Lab benchmarks for the foundation: medians over repeated runs, ratios against raw tools.
+
+    .venv/bin/python benchmarks/bench_lab.py [--runs 5] [--cpu-seconds 10]
+
+Measures: lab up / down; kill_master inject-to-verified vs a raw SIGKILL; revert (restart and
+rejoin); the leader's recovery as the probe sees it vs when etcd logged the election (the
+probe's measurement error); CPU of a durability probe at 50 Hz. Needs root; leaves the lab down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from chaos import Journal, RunContext, Steady, kill_master
+from chaos.lab import Lab, LabPlatform
+from chaos.lab.procs import Proc
+from chaos.wait import wait_until
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def bench_up_down(runs: int) -> tuple[list[float], list[float]]:
+    ups, downs = [], []
+    lab = Lab()
+    lab.down()
+    for _ in range(runs):
+        t = time.perf_counter()
+        lab.up("resilient")
+        ups.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        lab.down()
+        downs.append(time.perf_counter() - t)
+    return ups, downs
+
+
+def election_logged_after(lab: Lab, since_wall: float) -> float | None:
+    """Seconds from ``since_wall`` to the first 'elected leader' line etcd logged after it."""
+    first: float | None = None
+    for log in lab.logs.glob("m*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if "elected leader" not in line or not line.startswith("{"):
+                continue
+            ts = datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp()
+            if ts >= since_wall and (first is None or ts < first):
+                first = ts
+    return None if first is None else first - since_wall
+
+
+def bench_kill(runs: int, journal_dir: Path) -> dict[str, list[float]]:
+    lab = Lab()
+    lab.up("resilient")
+    keys = ("inject", "raw_kill", "revert", "probe", "etcd", "error")
+    out: dict[str, list[float]] = {k: [] for k in keys}
+    for i in range(runs):
+        ctx = RunContext(journal=Journal(journal_dir / "j.json"), rng=random.Random(i))
+        p = LabPlatform(lab, ctx)
+        steady = Steady(ctx, hz=100)
+        leadership = steady.leadership(p.masters)
+        steady.hold(1.0)
+        wall = time.time()
+        t = time.perf_counter()
+        fault = kill_master(p, pick="leader").__enter__()
+        out["inject"].append(time.perf_counter() - t)
+        probe_s: float | None = None
+        try:
+            steady.expect(leadership.elected(within=10))
+            probe_s = leadership.recovery_time().value()
+        finally:
+            t = time.perf_counter()
+            fault.__exit__(None, None, None)
+            out["revert"].append(time.perf_counter() - t)
+            steady.stop()
+        etcd_s = election_logged_after(lab, wall)
+        if probe_s is not None and etcd_s is not None:
+            out["probe"].append(probe_s)
+            out["etcd"].append(etcd_s)
+            out["error"].append(probe_s - etcd_s)
+        # raw: SIGKILL a follower and wait for the process to be gone; no journal, no checks
+        st = lab.state()
+        assert st is not None
+        leader = lab.leader()
+        victim = next(m for m in st.members if m.name != leader)
+        proc = Proc(victim.pid, victim.start)
+        t = time.perf_counter()
+        os.kill(victim.pid, signal.SIGKILL)
+        wait_until(lambda p=proc: not p.alive(), timeout=5, interval=0.001, what="exit")
+        out["raw_kill"].append(time.perf_counter() - t)
+        lab.start_member(victim.name)
+    return out
+
+
+def bench_probe_cpu(seconds: float, journal_dir: Path) -> float:
+    lab = Lab()
+    lab.up("resilient")
+    ctx = RunContext(journal=Journal(journal_dir / "j.json"))
+    steady = Steady(ctx, hz=50)
+    steady.durability(LabPlatform(lab, ctx).masters)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    steady.hold(seconds)
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    steady.stop()
+    return 100 * cpu / wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cpu-seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ups, downs = bench_up_down(args.runs)
+            kill = bench_kill(args.runs, Path(tmp))
+            cpu = bench_probe_cpu(args.cpu_seconds, Path(tmp))
+    finally:
+        Lab().down()
+    rows = [
+        ("lab up (3 etcd masters, leader elected)", median(ups), None),
+        ("lab down (nothing left)", median(downs), None),
+        ("kill_master leader: inject -> verified", median(kill["inject"]), median(kill["raw_kill"])),
+        ("kill_master: revert (restart + rejoin)", median(kill["revert"]), None),
+        ("leader back, as the 100 Hz probe sees it", median(kill["probe"]), None),
+        ("leader back, as etcd logged the election", median(kill["etcd"]), None),
+        ("probe measurement error (probe - etcd)", median(kill["error"]), None),
+    ]
+    print(f"\nmedians over {args.runs} runs; raw = bare SIGKILL of a member + wait for its exit")
+    print(f"{'measure':44} {'median s':>10} {'raw s':>10} {'ratio':>7}")
+    for name, value, raw in rows:
+        raw_s = f"{raw:10.4f}" if raw is not None else " " * 10
+        ratio = f"{value / raw:7.1f}" if raw else " " * 7
+        print(f"{name:44} {value:10.4f} {raw_s} {ratio}")
+    print(f"{'durability probe at 50 Hz (% of one core)':44} {cpu:9.1f}%")
+
+
+if __name__ == "__main__":
+    main()
