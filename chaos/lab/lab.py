@@ -8,8 +8,11 @@ removes everything by name as well as by record, so it also cleans up after a lo
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
+import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -257,8 +260,7 @@ class Lab:
             "1000",
             "--quota-backend-bytes",
             str(96 * 1024 * 1024),
-            "--logger",
-            "zap",
+            *_zap_flag(etcd),
             "--log-outputs",
             "stderr",
             "--log-level",
@@ -426,6 +428,23 @@ class Lab:
             ) from exc
         finally:
             client.close()
+
+
+@functools.cache
+def _zap_flag(etcd: str) -> tuple[str, ...]:
+    """etcd 3.4 logs plain text unless asked for zap (JSON); 3.5+ logs JSON only and later
+    releases drop the flag, so pass it only where it is needed."""
+    try:
+        out = subprocess.run([etcd, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentNotReady(f"cannot run {etcd} --version: {exc}") from exc
+    m = re.search(r"etcd Version: (\d+)\.(\d+)", out.stdout)
+    if m is None:
+        raise EnvironmentNotReady(f"{etcd} does not look like etcd (--version said {out.stdout[:80]!r})")
+    major, minor = int(m.group(1)), int(m.group(2))
+    if (major, minor) < (3, 4):
+        raise EnvironmentNotReady(f"{etcd} is etcd {major}.{minor}; the lab needs etcd 3.4 or newer")
+    return ("--logger", "zap") if (major, minor) == (3, 4) else ()
 
 
 def _log_tail(path: Path) -> str:
