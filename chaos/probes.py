@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +40,9 @@ class Series:
             self._samples.append(sample)
 
     def samples(self, start: float | None = None, end: float | None = None) -> list[Sample]:
+        """Samples in [start, end), in the order they were taken (workers finish out of order)."""
         with self._lock:
-            data = list(self._samples)
+            data = sorted(self._samples, key=lambda x: x.t)
         return [s for s in data if (start is None or s.t >= start) and (end is None or s.t < end)]
 
     def __len__(self) -> int:
@@ -55,13 +57,24 @@ Sampler = Callable[[], Any]
 
 
 class Probe:
-    """Calls ``sampler`` ``hz`` times a second until stopped.
+    """Calls ``sampler`` ``hz`` times a second until stopped, whatever the target does.
 
-    Ticks sit on a fixed grid from the start; a sample slower than the period makes the
-    probe skip the ticks it missed rather than fire a burst to catch up.
+    Ticks sit on a fixed grid from the start and each sample runs on a worker of its own, so
+    a target that hangs does not slow the probe down: a hung call is one slow sample, and
+    the samples after it keep coming (no coordinated omission, which would hide an outage
+    behind a handful of timeouts). If ``max_in_flight`` samples are all still waiting, the
+    tick is recorded as a failed sample rather than skipped.
     """
 
-    def __init__(self, name: str, sampler: Sampler, timeline: Timeline, hz: float = DEFAULT_HZ):
+    def __init__(
+        self,
+        name: str,
+        sampler: Sampler,
+        timeline: Timeline,
+        hz: float = DEFAULT_HZ,
+        *,
+        max_in_flight: int | None = None,
+    ) -> None:
         if not 0 < hz <= MAX_HZ:
             raise ConfigError(f"probe {name!r}: rate {hz!r} Hz is out of range; use 0 < hz <= {MAX_HZ:g}")
         self.name = name
@@ -69,7 +82,10 @@ class Probe:
         self.sampler = sampler
         self.timeline = timeline
         self.series = Series(name, hz)
+        # enough workers to keep the rate through a 2 s hang, without a thread per tick
+        self.max_in_flight = max_in_flight or max(4, min(64, int(hz * 2)))
         timeline.attach(self.series)
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,16 +101,35 @@ class Probe:
         self.series.append(sample)
         return sample
 
+    def _sample_in_slot(self) -> None:
+        try:
+            self.sample_once()
+        finally:
+            self._slots.release()
+
     def _run(self) -> None:
         period = 1.0 / self.hz
         start = self.timeline.now()
         tick = 0
-        while not self._stop.is_set():
-            self.sample_once()
-            elapsed = self.timeline.now() - start
-            tick = max(tick + 1, int(elapsed / period) + 1)
-            # Event.wait is the probe's metronome, not a wait for a condition: stop() ends it.
-            self._stop.wait(max(0.0, start + tick * period - self.timeline.now()))
+        with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix=f"probe:{self.name}") as pool:
+            while not self._stop.is_set():
+                if self._slots.acquire(blocking=False):
+                    pool.submit(self._sample_in_slot)
+                else:
+                    self.series.append(
+                        Sample(
+                            self.timeline.now(),
+                            False,
+                            0.0,
+                            None,
+                            f"probe saturated: {self.max_in_flight} samples still waiting",
+                        )
+                    )
+                elapsed = self.timeline.now() - start
+                # if this thread itself was descheduled, resume on the grid rather than burst
+                tick = max(tick + 1, int(elapsed / period) + 1)
+                # Event.wait is the probe's metronome, not a wait for a condition: stop() ends it.
+                self._stop.wait(max(0.0, start + tick * period - self.timeline.now()))
 
     def start(self) -> Probe:
         if self._thread is None:
@@ -103,6 +138,7 @@ class Probe:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop ticking and wait for samples still in flight (each bounded by its own timeout)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -238,6 +238,19 @@ class Watched:
 
         return Measure(f"{self.name} availability", window, compute)
 
+    def downtime(self, window: Window = "all") -> Measure:
+        """Seconds of failed samples in ``window``: failed samples times the sampling period.
+        Meaningful because probes keep their rate while the target hangs."""
+        _validate_window(window)
+        hz = _series_hz(self)
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            failed = sum(1 for s in samples if not s.ok)
+            return failed / hz, {"failed": failed, "samples": len(samples), "hz": hz}, span
+
+        return Measure(f"{self.name} downtime", window, compute, unit=" s")
+
     def latency(self, p: float = 99, window: Window = "all") -> Measure:
         _validate_window(window)
         percentile([1.0], p)  # validate now, not at evaluation

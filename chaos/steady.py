@@ -40,7 +40,7 @@ class Writes(Watched):
                 detail["lost_keys"] = lost[:20] + (["..."] if len(lost) > 20 else [])
             return float(len(lost)), detail, (None, None)
 
-        return Measure(f"{self.name} acknowledged writes lost", "all", compute)
+        return Measure(f"{self.name} lost (acknowledged)", "all", compute)
 
 
 class HasLeader(Protocol):

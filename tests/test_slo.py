@@ -113,6 +113,15 @@ def test_time_to_recover_is_measured_from_the_fault():
         steady.expect(w.recovers(within=0.2))
 
 
+def test_downtime_is_failed_samples_times_the_period():
+    steady, w = steady_with([True] * 10 + [False] * 7 + [True] * 13)
+    [f] = steady.expect(w.downtime() <= 1.0)
+    assert f.measured == pytest.approx(0.7)
+    assert f.detail == {"failed": 7, "samples": 30, "hz": 10.0}
+    with pytest.raises(SteadyStateViolation, match=r"probe downtime \(all.*0.7 s > 0.5 s"):
+        steady.expect(w.downtime() <= 0.5)
+
+
 def test_never_recovering_is_a_violation_not_a_crash():
     steady, w = steady_with([True] * 10 + [False] * 20)
     with pytest.raises(SteadyStateViolation, match="no value"):

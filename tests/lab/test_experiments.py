@@ -43,7 +43,7 @@ def test_master_ha_passes_on_resilient(tmp_path):
     assert "2 passed" in out.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     leader = next(e for e in summary["experiments"] if "leader" in e["nodeid"])
-    assert leader["figures"]["writes acknowledged writes lost [all]"] == 0
+    assert leader["figures"]["writes lost (acknowledged) [all]"] == 0
     assert leader["figures"]["leader changes [during]"] >= 1
     assert leader["figures"]["writes time to recover [during]"] <= 5.0
     assert Lab().state() is None
