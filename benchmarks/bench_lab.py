@@ -68,7 +68,6 @@ def bench_kill(runs: int, journal_dir: Path) -> dict[str, list[float]]:
         steady = Steady(ctx, hz=100)
         leadership = steady.leadership(p.masters)
         steady.hold(1.0)
-        wall = time.time()
         t = time.perf_counter()
         fault = kill_master(p, pick="leader").__enter__()
         out["inject"].append(time.perf_counter() - t)
@@ -81,7 +80,9 @@ def bench_kill(runs: int, journal_dir: Path) -> dict[str, list[float]]:
             fault.__exit__(None, None, None)
             out["revert"].append(time.perf_counter() - t)
             steady.stop()
-        etcd_s = election_logged_after(lab, wall)
+        # both measured from the same instant: the fault's start on the timeline
+        assert fault.injected_at is not None
+        etcd_s = election_logged_after(lab, ctx.tl.wall_origin + fault.injected_at)
         if probe_s is not None and etcd_s is not None:
             out["probe"].append(probe_s)
             out["etcd"].append(etcd_s)

@@ -136,6 +136,7 @@ def chaos_lab(chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterat
     except (ConfigError, EnvironmentNotReady) as exc:
         pytest.fail(f"chaos lab: {exc}", pytrace=False)
     yield lab
+    lab.close()
     if started:
         lab.down()
 

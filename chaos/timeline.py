@@ -7,6 +7,7 @@ live in their probe's series, which the timeline references for charts and CSV.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ class Timeline:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.origin = self.clock.now()
+        # wall-clock time of t=0, to line the timeline up with logs of other programs
+        self.wall_origin = time.time()
         self._events: list[Event] = []
         self._series: list[Series] = []
         self._listeners: list[Callable[[Event], None]] = []

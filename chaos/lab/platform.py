@@ -30,6 +30,7 @@ class LabMasters:
         return [m.name for m in self._state().members]
 
     def kv(self) -> KV:
+        # the writer gets a client of its own: its failover preference must not steer others
         return EtcdClient([m.client_url for m in self._state().members])
 
     def leader(self) -> str | None:
@@ -38,10 +39,7 @@ class LabMasters:
     def healthy(self) -> list[str]:
         st = self._state()
         client = self.lab.client(st)
-        try:
-            return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
-        finally:
-            client.close()
+        return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
 
     def quorum(self) -> int:
         return len(self.names()) // 2 + 1

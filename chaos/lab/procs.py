@@ -21,14 +21,19 @@ class Proc:
     start: str
 
     def alive(self) -> bool:
+        """True while any thread of the process exists. A SIGKILLed multi-threaded process
+        shows its leader as a zombie while its other threads are still exiting and still
+        hold its sockets: it is not gone until they are."""
         _reap(self.pid)
         if process_start(self.pid) != self.start:
             return False
         try:
             state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state not in ("Z", "X"):
+                return True
+            return len(os.listdir(f"/proc/{self.pid}/task")) > 1
         except FileNotFoundError:
             return False
-        return state not in ("Z", "X")
 
 
 def _reap(pid: int) -> None:
