@@ -106,6 +106,23 @@ def lab_status(as_json: bool) -> None:
         click.echo(f"problem: {p}")
 
 
+def _allure_command() -> list[str]:
+    """The Allure 3 CLI: the project's node_modules (from here or from the checkout this
+    package runs from), else one on PATH."""
+    checkout = Path(__file__).resolve().parents[1]
+    for base in (Path.cwd(), checkout):
+        local = base / "node_modules" / ".bin" / "allure"
+        if local.exists():
+            return [str(local)]
+    found = shutil.which("allure")
+    if found is None:
+        raise ChaosError(
+            "the Allure report tool is not installed: run `npm install` in the repository "
+            "(or `./run setup`), or put Allure 3's `allure` on PATH"
+        )
+    return [found]
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
@@ -141,10 +158,7 @@ def report(results: Path, output: Path) -> None:
         raise ConfigError(
             f"no Allure results in {results}: run the experiments with --alluredir {results} first"
         )
-    npx = shutil.which("npx")
-    if npx is None:
-        raise ChaosError("npx not found: install Node.js and npm (apt-get install nodejs npm)")
-    cmd = [npx, "--no-install", "allure", "generate", str(results), "--output", str(output)]
+    cmd = [*_allure_command(), "generate", str(results), "--output", str(output)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ChaosError(
