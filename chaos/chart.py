@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from chaos.probes import Series
+from chaos.probes import Sample, Series
 from chaos.timeline import Timeline
 
 
@@ -30,6 +31,9 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
             ax.text(0.5, 0.5, "no probes", ha="center", transform=ax.transAxes)
             continue
         samples = s.samples()
+        if samples and all(hasattr(x.value, "rps") for x in samples):
+            _load_panel(ax, s.name, samples)
+            continue
         ok = [(x.t, x.latency * 1000) for x in samples if x.ok]
         bad = [x.t for x in samples if not x.ok]
         if ok:
@@ -52,6 +56,22 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _load_panel(ax: Any, name: str, samples: list[Sample]) -> None:
+    """Locust's per-second stats: p99 on the left axis, requests/s (and failures/s) on the right."""
+    t = [x.t for x in samples]
+    p99 = [x.value.p99_ms or 0.0 for x in samples]
+    ax.plot(t, p99, "-", color="tab:purple", lw=1.2, label="p99 ms")
+    ax.set_ylabel(f"{name}\np99 ms")
+    ax.legend(loc="upper left", fontsize=7)
+    rps_ax = ax.twinx()
+    rps_ax.plot(t, [x.value.rps for x in samples], "-", color="tab:gray", lw=1, label="requests/s")
+    fails = [x.value.fail_rps for x in samples]
+    if any(fails):
+        rps_ax.plot(t, fails, "-", color="tab:red", lw=1, label="failures/s")
+    rps_ax.set_ylabel("per second")
+    rps_ax.legend(loc="upper right", fontsize=7)
 
 
 def samples_csv(timeline: Timeline) -> str:

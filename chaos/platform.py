@@ -39,6 +39,14 @@ class Platform(Protocol):
     @property
     def masters(self) -> Masters: ...
 
+    @property
+    def entry_url(self) -> str:
+        """The single entry point users and load hit (the global traffic manager)."""
+        ...
+
+    @property
+    def prometheus_url(self) -> str: ...
+
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault: ...
 
     def environment(self) -> dict[str, Any]:

@@ -30,6 +30,8 @@ ENVIRONMENT = pytest.StashKey[dict[str, Any]]()
 EVIDENCE = pytest.StashKey[dict[str, Any]]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 STEADY = pytest.StashKey[Steady]()
+SLOS = pytest.StashKey[dict[str, float]]()
+LOADS = pytest.StashKey[list[Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-fault-ttl", default="15m", help="longest any fault may stay in force (default 15m)"
     )
     group.addoption("--chaos-reports", default="reports", help="where summary.json goes (default ./reports)")
+    group.addoption(
+        "--chaos-slo",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an experiment's SLO bound (repeatable), e.g. --chaos-slo p99_ms=200",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,9 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
             fault_ttl=config.getoption("--chaos-fault-ttl"),
             reports=reports if reports.is_absolute() else config.rootpath / reports,
         )
+        slos = parse_slo_overrides(config.getoption("--chaos-slo"))
     except ConfigError as exc:
         raise pytest.UsageError("chaos: " + "\nchaos: ".join(exc.problems)) from exc
     config.stash[CONFIG] = cfg
+    config.stash[SLOS] = slos
     config.stash[RECORDS] = []
     config.stash[ENVIRONMENT] = {}
 
@@ -202,11 +213,105 @@ def _collect_evidence(item: pytest.Item) -> None:
         return
     s.stop()
     evidence = s.evidence()
+    loads = item.stash.get(LOADS, [])
+    for run in loads:
+        if run.running:
+            run.__exit__(None, None, None)
+        evidence.setdefault("load", {})[run.name] = {
+            "requests": run.requests(),
+            "failures": run.failures(),
+            "rps": run.rps().value(),
+            "p99_ms": run.latency(99).value(),
+            "users": run.spec.users,
+            "shape": run.spec.shape,
+        }
     item.stash[EVIDENCE] = evidence
     if s.ctx.tl.series:
-        from chaos.report import attach_evidence
+        from chaos.report import attach_evidence, attach_load
 
         attach_evidence(s.ctx.tl, evidence, item.nodeid)
+        for run in loads:
+            attach_load(run.name, run.stats_csv())
+
+
+def parse_slo_overrides(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    problems = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None:
+            problems.append(f"--chaos-slo {item!r}: write NAME=NUMBER, e.g. --chaos-slo p99_ms=200")
+        else:
+            out[name.strip()] = number
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+class SLOs:
+    """An experiment's SLO bounds: the default it declares, unless --chaos-slo overrides it."""
+
+    def __init__(self, overrides: dict[str, float]) -> None:
+        self.overrides = overrides
+        self.used: dict[str, float] = {}
+
+    def __call__(self, name: str, default: float) -> float:
+        value = self.overrides.get(name, default)
+        self.used[name] = value
+        return value
+
+
+@pytest.fixture
+def slo(request: pytest.FixtureRequest) -> SLOs:
+    """``slo("p99_ms", 250)``: the bound to hold, 250 unless --chaos-slo p99_ms=... says otherwise."""
+    return SLOs(request.config.stash[SLOS])
+
+
+@pytest.fixture
+def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: LabPlatform) -> Iterator[Any]:
+    """``load(users=20, duration=30, shape="steady")``: start Locust against the platform's
+    entry point (a context manager). Every load still running at the end of the test is stopped."""
+    from chaos.load import Load, LoadSpec
+
+    started: list[Load] = []
+    request.node.stash[LOADS] = started
+
+    def start(
+        *,
+        users: int = 10,
+        duration: float = 30.0,
+        shape: str = "steady",
+        user_rps: float = 2.0,
+        workers: int = 1,
+        locustfile: str = "loadtests/workload.py",
+        host: str | None = None,
+        spawn_rate: float | None = None,
+        **shape_env: str,
+    ) -> Load:
+        path = Path(locustfile)
+        spec = LoadSpec(
+            locustfile=path if path.is_absolute() else request.config.rootpath / path,
+            host=host or platform.entry_url,
+            users=users,
+            duration=duration,
+            shape=shape,
+            user_rps=user_rps,
+            workers=workers,
+            spawn_rate=spawn_rate,
+            shape_env={f"CHAOS_LOAD_{k.upper()}": str(v) for k, v in shape_env.items()},
+        )
+        run = Load(chaos_context, spec, name=f"load{len(started) + 1 if started else ''}")
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        if run.running:
+            run.__exit__(None, None, None)
 
 
 def _label_experiment(item: pytest.Item) -> None:

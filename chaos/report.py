@@ -52,6 +52,12 @@ def attach_evidence(timeline: Timeline, evidence: dict[str, Any], title: str) ->
     allure.attach(json.dumps(evidence, indent=2, default=str), "evidence", allure.attachment_type.JSON)
 
 
+def attach_load(name: str, stats_csv: str) -> None:
+    import allure
+
+    allure.attach(stats_csv, f"{name} stats (per second)", allure.attachment_type.CSV)
+
+
 def write_summary(path: Path, records: list[dict[str, Any]], environment: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {

@@ -27,6 +27,12 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": operator.eq,
 }
+_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
+    "max": max,
+    "min": min,
+    "last": lambda v: v[-1],
+    "mean": lambda v: sum(v) / len(v),
+}
 _NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!="}
 
 
@@ -250,6 +256,20 @@ class Watched:
             return failed / hz, {"failed": failed, "samples": len(samples), "hz": hz}, span
 
         return Measure(f"{self.name} downtime", window, compute, unit=" s")
+
+    def value(self, agg: str = "max", window: Window = "all") -> Measure:
+        """An aggregate (max, min, last, mean) of the values good samples returned, e.g. the
+        breaker state a PromQL probe read."""
+        _validate_window(window)
+        if agg not in _AGGREGATES:
+            raise ConfigError(f"unknown aggregate {agg!r}; use one of {', '.join(_AGGREGATES)}")
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            values = [float(s.value) for s in samples if s.ok and isinstance(s.value, (int, float))]
+            return (_AGGREGATES[agg](values) if values else None), {"values": len(values)}, span
+
+        return Measure(f"{self.name} {agg}", window, compute)
 
     def latency(self, p: float = 99, window: Window = "all") -> Measure:
         _validate_window(window)

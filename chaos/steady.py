@@ -112,6 +112,22 @@ class Steady:
         self._watched[-1] = leadership
         return leadership
 
+    def http(self, name: str, url: str, *, hz: float | None = None, timeout: float = 1.0) -> Watched:
+        """Sample GET ``url``: good when it answers 200 within ``timeout``."""
+        from chaos.http_probes import http_sampler
+
+        return self.watch(name, http_sampler(url, timeout=timeout), hz=hz)
+
+    def promql(self, name: str, query: str, prometheus_url: str, *, hz: float | None = None) -> Watched:
+        """Sample a PromQL instant query. Refuses at once, saying where it looked, when
+        Prometheus is not there."""
+        from chaos.http_probes import PromQL
+
+        sampler = PromQL(prometheus_url, query)
+        if not self.ctx.dry_run:
+            sampler.check_reachable()
+        return self.watch(name, sampler, hz=hz)
+
     def watch(self, name: str, sampler: Callable[[], Any], *, hz: float | None = None) -> Watched:
         """Start sampling ``sampler`` (raise to report a bad sample) in the background."""
         if any(w.name == name for w in self._watched):

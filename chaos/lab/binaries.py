@@ -15,6 +15,8 @@ _HINTS = {
     "mkfs.ext4": "apt-get install e2fsprogs",
     "losetup": "apt-get install mount",
     "mount": "apt-get install mount",
+    "haproxy": "apt-get install haproxy",
+    "prometheus": "apt-get install prometheus",
 }
 
 

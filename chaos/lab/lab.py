@@ -8,11 +8,9 @@ removes everything by name as well as by record, so it also cleans up after a lo
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
-import re
-import subprocess
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,17 +24,17 @@ import httpx
 from chaos.context import state_dir
 from chaos.errors import ConfigError, EnvironmentNotReady, PlatformError
 from chaos.journal import process_start
-from chaos.lab import net, procs, volumes
+from chaos.lab import net, procs, services, topology, volumes
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient, MemberStatus
+from chaos.lab.etcd_member import Member, etcd_argv, log_tail
 from chaos.lab.profiles import Profile, get_profile
+from chaos.lab.services import Running
 from chaos.wait import WaitTimeout, wait_until
 
 Progress = Callable[[str], None]
 STATE_VERSION = 1
 MAX_MASTERS = 5
-CLIENT_PORT = 2379
-PEER_PORT = 2380
 # etcd preallocates 64 MB WAL segments; images are sparse, so size costs nothing until used
 VOLUME_MB = 256
 
@@ -46,33 +44,21 @@ def _quiet(_msg: str) -> None:
 
 
 @dataclass(frozen=True)
-class Member:
-    name: str
-    address: str
-    pid: int = 0
-    start: str = ""
-
-    @property
-    def client_url(self) -> str:
-        return f"http://{self.address}:{CLIENT_PORT}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://{self.address}:{PEER_PORT}"
-
-    @property
-    def proc(self) -> procs.Proc:
-        return procs.Proc(self.pid, self.start)
-
-
-@dataclass(frozen=True)
 class LabState:
     profile: str
     members: tuple[Member, ...]
     created: float
     owner_pid: int = 0
     owner_start: str = ""
+    services: tuple[Running, ...] = ()
     version: int = STATE_VERSION
+
+    def service(self, name: str) -> Running:
+        for s in self.services:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.services)
+        raise ConfigError(f"no service named {name!r} in this lab; services are: {known}")
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -90,6 +76,7 @@ class LabState:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"state version {data.get('version')!r}")
         data["members"] = tuple(Member(**m) for m in data["members"])
+        data["services"] = tuple(Running.from_dict(x) for x in data.get("services", ()))
         return cls(**data)
 
 
@@ -98,6 +85,8 @@ class Status:
     up: bool
     profile: str | None
     members: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    entry: str | None = None
     leader: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -198,6 +187,7 @@ class Lab:
             etcd = find("etcd")
             for tool in ("ip", "mkfs.ext4", "losetup", "mount"):
                 find(tool)
+            services.check_binaries(profile)
             try:
                 return self._up_locked(profile, etcd, progress), True
             except BaseException:
@@ -224,7 +214,7 @@ class Lab:
         started = []
         for m in members:
             proc = procs.spawn(
-                self._etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+                etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
             )
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])
@@ -239,46 +229,46 @@ class Lab:
         )
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
+        st = self._start_services(st, profile, progress)
+        progress(f"entry point (global traffic manager): {topology.entry_url()}")
         progress(f"lab up ({profile.name}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         return st
 
-    @staticmethod
-    def _etcd_argv(etcd: str, m: Member, members: tuple[Member, ...]) -> list[str]:
-        vol_dir = state_dir() / "mnt" / m.name
-        cluster = ",".join(f"{x.name}={x.peer_url}" for x in members)
-        return [
-            etcd,
-            "--name",
-            m.name,
-            "--data-dir",
-            str(vol_dir / "etcd"),
-            "--listen-client-urls",
-            m.client_url,
-            "--advertise-client-urls",
-            m.client_url,
-            "--listen-peer-urls",
-            m.peer_url,
-            "--initial-advertise-peer-urls",
-            m.peer_url,
-            "--initial-cluster",
-            cluster,
-            "--initial-cluster-token",
-            "chaos-lab",
-            "--initial-cluster-state",
-            "new",
-            # etcd's recommended LAN timings: a dead leader is replaced in about 1-2 s
-            "--heartbeat-interval",
-            "100",
-            "--election-timeout",
-            "1000",
-            "--quota-backend-bytes",
-            str(96 * 1024 * 1024),
-            *_zap_flag(etcd),
-            "--log-outputs",
-            "stderr",
-            "--log-level",
-            "info",  # info: the raft election lines give an independent recovery timestamp
-        ]
+    def _start_services(self, st: LabState, profile: Profile, progress: Progress) -> LabState:
+        plan = topology.services(profile)
+        for svc in plan:
+            net.add_node(svc.name, svc.address)
+            if svc.kind == "inventory":
+                volumes.create(self.volume(svc.name), size_mb=VOLUME_MB)
+        services.write_configs(self.root, profile)
+        etcd_urls = [m.client_url for m in st.members]
+        running: list[Running] = []
+        # dependencies first, so health checks upstream find something to check
+        for kind in ("inventory", "gateway", "router", "gtm", "prometheus"):
+            for svc in (s for s in plan if s.kind == kind):
+                running.append(services.spawn(svc, profile, self.root, etcd_urls))
+                st = replace(st, services=tuple(running))
+                self._save(st)
+        http = httpx.Client()
+        try:
+            for proc in st.services:
+                self._await_healthy(proc, http)
+                progress(f"{proc.kind} {proc.name} pid {proc.pid} serving {proc.url}")
+        finally:
+            http.close()
+        return st
+
+    def _await_healthy(self, svc: Running, http: httpx.Client) -> None:
+        def dead() -> str | None:
+            return None if svc.proc.alive() else f"{svc.name} exited: see {self.logs / (svc.name + '.log')}"
+
+        wait_until(
+            lambda: services.healthy(svc, http),
+            timeout=30,
+            interval=0.05,
+            what=f"{svc.kind} {svc.name} to answer {svc.health_path}",
+            abort=dead,
+        )
 
     # -- down ----------------------------------------------------------------------------------
     def down(self, progress: Progress = _quiet) -> list[str]:
@@ -290,13 +280,17 @@ class Lab:
         removed: list[str] = []
         st = self.state()
         if st is not None:
+            for svc in reversed(st.services):
+                if svc.pid and svc.proc.alive():
+                    procs.kill(svc.proc)
+                    removed.append(f"process {svc.kind} {svc.name} (pid {svc.pid})")
             for m in st.members:
                 if m.pid and m.proc.alive():
                     procs.kill(m.proc)
                     removed.append(f"process etcd {m.name} (pid {m.pid})")
         # Processes can hold a namespace open after its name is gone: kill by namespace too.
         for ns in net.lab_netns():
-            for pid in _pids_in_netns(ns):
+            for pid in net.pids_in_netns(ns):
                 procs.kill(procs.Proc(pid, process_start(pid) or ""))
                 removed.append(f"process pid {pid} in {ns}")
         names = {m.name for m in st.members} if st else set()
@@ -313,6 +307,9 @@ class Lab:
         if net.bridge_exists():
             net.remove_bridge()
             removed.append(f"bridge {net.BRIDGE}")
+        for scratch in ("config", "run", "prometheus"):
+            if (self.root / scratch).exists():
+                shutil.rmtree(self.root / scratch)
         self.state_path.unlink(missing_ok=True)
         for item in removed:
             progress(f"removed {item}")
@@ -327,6 +324,9 @@ class Lab:
                 out.append(f"etcd {m.name} not running")
             if f"chaos-{m.name}" not in net.lab_netns():
                 out.append(f"namespace chaos-{m.name} missing")
+        for svc in st.services:
+            if not (svc.pid and svc.proc.alive()):
+                out.append(f"{svc.kind} {svc.name} not running")
         return out
 
     def _dead_members(self, st: LabState) -> str | None:
@@ -334,7 +334,7 @@ class Lab:
         if not dead:
             return None
         m = dead[0]
-        return f"etcd {m.name} exited: {_log_tail(self.logs / (m.name + '.log'))}"
+        return f"etcd {m.name} exited: {log_tail(self.logs / (m.name + '.log'))}"
 
     @staticmethod
     def _leader(client: EtcdClient, st: LabState) -> str | None:
@@ -386,7 +386,32 @@ class Lab:
                     "volume": str(self.volume(m.name).mountpoint),
                 }
             )
-        return Status(up=True, profile=st.profile, members=rows, leader=leader, problems=self._problems(st))
+        http = httpx.Client()
+        try:
+            svc_rows = [
+                {
+                    "name": svc.name,
+                    "kind": svc.kind,
+                    "cluster": svc.cluster,
+                    "address": svc.address,
+                    "port": svc.port,
+                    "pid": svc.pid,
+                    "running": svc.proc.alive(),
+                    "healthy": services.healthy(svc, http),
+                }
+                for svc in st.services
+            ]
+        finally:
+            http.close()
+        return Status(
+            up=True,
+            profile=st.profile,
+            members=rows,
+            services=svc_rows,
+            entry=topology.entry_url(),
+            leader=leader,
+            problems=self._problems(st),
+        )
 
     def kill_member(self, name: str) -> None:
         with self.locked():
@@ -401,7 +426,7 @@ class Lab:
             m = st.member(name)
             if not (m.pid and m.proc.alive()):
                 proc = procs.spawn(
-                    self._etcd_argv(find("etcd"), m, st.members),
+                    etcd_argv(find("etcd"), m, st.members),
                     self.logs / f"{m.name}.log",
                     netns=f"chaos-{m.name}",
                 )
@@ -416,64 +441,10 @@ class Lab:
                 interval=0.05,
                 what=f"etcd {name} to rejoin the cluster",
                 abort=lambda: (
-                    None
-                    if m.proc.alive()
-                    else f"etcd {name} exited: {_log_tail(self.logs / (name + '.log'))}"
+                    None if m.proc.alive() else f"etcd {name} exited: {log_tail(self.logs / (name + '.log'))}"
                 ),
             )
         except WaitTimeout as exc:
             raise PlatformError(
                 f"etcd {name} restarted but did not rejoin: {exc}; see {self.logs / (name + '.log')}"
             ) from exc
-
-
-@functools.cache
-def _zap_flag(etcd: str) -> tuple[str, ...]:
-    """etcd 3.4 logs plain text unless asked for zap (JSON); 3.5+ logs JSON only and later
-    releases drop the flag, so pass it only where it is needed."""
-    try:
-        out = subprocess.run([etcd, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentNotReady(f"cannot run {etcd} --version: {exc}") from exc
-    m = re.search(r"etcd Version: (\d+)\.(\d+)", out.stdout)
-    if m is None:
-        raise EnvironmentNotReady(f"{etcd} does not look like etcd (--version said {out.stdout[:80]!r})")
-    major, minor = int(m.group(1)), int(m.group(2))
-    if (major, minor) < (3, 4):
-        raise EnvironmentNotReady(f"{etcd} is etcd {major}.{minor}; the lab needs etcd 3.4 or newer")
-    return ("--logger", "zap") if (major, minor) == (3, 4) else ()
-
-
-def _log_tail(path: Path) -> str:
-    """The last error-ish line of a member's log, for one-line failure messages."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    for line in reversed(lines):
-        if line.startswith("{"):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("level") in ("error", "fatal", "panic"):
-                return f"{rec.get('msg')}: {rec.get('error', '')} (log: {path})"
-    return f"see {path}"
-
-
-def _pids_in_netns(ns: str) -> list[int]:
-    """Processes whose network namespace is ``ns`` (compared by inode)."""
-    try:
-        target = os.stat(net.NETNS_DIR / ns).st_ino
-    except FileNotFoundError:
-        return []
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.stat(entry / "ns" / "net").st_ino == target:
-                pids.append(int(entry.name))
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-    return pids

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 from pathlib import Path
 
 from pyroute2 import IPRoute, NetNS, netns
@@ -94,3 +95,21 @@ def host_links() -> list[str]:
     with IPRoute() as ipr:
         names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
     return sorted(n for n in names if n == BRIDGE or n.startswith("ch-"))
+
+
+def pids_in_netns(ns: str) -> list[int]:
+    """Processes whose network namespace is ``ns`` (compared by inode)."""
+    try:
+        target = os.stat(NETNS_DIR / ns).st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "net").st_ino == target:
+                pids.append(int(entry.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return pids

@@ -9,10 +9,12 @@ from chaos.context import RunContext
 from chaos.durability import KV
 from chaos.errors import PlatformError
 from chaos.fault import Fault
+from chaos.lab import topology
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.faults import KillMaster
 from chaos.lab.lab import Lab, LabState
+from chaos.lab.profiles import Profile, get_profile
 from chaos.slo import Measure
 
 
@@ -66,6 +68,29 @@ class LabPlatform:
         return self._masters
 
     @property
+    def entry_url(self) -> str:
+        """Where users and load enter: the global traffic manager."""
+        return topology.entry_url()
+
+    @property
+    def prometheus_url(self) -> str:
+        return next(s.url for s in topology.services(self._profile()) if s.kind == "prometheus")
+
+    def service_urls(self, kind: str, cluster: str | None = None) -> list[str]:
+        """Base URLs of the lab's services of ``kind`` (gateway, inventory, router, gtm)."""
+        return [
+            s.url
+            for s in topology.services(self._profile())
+            if s.kind == kind and (cluster is None or s.cluster == cluster)
+        ]
+
+    def _profile(self) -> Profile:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return get_profile(st.profile)
+
+    @property
     def profile(self) -> str | None:
         st = self.lab.state()
         return st.profile if st else None
@@ -80,6 +105,9 @@ class LabPlatform:
             "profile": st.profile if st else None,
             "masters": ", ".join(f"{m.name}={m.address}" for m in st.members) if st else "",
             "etcd": _version([find("etcd"), "--version"]),
+            "haproxy": _version([find("haproxy"), "-v"]),
+            "prometheus": _version([find("prometheus"), "--version"]),
+            "entry": self.entry_url,
         }
 
 

@@ -12,12 +12,27 @@ from chaos.errors import ConfigError
 class Profile:
     name: str
     masters: int
+    clusters: tuple[str, ...]  # the first is primary behind the traffic manager, others backup
+    breaker: bool
     description: str
+    gateways_per_cluster: int = 2
 
 
 PROFILES: dict[str, Profile] = {
-    "resilient": Profile("resilient", masters=3, description="3 etcd masters (tolerates 1 failure)"),
-    "fragile": Profile("fragile", masters=1, description="1 etcd master (tolerates none)"),
+    "resilient": Profile(
+        "resilient",
+        masters=3,
+        clusters=("east", "west"),
+        breaker=True,
+        description="3 etcd masters, clusters east + west (backup), circuit breaker on",
+    ),
+    "fragile": Profile(
+        "fragile",
+        masters=1,
+        clusters=("east",),
+        breaker=False,
+        description="1 etcd master, cluster east only (no backup), no circuit breaker",
+    ),
 }
 
 

@@ -1,0 +1,84 @@
+"""Samplers for HTTP endpoints and PromQL queries (real HTTP through httpx).
+
+A sampler raises on a bad sample (the probe records the reason) and returns the observed
+value on a good one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from chaos.errors import PlatformError
+
+
+class HTTPProbeError(Exception):
+    """A request that completed with the wrong status."""
+
+
+def http_sampler(
+    url: str, *, method: str = "GET", timeout: float = 1.0, expect: int = 200
+) -> Callable[[], Any]:
+    """One request per sample; the sample is good when the status is ``expect``. Its value
+    is the decoded JSON body (or the status code for non-JSON answers)."""
+    client = httpx.Client(timeout=timeout)
+
+    def sample() -> Any:
+        resp = client.request(method, url)
+        if resp.status_code != expect:
+            raise HTTPProbeError(f"HTTP {resp.status_code} from {url}")
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.status_code
+
+    return sample
+
+
+class PrometheusUnavailable(PlatformError):
+    """Prometheus did not answer; says where it was looked for."""
+
+
+class PromQL:
+    """Evaluates an instant query; the sample's value is the result as a float (the sum of
+    the series when the query returns several)."""
+
+    def __init__(self, base_url: str, query: str, *, timeout: float = 1.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.query = query
+        self._client = httpx.Client(timeout=timeout)
+
+    def check_reachable(self) -> None:
+        try:
+            resp = self._client.get(f"{self.base_url}/-/ready")
+        except httpx.HTTPError as exc:
+            raise PrometheusUnavailable(
+                f"Prometheus at {self.base_url} is unavailable ({type(exc).__name__}): PromQL probes "
+                "need it; is the lab up (`chaos lab status`), or is --prometheus-url right?"
+            ) from exc
+        if resp.status_code != 200:
+            raise PrometheusUnavailable(
+                f"Prometheus at {self.base_url} is not ready (HTTP {resp.status_code})"
+            )
+
+    def __call__(self) -> float:
+        try:
+            resp = self._client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
+        except httpx.HTTPError as exc:
+            raise PrometheusUnavailable(f"Prometheus at {self.base_url} unreachable: {exc}") from exc
+        body = resp.json()
+        if body.get("status") != "success":
+            raise PlatformError(f"PromQL {self.query!r} failed: {body.get('error', resp.text[:200])}")
+        data = body["data"]
+        if data["resultType"] == "scalar":
+            return float(data["result"][1])
+        series = data["result"]
+        if not series:
+            raise PlatformError(f"PromQL {self.query!r} returned no series (yet)")
+        total = sum(float(s["value"][1]) for s in series)
+        if math.isnan(total):
+            raise PlatformError(f"PromQL {self.query!r} is NaN (no data in its range yet)")
+        return total

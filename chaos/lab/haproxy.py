@@ -1,0 +1,62 @@
+"""HAProxy configurations for the lab's routers and global traffic manager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaos.lab.topology import Service
+
+_DEFAULTS = """\
+global
+    maxconn 4096
+    stats socket {socket} mode 600 level admin
+defaults
+    mode http
+    option http-server-close
+    timeout connect 500ms
+    timeout client 30s
+    timeout server 10s
+    timeout check 500ms
+    retries 2
+    option redispatch
+    retry-on conn-failure empty-response response-timeout
+    default-server inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2
+"""
+
+
+def router_config(router: Service, gateways: list[Service], socket: Path) -> str:
+    """A cluster's router: round-robin over its gateway replicas, health-checked every 200 ms."""
+    servers = "\n".join(f"    server {g.name} {g.address}:{g.port} check" for g in gateways)
+    return (
+        _DEFAULTS.format(socket=socket)
+        + f"""\
+frontend entry
+    bind {router.address}:{router.port}
+    default_backend gateways
+backend gateways
+    balance roundrobin
+    option httpchk GET /healthz
+{servers}
+"""
+    )
+
+
+def gtm_config(gtm: Service, routers: list[Service], socket: Path) -> str:
+    """The traffic manager: the first cluster's router is primary, the others are backups
+    that take traffic only when no primary is healthy."""
+    lines = []
+    for i, r in enumerate(routers):
+        backup = " backup" if i > 0 else ""
+        lines.append(f"    server {r.cluster} {r.address}:{r.port} check{backup}")
+    return (
+        _DEFAULTS.format(socket=socket)
+        + f"""\
+frontend entry
+    bind {gtm.address}:{gtm.port}
+    default_backend clusters
+backend clusters
+    option httpchk GET /healthz
+    # a request in flight when its cluster dies is retried on the other one
+{chr(10).join(lines)}
+"""
+    )

@@ -1,0 +1,66 @@
+"""The lab's shape as data: which node runs what, at which address. Pure: no side effects,
+so the plan can be printed, tested and diffed.
+
+    198.18.0.11-13  m1..m3          etcd masters
+    198.18.0.20     gtm             global traffic manager (HAProxy), the single entry point
+    198.18.0.21     prom            Prometheus
+    198.18.0.30+    east-router, east-gw1.., east-inv    cluster east
+    198.18.0.40+    west-router, west-gw1.., west-inv    cluster west
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from chaos.lab.profiles import Profile
+
+SUBNET = ipaddress.ip_network("198.18.0.0/24")
+CLUSTER_BASE = {"east": 30, "west": 40}
+ENTRY_PORT = 80
+SERVICE_PORT = 8080
+PROMETHEUS_PORT = 9090
+
+
+def _addr(host: int) -> str:
+    return str(SUBNET.network_address + host)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One process of the lab (other than etcd) and where it listens."""
+
+    name: str  # also the node (namespace) it runs on
+    kind: str  # "gtm", "router", "gateway", "inventory", "prometheus"
+    cluster: str  # "" for global services
+    address: str
+    port: int
+    health_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+def services(profile: Profile) -> list[Service]:
+    out = [
+        Service("gtm", "gtm", "", _addr(20), ENTRY_PORT, "/healthz"),
+        Service("prom", "prometheus", "", _addr(21), PROMETHEUS_PORT, "/-/ready"),
+    ]
+    for cluster in profile.clusters:
+        base = CLUSTER_BASE[cluster]
+        out.append(Service(f"{cluster}-router", "router", cluster, _addr(base), ENTRY_PORT, "/healthz"))
+        for i in range(1, profile.gateways_per_cluster + 1):
+            out.append(
+                Service(f"{cluster}-gw{i}", "gateway", cluster, _addr(base + i), SERVICE_PORT, "/healthz")
+            )
+        out.append(Service(f"{cluster}-inv", "inventory", cluster, _addr(base + 9), SERVICE_PORT, "/healthz"))
+    return out
+
+
+def entry_url() -> str:
+    return f"http://{_addr(20)}:{ENTRY_PORT}"
+
+
+def master_address(i: int) -> str:
+    return _addr(10 + i)

@@ -1,0 +1,27 @@
+"""Steady state: with no fault, under steady Locust load through the global traffic manager,
+the workload meets its SLOs. This is the baseline every other experiment compares against.
+
+The bounds are defaults a team can tune per environment: ``--chaos-slo p99_ms=200``.
+"""
+
+from chaos import experiment
+
+
+@experiment(
+    verifies="steady state",
+    hypothesis="under steady load through the traffic manager the workload serves >= 99.5% of "
+    "requests with p99 <= 300 ms, and every service stays scraped by Prometheus",
+)
+def test_workload_meets_its_slos(platform, steady, load, slo):
+    entry = steady.http("entry", platform.entry_url + "/healthz")
+    scraped = steady.promql("targets up", 'min(up{job="workload"})', platform.prometheus_url, hz=2)
+    with load(users=20, user_rps=2, duration=15, shape="steady") as run:
+        steady.baseline(seconds=3)
+        steady.hold(seconds=10, phase="steady load")
+        run.wait()
+    steady.expect(
+        run.availability() >= slo("availability", 0.995),
+        run.latency(99) <= slo("p99_ms", 300),
+        entry.availability() >= slo("entry_availability", 0.99),
+        scraped.value("min") >= 1,
+    )
