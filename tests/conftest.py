@@ -1,1 +1,147 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.journal import process_start
+from chaos.lab.etcd_http import EtcdClient
+from chaos.lab.procs import Proc, kill
+from chaos.wait import wait_until
+
 pytest_plugins = ["pytester"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as fh:
+        return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(p: subprocess.Popen[bytes]) -> None:
+    if p.poll() is None:
+        kill(Proc(p.pid, process_start(p.pid) or ""))
+    p.wait()
+
+
+@pytest.fixture
+def local_etcd(tmp_path: Path) -> Iterator[str]:
+    """A real single-member etcd on loopback (no lab, no root needed)."""
+    etcd = os.environ.get("CHAOS_ETCD") or shutil.which("etcd")
+    if etcd is None:
+        pytest.skip("etcd is not installed (./run setup installs it)")
+    client_url = f"http://127.0.0.1:{free_port()}"
+    peer_url = f"http://127.0.0.1:{free_port()}"
+    p = _start(
+        [
+            etcd,
+            "--data-dir",
+            str(tmp_path / "etcd"),
+            "--listen-client-urls",
+            client_url,
+            "--advertise-client-urls",
+            client_url,
+            "--listen-peer-urls",
+            peer_url,
+            "--initial-advertise-peer-urls",
+            peer_url,
+            "--initial-cluster",
+            f"default={peer_url}",
+        ],
+        tmp_path / "etcd.log",
+    )
+    client = EtcdClient([client_url])
+    try:
+        wait_until(
+            lambda: client.healthy(client_url, 0.5),
+            timeout=20,
+            what="local etcd",
+            abort=lambda: None if p.poll() is None else f"etcd exited ({(tmp_path / 'etcd.log')})",
+        )
+        yield client_url
+    finally:
+        client.close()
+        _stop(p)
+
+
+class Workload:
+    def __init__(self, tmp_path: Path, etcd_url: str) -> None:
+        self.tmp = tmp_path
+        self.etcd_url = etcd_url
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.inventory_url = f"http://127.0.0.1:{free_port()}"
+
+    def start_inventory(self) -> str:
+        port = self.inventory_url.rsplit(":", 1)[1]
+        self._run(
+            "inventory",
+            [
+                "inventory",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--replica",
+                "inv",
+                "--data-dir",
+                str(self.tmp / "inv"),
+            ],
+            self.inventory_url,
+        )
+        return self.inventory_url
+
+    def start_gateway(self, *, breaker: bool = True, name: str = "gw") -> str:
+        url = f"http://127.0.0.1:{free_port()}"
+        argv = [
+            "gateway",
+            "--listen",
+            url.removeprefix("http://"),
+            "--replica",
+            name,
+            "--cluster",
+            "east",
+            "--inventory",
+            self.inventory_url,
+            "--etcd",
+            self.etcd_url,
+        ]
+        self._run(name, argv + ([] if breaker else ["--no-breaker"]), url)
+        return url
+
+    def _run(self, name: str, args: list[str], url: str) -> None:
+        p = _start([sys.executable, "-m", "chaos.lab.workload", *args], self.tmp / f"{name}.log")
+        self.procs[name] = p
+        import httpx
+
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200,
+            timeout=20,
+            what=f"{name} to serve",
+            abort=lambda: None if p.poll() is None else f"{name} exited",
+        )
+
+    def stop(self, name: str) -> None:
+        _stop(self.procs.pop(name))
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+@pytest.fixture
+def workload(tmp_path: Path, local_etcd: str) -> Iterator[Workload]:
+    """The sample workload's real processes on loopback, against a real local etcd."""
+    w = Workload(tmp_path, local_etcd)
+    try:
+        yield w
+    finally:
+        w.stop_all()

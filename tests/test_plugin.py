@@ -28,6 +28,25 @@ def test_bad_options_are_usage_errors_that_say_how_to_fix_them(pytester):
     assert "Traceback" not in err
 
 
+def test_bad_slo_override_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess("--chaos-slo", "p99_ms", "--chaos-slo", "x=fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--chaos-slo 'p99_ms': write NAME=NUMBER" in err and "--chaos-slo 'x=fast'" in err
+
+
+def test_slo_fixture_takes_overrides(pytester):
+    pytester.makepyfile(
+        """
+        def test_x(slo):
+            assert slo("p99_ms", 250) == 12.5
+            assert slo("availability", 0.99) == 0.99
+        """
+    )
+    pytester.runpytest_subprocess("--chaos-slo", "p99_ms=12.5").assert_outcomes(passed=1)
+
+
 def test_unimplemented_platform_is_refused_clearly(pytester):
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest_subprocess("--platform", "kube")

@@ -254,6 +254,14 @@ class Lab:
             for proc in st.services:
                 self._await_healthy(proc, http)
                 progress(f"{proc.kind} {proc.name} pid {proc.pid} serving {proc.url}")
+            prom = next(x for x in st.services if x.kind == "prometheus")
+            targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
+            wait_until(
+                lambda: services.scraping_all(prom, targets, http),
+                timeout=30,
+                interval=0.1,
+                what=f"Prometheus to scrape all {targets} workload targets",
+            )
         finally:
             http.close()
         return st

@@ -123,6 +123,17 @@ def spawn(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> R
     )
 
 
+def scraping_all(prom: Running, expected: int, http: httpx.Client) -> bool:
+    """Prometheus has scraped every workload target at least once and found it up: until
+    then a PromQL probe would see no series and a baseline would fail for no real reason."""
+    try:
+        resp = http.get(f"{prom.url}/api/v1/query", params={"query": 'sum(up{job="workload"})'}, timeout=0.5)
+        result = resp.json()["data"]["result"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+    return bool(result) and int(float(result[0]["value"][1])) == expected
+
+
 def healthy(svc: Running, http: httpx.Client, timeout: float = 0.5) -> bool:
     try:
         return http.get(f"{svc.url}{svc.health_path}", timeout=timeout).status_code == 200

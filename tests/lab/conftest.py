@@ -72,7 +72,12 @@ def machine_snapshot() -> dict[str, object]:
                 exe = os.readlink(p / "exe")
             except OSError:
                 continue
-            if os.path.basename(exe) in ("etcd", "haproxy", "locust", "prometheus"):
+            try:
+                cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus")
+            if ours or "chaos.lab.workload" in cmdline or "-m locust" in cmdline:
                 procs.add((p.name, exe))
     return {
         "netns": sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()),

@@ -1,5 +1,6 @@
 """The experiment suite itself, run as a user runs it: it must pass on the resilient lab
-and fail, saying why, on the fragile one."""
+and fail, saying why, on the fragile one (or when its SLO is set tighter than the workload
+can meet)."""
 
 import json
 import subprocess
@@ -13,49 +14,68 @@ from tests.lab.conftest import ROOT
 pytestmark = pytest.mark.lab
 
 
-def run_experiments(profile, tmp_path, *extra):
-    return subprocess.run(
+def run_experiments(target, tmp_path, *extra, profile="resilient"):
+    Lab().down()  # each run brings up its own lab and takes down only what it brought up
+    out = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            "experiments/test_master_ha.py",
+            target,
             "--lab-profile",
             profile,
             "-p",
             "no:cacheprovider",
             "--chaos-reports",
             str(tmp_path),
+            "--alluredir",
+            str(tmp_path / "allure"),
             *extra,
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=300,
+        timeout=600,
         check=False,
     )
-
-
-def test_master_ha_passes_on_resilient(tmp_path):
-    Lab().down()  # the run brings up its own lab and takes down only what it brought up
-    out = run_experiments("resilient", tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:]
-    assert "2 passed" in out.stdout
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    leader = next(e for e in summary["experiments"] if "leader" in e["nodeid"])
-    assert leader["figures"]["writes lost (acknowledged) [all]"] == 0
-    assert leader["figures"]["leader changes [during]"] >= 1
-    assert leader["figures"]["writes time to recover [during]"] <= 5.0
     assert Lab().state() is None
+    return out, json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_the_suite_passes_on_resilient(tmp_path):
+    out, summary = run_experiments("experiments", tmp_path)
+    assert out.returncode == 0, out.stdout[-4000:]
+    by_name = {e["nodeid"].split("::")[1]: e for e in summary["experiments"]}
+    assert {e["outcome"] for e in by_name.values()} == {"passed"}
+    leader = by_name["test_leader_loss_keeps_writes"]["figures"]
+    assert leader["writes lost (acknowledged) [all]"] == 0
+    assert leader["leader changes [during]"] >= 1
+    assert leader["writes time to recover [during]"] <= 5.0
+    steady = by_name["test_workload_meets_its_slos"]
+    assert steady["figures"]["load availability [all]"] >= 0.995
+    assert steady["evidence"]["load"]["load"]["requests"] > 300
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    [steady_result] = [r for r in results if r["name"] == "test_workload_meets_its_slos"]
+    names = {a["name"] for a in steady_result["attachments"]}
+    assert {"timeline", "load stats (per second)", "evidence"} <= names
 
 
 def test_master_ha_fails_on_fragile_with_the_finding(tmp_path):
-    Lab().down()
-    out = run_experiments("fragile", tmp_path)
+    out, summary = run_experiments("experiments/test_master_ha.py", tmp_path, profile="fragile")
     assert out.returncode == 1
     assert "2 failed" in out.stdout
     assert "masters failure tolerance (all, t=start–now): 0 members < 1 members" in out.stdout
     assert "healthy=1; quorum=1" in out.stdout
-    summary = json.loads((tmp_path / "summary.json").read_text())
     assert [e["outcome"] for e in summary["experiments"]] == ["failed", "failed"]
-    assert Lab().state() is None
+
+
+def test_steady_state_goes_red_when_the_slo_is_tighter_than_the_workload(tmp_path):
+    out, summary = run_experiments(
+        "experiments/test_steady_state.py", tmp_path, "--chaos-slo", "p99_ms=0.001"
+    )
+    assert out.returncode == 1
+    assert "[VIOLATED] load p99 latency (all, t=start–now):" in out.stdout
+    assert "> 0.001 ms" in out.stdout
+    [rec] = summary["experiments"]
+    assert rec["outcome"] == "failed"
+    assert rec["figures"]["load p99 latency [all]"] > 0.001

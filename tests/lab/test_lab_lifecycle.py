@@ -27,8 +27,17 @@ def test_up_status_down_leaves_the_machine_as_it_was():
     assert all(m["address"].startswith("198.18.") for m in status["members"])
     again = chaos_cli("lab", "up")
     assert again.returncode == 0 and "already up" in again.stdout
+    assert status["entry"] == "http://198.18.0.20:80"
+    kinds = sorted({x["kind"] for x in status["services"]})
+    assert kinds == ["gateway", "gtm", "inventory", "prometheus", "router"]
+    assert all(x["running"] and x["healthy"] for x in status["services"]), status["services"]
+    assert {x["cluster"] for x in status["services"]} == {"", "east", "west"}
     during = machine_snapshot()
-    assert len(during["netns"]) == len(before["netns"]) + 3
+    nodes = {f"chaos-{m['name']}" for m in status["members"]} | {
+        f"chaos-{x['name']}" for x in status["services"]
+    }
+    assert set(during["netns"]) - set(before["netns"]) == nodes
+    assert len(during["processes"]) > len(before["processes"])
     down = chaos_cli("lab", "down")
     assert down.returncode == 0, down.stderr
     assert "removed bridge chaosbr0" in down.stdout
