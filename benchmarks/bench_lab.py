@@ -128,7 +128,7 @@ def main() -> None:
     finally:
         Lab().down()
     rows = [
-        ("lab up (3 etcd masters, leader elected)", median(ups), None),
+        ("lab up (masters, 2 clusters, Prometheus)", median(ups), None),
         ("lab down (nothing left)", median(downs), None),
         ("kill_master leader: inject -> verified", median(kill["inject"]), median(kill["raw_kill"])),
         ("kill_master: revert (restart + rejoin)", median(kill["revert"]), None),

@@ -75,7 +75,7 @@ def lab_down() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @_friendly
 def lab_status(as_json: bool) -> None:
-    """Show every master: address, process, health, leader."""
+    """Show every node: masters (address, process, health, leader) and services."""
     from chaos.lab import Lab
 
     st = Lab().status()
@@ -101,7 +101,22 @@ def lab_status(as_json: bool) -> None:
             "*" if m["leader"] else "",
             m["volume"],
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    services = Table(title=f"services (entry point: {st.entry})")
+    for col in ("service", "kind", "cluster", "address", "pid", "running", "healthy"):
+        services.add_column(col)
+    for svc in st.services:
+        services.add_row(
+            svc["name"],
+            svc["kind"],
+            svc["cluster"] or "-",
+            f"{svc['address']}:{svc['port']}",
+            str(svc["pid"]),
+            _yes(svc["running"]),
+            _yes(svc["healthy"]),
+        )
+    console.print(services)
     for p in st.problems:
         click.echo(f"problem: {p}")
 

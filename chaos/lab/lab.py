@@ -211,6 +211,7 @@ class Lab:
                 f"node {m.name}: namespace chaos-{m.name}, {m.address}, "
                 f"volume {self.volume(m.name).mountpoint}"
             )
+        st = self._start_prometheus(st, profile)
         started = []
         for m in members:
             proc = procs.spawn(
@@ -234,17 +235,26 @@ class Lab:
         progress(f"lab up ({profile.name}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         return st
 
-    def _start_services(self, st: LabState, profile: Profile, progress: Progress) -> LabState:
+    def _start_prometheus(self, st: LabState, profile: Profile) -> LabState:
+        """Prometheus first: it applies its scrape targets only ~5 s after it starts
+        (its discovery manager throttles updates), so that wait overlaps everything else."""
         plan = topology.services(profile)
         for svc in plan:
             net.add_node(svc.name, svc.address)
             if svc.kind == "inventory":
                 volumes.create(self.volume(svc.name), size_mb=VOLUME_MB)
         services.write_configs(self.root, profile)
+        prom = next(s for s in plan if s.kind == "prometheus")
+        st = replace(st, services=(services.spawn(prom, profile, self.root, []),))
+        self._save(st)
+        return st
+
+    def _start_services(self, st: LabState, profile: Profile, progress: Progress) -> LabState:
+        plan = topology.services(profile)
         etcd_urls = [m.client_url for m in st.members]
-        running: list[Running] = []
+        running: list[Running] = list(st.services)
         # dependencies first, so health checks upstream find something to check
-        for kind in ("inventory", "gateway", "router", "gtm", "prometheus"):
+        for kind in ("inventory", "gateway", "router", "gtm"):
             for svc in (s for s in plan if s.kind == kind):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))
