@@ -18,7 +18,7 @@ from chaos.errors import (
 )
 from chaos.experiment import experiment
 from chaos.fault import Fault
-from chaos.faults import kill_master
+from chaos.faults import degrade, isolate, kill_master, kill_service, partition
 from chaos.journal import Journal, recover, register_undo
 from chaos.platform import Masters, Platform
 from chaos.probes import Probe, Sample, Series
@@ -55,8 +55,12 @@ __all__ = [
     "UnsafeFaultRefused",
     "Watched",
     "Writes",
+    "degrade",
     "experiment",
+    "isolate",
     "kill_master",
+    "kill_service",
+    "partition",
     "recover",
     "register_undo",
 ]

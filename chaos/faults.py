@@ -11,3 +11,39 @@ def kill_master(platform: Platform, pick: str = "leader", *, allow_below_quorum:
     name. Refuses before touching anything if the kill would cost quorum, unless
     ``allow_below_quorum``. Reverting restarts the member and waits until it has rejoined."""
     return platform.kill_master(pick, allow_below_quorum=allow_below_quorum)
+
+
+def partition(platform: Platform, *groups: list[str] | tuple[str, ...], label: str = "") -> Fault:
+    """Nodes in different groups cannot reach each other, e.g.
+    ``partition(platform, ["m1"], ["m2", "m3"])``. Reverting removes exactly its rules."""
+    return platform.partition([list(g) for g in groups], label=label)
+
+
+def isolate(platform: Platform, node: str) -> Fault:
+    """Cut ``node`` off from every other node of the platform."""
+    others = [n for n in platform.nodes() if n != node]
+    return platform.partition([[node], others], label=f"isolate {node}")
+
+
+def degrade(
+    platform: Platform,
+    src: list[str] | str,
+    dst: str,
+    *,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    loss: float = 0.0,
+    reset: float = 0.0,
+    bandwidth_kbit: int | None = None,
+) -> Fault:
+    """Degrade the link from ``src`` node(s) to the service on ``dst``: added latency (seconds,
+    with jitter), packet loss and connection resets (probabilities), a bandwidth cap."""
+    sources = [src] if isinstance(src, str) else list(src)
+    return platform.degrade(
+        sources, dst, latency=latency, jitter=jitter, loss=loss, reset=reset, bandwidth_kbit=bandwidth_kbit
+    )
+
+
+def kill_service(platform: Platform, name: str) -> Fault:
+    """SIGKILL a service process (a router, a gateway...); reverting restarts it."""
+    return platform.kill_service(name)

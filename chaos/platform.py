@@ -49,6 +49,26 @@ class Platform(Protocol):
 
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault: ...
 
+    def nodes(self) -> list[str]:
+        """Every node a partition can name."""
+        ...
+
+    def partition(self, groups: list[list[str]], *, label: str = "") -> Fault: ...
+
+    def degrade(
+        self,
+        src: list[str],
+        dst: str,
+        *,
+        latency: float,
+        jitter: float,
+        loss: float,
+        reset: float,
+        bandwidth_kbit: int | None,
+    ) -> Fault: ...
+
+    def kill_service(self, name: str) -> Fault: ...
+
     def environment(self) -> dict[str, Any]:
         """Facts for reports: platform, profile, versions, addresses."""
         ...

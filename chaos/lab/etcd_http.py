@@ -98,6 +98,8 @@ class EtcdClient:
                 continue
             except (httpx.HTTPError, PlatformError) as exc:
                 # The request reached a member: it may have been proposed and committed.
+                # Try another member next time: this one may be cut off from its quorum.
+                self._prefer(self.urls[(self.urls.index(url) + 1) % len(self.urls)])
                 raise WriteTimeout(f"{url}: outcome unknown: {exc}") from exc
             self._prefer(url)
             return

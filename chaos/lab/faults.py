@@ -7,9 +7,10 @@ from typing import Any
 
 from chaos.context import RunContext
 from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
-from chaos.fault import Fault, not_in_effect
+from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab.lab import Lab
+from chaos.lab.labfault import LabFault
 from chaos.wait import WaitTimeout, wait_until
 
 RESTART_MEMBER = "lab.etcd.restart"
@@ -23,12 +24,11 @@ def _restart_member(undo: dict[str, Any]) -> None:
     lab.start_member(undo["member"])
 
 
-class KillMaster(Fault):
+class KillMaster(LabFault):
     kind = "kill_master"
 
     def __init__(self, ctx: RunContext, lab: Lab, pick: str, allow_below_quorum: bool) -> None:
-        super().__init__(ctx)
-        self.lab = lab
+        super().__init__(ctx, lab)
         self.pick = pick
         self.allow_below_quorum = allow_below_quorum
         self.target: str | None = None

@@ -357,7 +357,7 @@ class Lab:
     @staticmethod
     def _leader(client: EtcdClient, st: LabState) -> str | None:
         by_id: dict[int, str] = {}
-        leader_id = 0
+        votes: dict[int, int] = {}
         for m in st.members:
             try:
                 s = client.status(m.client_url, timeout=0.5)
@@ -369,7 +369,12 @@ class Lab:
             ):  # a member that does not answer simply has no say in the vote count
                 continue
             by_id[s.member_id] = m.name
-            leader_id = s.leader_id or leader_id
+            if s.leader_id:
+                votes[s.leader_id] = votes.get(s.leader_id, 0) + 1
+        # the leader a majority of all members agrees on: an isolated old leader that still
+        # believes in itself is outvoted, and a cluster without quorum has no leader
+        needed = len(st.members) // 2 + 1
+        leader_id = next((lid for lid, n in votes.items() if n >= needed), 0)
         return by_id.get(leader_id)
 
     def leader(self) -> str | None:
@@ -430,6 +435,25 @@ class Lab:
             leader=leader,
             problems=self._problems(st),
         )
+
+    def start_service(self, name: str, *, timeout: float = 30.0) -> None:
+        """Start a stopped service again with its original command line and wait until it
+        serves. Idempotent."""
+        with self.locked():
+            st = self._require_state()
+            svc = st.service(name)
+            if not svc.proc.alive():
+                profile = get_profile(st.profile)
+                plan = next(p for p in topology.services(profile) if p.name == name)
+                fresh = services.spawn(plan, profile, self.root, [m.client_url for m in st.members])
+                st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
+                self._save(st)
+                svc = fresh
+        http = httpx.Client()
+        try:
+            self._await_healthy(svc, http)
+        finally:
+            http.close()
 
     def kill_member(self, name: str) -> None:
         with self.locked():

@@ -14,6 +14,7 @@ from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.faults import KillMaster
 from chaos.lab.lab import Lab, LabState
+from chaos.lab.network import Degrade, KillService, Partition
 from chaos.lab.profiles import Profile, get_profile
 from chaos.slo import Measure
 
@@ -97,6 +98,41 @@ class LabPlatform:
 
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
         return KillMaster(self.ctx, self.lab, pick, allow_below_quorum)
+
+    def nodes(self) -> list[str]:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return [m.name for m in st.members] + [s.name for s in st.services]
+
+    def partition(self, groups: list[list[str]], *, label: str = "") -> Fault:
+        return Partition(self.ctx, self.lab, groups, label)
+
+    def degrade(
+        self,
+        src: list[str],
+        dst: str,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        loss: float = 0.0,
+        reset: float = 0.0,
+        bandwidth_kbit: int | None = None,
+    ) -> Fault:
+        return Degrade(
+            self.ctx,
+            self.lab,
+            src,
+            dst,
+            latency=latency,
+            jitter=jitter,
+            loss=loss,
+            reset=reset,
+            bandwidth_kbit=bandwidth_kbit,
+        )
+
+    def kill_service(self, name: str) -> Fault:
+        return KillService(self.ctx, self.lab, name)
 
     def environment(self) -> dict[str, Any]:
         st = self.lab.state()

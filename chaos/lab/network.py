@@ -1,0 +1,454 @@
+"""Lab network faults: partitions (iptables in the nodes' namespaces), degraded links (loss,
+resets, bandwidth, latency through the fault proxy), and killing a service process.
+
+Every change is journaled before it is made, tagged so a revert removes exactly its own
+rules, watched by the dead man's switch, and verified before the fault is reported in force.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from chaos.context import RunContext
+from chaos.errors import ConfigError, PlatformError
+from chaos.fault import not_in_effect
+from chaos.journal import register_undo
+from chaos.lab import procs, services
+from chaos.lab.iptables import Rule, add_all, delete_tagged, tagged
+from chaos.lab.lab import Lab
+from chaos.lab.labfault import LabFault
+from chaos.lab.nsexec import can_connect, run_in
+from chaos.lab.procs import Proc
+from chaos.wait import WaitTimeout, wait_until
+
+DROP_RULES = "lab.iptables.delete"
+STOP_PROC = "lab.process.stop"
+TC_QDISC = "lab.tc.delete"
+RESTART_SERVICE = "lab.service.restart"
+PROXY_PORT_OFFSET = 10000
+MAX_LATENCY = 30.0
+
+
+def _undo_rules(rules: list[Rule], tag: str) -> dict[str, Any]:
+    return {"tag": tag, "netns": sorted({r.netns for r in rules}), "count": len(rules)}
+
+
+@register_undo(DROP_RULES)
+def _drop_rules(undo: dict[str, Any]) -> None:
+    delete_tagged(undo["netns"], undo["tag"])
+
+
+@register_undo(STOP_PROC)
+def _stop_proc(undo: dict[str, Any]) -> None:
+    procs.kill(Proc(undo["pid"], undo["start"]))
+
+
+@register_undo(TC_QDISC)
+def _tc_delete(undo: dict[str, Any]) -> None:
+    ns = undo["netns"]
+    if not Path(f"/run/netns/{ns}").exists():
+        return
+    shown = subprocess.run(
+        ["ip", "netns", "exec", ns, "tc", "qdisc", "show", "dev", "eth0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    if "tbf" in shown:
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"],
+            capture_output=True,
+            check=True,
+        )
+
+
+@register_undo(RESTART_SERVICE)
+def _restart_service(undo: dict[str, Any]) -> None:
+    lab = Lab(Path(undo["state_dir"]))
+    if lab.state() is not None:
+        lab.start_service(undo["service"])
+
+
+# -- partitions ---------------------------------------------------------------------------------
+
+
+class Partition(LabFault):
+    """Nodes in different groups cannot reach each other (both directions, every port)."""
+
+    kind = "partition"
+
+    def __init__(self, ctx: RunContext, lab: Lab, groups: list[list[str]], label: str = "") -> None:
+        super().__init__(ctx, lab)
+        self.groups = [list(g) for g in groups]
+        self.label = label
+        self.rules: list[Rule] = []
+
+    def describe(self) -> str:
+        shown = " | ".join(",".join(g) for g in self.groups)
+        return f"partition {self.label + ': ' if self.label else ''}{shown}"
+
+    def details(self) -> dict[str, Any]:
+        return {"groups": self.groups, "rules": len(self.rules)}
+
+    def prepare(self) -> None:
+        nodes = self._endpoints()
+        problems = []
+        if len(self.groups) < 2:
+            problems.append("a partition needs at least two groups of nodes")
+        if any(not g for g in self.groups):
+            problems.append("every group of a partition needs at least one node")
+        seen: dict[str, int] = {}
+        for i, g in enumerate(self.groups):
+            for n in g:
+                if n not in nodes:
+                    problems.append(f"unknown node {n!r}; nodes are: {', '.join(sorted(nodes))}")
+                elif n in seen and seen[n] != i:
+                    problems.append(f"node {n!r} is in two groups; groups must not overlap")
+                seen[n] = i
+        if problems:
+            raise ConfigError(problems)
+        for i, group in enumerate(self.groups):
+            others = [n for j, g in enumerate(self.groups) if j != i for n in g]
+            for a in group:
+                for b in others:
+                    addr = nodes[b][0]
+                    self.rules.append(
+                        Rule(f"chaos-{a}", "INPUT", ("-s", addr, "-j", "DROP", *tagged(self.tag)))
+                    )
+                    self.rules.append(
+                        Rule(f"chaos-{a}", "OUTPUT", ("-d", addr, "-j", "DROP", *tagged(self.tag)))
+                    )
+
+    def inject(self) -> None:
+        self.journaled(DROP_RULES, _undo_rules(self.rules, self.tag), f"remove rules of {self.describe()}")
+        add_all(self.rules)
+
+    def verify(self) -> None:
+        nodes = self._endpoints()
+        pairs = [(a, b) for a in self.groups[0] for g in self.groups[1:] for b in g]
+        # a dropped SYN waits out the timeout: check every pair at once, not one by one
+        with ThreadPoolExecutor(max_workers=min(16, len(pairs))) as pool:
+            reached = list(pool.map(lambda ab: can_connect(f"chaos-{ab[0]}", *nodes[ab[1]]), pairs))
+        leaks = [f"{a} -> {b}" for (a, b), ok in zip(pairs, reached, strict=True) if ok]
+        if leaks:
+            raise not_in_effect(self, f"still connected: {', '.join(leaks)}")
+
+
+# -- degraded links --------------------------------------------------------------------------------
+
+
+class Degrade(LabFault):
+    """Degrade what ``src`` nodes send to the service on ``dst``: latency (with jitter) through
+    the fault proxy, packet loss, connection resets, and a bandwidth cap on ``dst``'s replies."""
+
+    kind = "degrade"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        lab: Lab,
+        src: list[str],
+        dst: str,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        loss: float = 0.0,
+        reset: float = 0.0,
+        bandwidth_kbit: int | None = None,
+    ) -> None:
+        super().__init__(ctx, lab)
+        self.src, self.dst = list(src), dst
+        self.latency, self.jitter, self.loss, self.reset = latency, jitter, loss, reset
+        self.bandwidth_kbit = bandwidth_kbit
+        self.baseline_s: float | None = None
+        self.measured_s: float | None = None
+
+    def describe(self) -> str:
+        effects = []
+        if self.latency:
+            effects.append(
+                f"+{self.latency * 1000:g} ms" + (f" ±{self.jitter * 1000:g}" if self.jitter else "")
+            )
+        if self.loss:
+            effects.append(f"{self.loss:.0%} loss")
+        if self.reset:
+            effects.append(f"{self.reset:.0%} resets")
+        if self.bandwidth_kbit:
+            effects.append(f"{self.bandwidth_kbit} kbit/s")
+        return f"degrade {','.join(self.src)} -> {self.dst}: {', '.join(effects)}"
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "latency_s": self.latency,
+            "loss": self.loss,
+            "reset": self.reset,
+            "baseline_s": self.baseline_s,
+            "measured_s": self.measured_s,
+        }
+
+    def prepare(self) -> None:
+        nodes = self._endpoints()
+        st = self.lab.state()
+        assert st is not None
+        svc_names = {s.name for s in st.services}
+        problems = []
+        if self.dst not in svc_names:
+            problems.append(f"unknown destination {self.dst!r}; services are: {', '.join(sorted(svc_names))}")
+        if not self.src:
+            problems.append("a link needs at least one source node")
+        problems += [
+            f"unknown source node {s!r}; nodes are: {', '.join(sorted(nodes))}"
+            for s in self.src
+            if s not in nodes
+        ]
+        if self.dst in self.src:
+            problems.append(f"{self.dst} cannot be both source and destination of a link")
+        if not 0 <= self.latency <= MAX_LATENCY:
+            problems.append(f"latency={self.latency!r} s: use 0 to {MAX_LATENCY:g} seconds")
+        if not 0 <= self.jitter <= self.latency:
+            problems.append(f"jitter={self.jitter!r} s: use 0 up to the latency ({self.latency!r} s)")
+        for name, p in (("loss", self.loss), ("reset", self.reset)):
+            if not 0 <= p <= 1:
+                problems.append(f"{name}={p!r}: a probability from 0 to 1")
+        if self.bandwidth_kbit is not None and self.bandwidth_kbit < 8:
+            problems.append(f"bandwidth_kbit={self.bandwidth_kbit!r}: at least 8")
+        if not (self.latency or self.loss or self.reset or self.bandwidth_kbit):
+            problems.append("degrade() needs at least one of latency, loss, reset, bandwidth_kbit")
+        if problems:
+            raise ConfigError(problems)
+        if self.latency:
+            self.baseline_s = self._request_time()
+
+    def _request_time(self) -> float:
+        """Seconds for one HTTP request from the first source to the destination, sent from
+        inside the source's namespace over a fresh connection."""
+        st = self.lab.state()
+        assert st is not None
+        svc = st.service(self.dst)
+
+        def once() -> float:
+            t0 = time.perf_counter()
+            with socket.create_connection((svc.address, svc.port), timeout=MAX_LATENCY + 5) as s:
+                s.sendall(f"GET {svc.health_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                while s.recv(65536):
+                    pass
+            return time.perf_counter() - t0
+
+        return min(run_in(f"chaos-{self.src[0]}", once) for _ in range(3))
+
+    def inject(self) -> None:
+        st = self.lab.state()
+        assert st is not None
+        svc = st.service(self.dst)
+        ns = f"chaos-{self.dst}"
+        port = str(svc.port)
+        rules: list[Rule] = []
+        for s in self.src:
+            addr = self._endpoints()[s][0]
+            match = ("-s", addr, "-p", "tcp", "--dport", port)
+            if self.loss:
+                rules.append(
+                    Rule(
+                        ns,
+                        "INPUT",
+                        (
+                            *match,
+                            "-m",
+                            "statistic",
+                            "--mode",
+                            "random",
+                            "--probability",
+                            f"{self.loss:.4f}",
+                            "-j",
+                            "DROP",
+                            *tagged(self.tag),
+                        ),
+                    )
+                )
+            if self.reset:
+                rules.append(
+                    Rule(
+                        ns,
+                        "INPUT",
+                        (
+                            *match,
+                            "-m",
+                            "statistic",
+                            "--mode",
+                            "random",
+                            "--probability",
+                            f"{self.reset:.4f}",
+                            "-j",
+                            "REJECT",
+                            "--reject-with",
+                            "tcp-reset",
+                            *tagged(self.tag),
+                        ),
+                    )
+                )
+            if self.latency:
+                proxy = str(svc.port + PROXY_PORT_OFFSET)
+                rules.append(
+                    Rule(
+                        ns,
+                        "PREROUTING",
+                        (*match, "-j", "REDIRECT", "--to-ports", proxy, *tagged(self.tag)),
+                        table="nat",
+                    )
+                )
+                # connections opened before the redirect bypass it (conntrack): reset them so
+                # the caller reconnects through the proxy
+                rules.append(
+                    Rule(
+                        ns, "INPUT", (*match, "-j", "REJECT", "--reject-with", "tcp-reset", *tagged(self.tag))
+                    )
+                )
+        if self.bandwidth_kbit:
+            self.journaled(TC_QDISC, {"netns": ns}, f"remove bandwidth cap on {self.dst}")
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    "eth0",
+                    "root",
+                    "tbf",
+                    "rate",
+                    f"{self.bandwidth_kbit}kbit",
+                    "burst",
+                    "32kbit",
+                    "latency",
+                    "400ms",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        if self.latency:
+            proxy_port = svc.port + PROXY_PORT_OFFSET
+            proc = procs.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "chaos.lab.faultproxy",
+                    "--listen",
+                    f"{svc.address}:{proxy_port}",
+                    "--upstream",
+                    f"{svc.address}:{svc.port}",
+                    "--latency",
+                    str(self.latency),
+                    "--jitter",
+                    str(self.jitter),
+                ],
+                self.lab.logs / f"faultproxy-{self.dst}.log",
+                netns=ns,
+            )
+            self.journaled(
+                STOP_PROC, {"pid": proc.pid, "start": proc.start}, f"stop fault proxy on {self.dst}"
+            )
+            wait_until(
+                lambda: can_connect(ns, svc.address, proxy_port),
+                timeout=10,
+                interval=0.05,
+                what="the fault proxy to listen",
+            )
+        self.journaled(DROP_RULES, _undo_rules(rules, self.tag), f"remove rules of {self.describe()}")
+        add_all(rules)
+
+    def verify(self) -> None:
+        st = self.lab.state()
+        assert st is not None
+        svc = st.service(self.dst)
+        blocked = self.loss == 1 or self.reset == 1
+        if blocked and can_connect(f"chaos-{self.src[0]}", svc.address, svc.port, timeout=0.5):
+            raise not_in_effect(self, f"{self.src[0]} still connects to {self.dst}")
+        if self.latency:
+            try:
+                self.measured_s = self._request_time()
+            except OSError as exc:
+                raise not_in_effect(self, f"requests through the fault proxy fail: {exc}") from exc
+            added = self.measured_s - (self.baseline_s or 0.0)
+            if abs(added - self.latency) > 0.2 * self.latency + self.jitter:
+                raise not_in_effect(
+                    self,
+                    f"added latency measured {added * 1000:.1f} ms, asked {self.latency * 1000:g} ms (±20%)",
+                )
+        if self.bandwidth_kbit:
+            shown = subprocess.run(
+                ["ip", "netns", "exec", f"chaos-{self.dst}", "tc", "qdisc", "show", "dev", "eth0"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "tbf" not in shown:
+                raise not_in_effect(self, "no tbf qdisc on the destination's interface")
+
+
+# -- killing a service -----------------------------------------------------------------------------
+
+
+class KillService(LabFault):
+    kind = "kill_service"
+
+    def __init__(self, ctx: RunContext, lab: Lab, name: str) -> None:
+        super().__init__(ctx, lab)
+        self.name = name
+
+    def describe(self) -> str:
+        return f"SIGKILL service {self.name}"
+
+    def prepare(self) -> None:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        svc = st.service(self.name)
+        if not svc.proc.alive():
+            raise PlatformError(f"{self.name} is not running; killing it would prove nothing")
+
+    def inject(self) -> None:
+        self.journaled(
+            RESTART_SERVICE, {"state_dir": str(self.lab.root), "service": self.name}, f"restart {self.name}"
+        )
+        st = self.lab.state()
+        assert st is not None
+        procs.kill(st.service(self.name).proc)
+
+    def verify(self) -> None:
+        st = self.lab.state()
+        assert st is not None
+        svc = st.service(self.name)
+        if svc.proc.alive():
+            raise not_in_effect(self, "the process is still running")
+        try:
+            wait_until(
+                lambda: not can_connect("chaos-" + self.name, svc.address, svc.port),
+                timeout=2,
+                interval=0.02,
+                what=f"{self.name} to stop answering",
+            )
+        except WaitTimeout as exc:
+            raise not_in_effect(self, f"{self.name} still answers") from exc
+
+
+def wait_serving(svc: services.Running, timeout: float = 30.0) -> None:
+    import httpx
+
+    with httpx.Client() as http:
+        wait_until(
+            lambda: services.healthy(svc, http),
+            timeout=timeout,
+            interval=0.05,
+            what=f"{svc.name} to serve again",
+        )
