@@ -350,6 +350,14 @@ class Load:
 
         return Measure(f"{self.name} availability", "all", compute)
 
+    def failed(self) -> Measure:
+        """How many requests failed over the whole run."""
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            return float(self.failures()), {"requests": self.requests()}, (None, None)
+
+        return Measure(f"{self.name} failed requests", "all", compute)
+
     def latency(self, p: float = 99) -> Measure:
         """A response-time percentile over the whole run, in ms (Locust's own histogram)."""
         column = {

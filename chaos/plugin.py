@@ -18,7 +18,7 @@ import pytest
 
 from chaos.config import RunConfig
 from chaos.context import RunContext, default_journal, state_dir
-from chaos.errors import ConfigError, DryRunPlan, EnvironmentNotReady
+from chaos.errors import ConfigError, DryRunPlan, EnvironmentNotReady, PlatformError
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
@@ -185,6 +185,10 @@ def platform(chaos_lab: Lab, chaos_context: RunContext, request: pytest.FixtureR
     from chaos.lab import LabPlatform
 
     plat = LabPlatform(chaos_lab, chaos_context)
+    try:
+        plat.wait_healthy()
+    except PlatformError as exc:
+        pytest.fail(f"chaos lab: {exc}", pytrace=False)
     env = request.config.stash[ENVIRONMENT]
     if not env:
         env.update(plat.environment())

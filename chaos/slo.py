@@ -284,44 +284,93 @@ class Watched:
         return Measure(f"{self.name} p{p:g} latency", window, compute, unit=" ms")
 
     def _last_fault_start(self) -> float | None:
-        faults = self.timeline.spans("fault")
-        return faults[-1].start if faults else None
+        return self._last_fault("start")
 
-    def recovery_time(self) -> Measure:
-        """Seconds from the latest fault's injection until the first of ``consecutive`` good
-        samples in a row (0 if the probe never noticed the fault)."""
+    def _last_fault(self, after: str) -> float | None:
+        faults = self.timeline.spans("fault")
+        if not faults:
+            return None
+        if after == "start":
+            return faults[-1].start
+        return faults[-1].end
+
+    def recovery_time(
+        self, *, after: str = "start", where: Callable[[Any], bool] | None = None, label: str | None = None
+    ) -> Measure:
+        """Seconds from the latest fault's injection (``after="start"``) or revert
+        (``after="end"``) until the first of ``consecutive`` good samples in a row. With
+        ``where``, a sample is good only if it succeeded and ``where(value)`` holds (e.g. the
+        answer came from cluster west). 0 if the probe never noticed the fault."""
+        if after not in ("start", "end"):
+            raise ConfigError(f"after={after!r}: use 'start' (injection) or 'end' (revert)")
+
+        def good(s: Sample) -> bool:
+            return s.ok and (where is None or bool(where(s.value)))
 
         def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
-            start = self._last_fault_start()
+            start = self._last_fault(after)
             if start is None:
-                raise ConfigError(f"{self.name}: recovery time needs a fault on the timeline")
+                raise ConfigError(
+                    f"{self.name}: recovery time needs a fault on the timeline (and its revert)"
+                )
             samples = self.series.samples(start)
-            point = recovery_point(samples, start, self.consecutive)
-            failed = sum(1 for s in samples if not s.ok)
-            detail: dict[str, Any] = {"failed_since_fault": failed, "consecutive": self.consecutive}
+            marked = [Sample(s.t, good(s), s.latency, s.value, s.error) for s in samples]
+            point = recovery_point(marked, start, self.consecutive)
+            failed = sum(1 for s in marked if not s.ok)
+            detail: dict[str, Any] = {"not_good_since": failed, "consecutive": self.consecutive}
             if point is None:
                 detail["recovered"] = False
-            else:
-                first_fail = next((s.t for s in samples if not s.ok and s.t < point), None)
-                detail["outage_s"] = round(point - first_fail, 3) if first_fail is not None else 0.0
             return (None if point is None else point - start), detail, (start, None)
 
-        return Measure(f"{self.name} time to recover", "during", compute, unit=" s")
+        if label is None:
+            label = "time to recover" if where is None else "time until the condition holds"
+            label += "" if after == "start" else " after revert"
+        window = "during" if after == "start" else "recovery"
+        return Measure(f"{self.name} {label}", window, compute, unit=" s")
 
-    def recovers(self, within: float) -> Check:
-        """Good again within ``within`` seconds of the latest fault; ``steady.expect`` waits for it."""
+    def recovers(
+        self,
+        within: float,
+        *,
+        after: str = "start",
+        where: Callable[[Any], bool] | None = None,
+        label: str | None = None,
+    ) -> Check:
+        """Good again (or ``where`` holds) within ``within`` seconds of the latest fault's
+        injection or revert; ``steady.expect`` waits for it."""
         if within <= 0:
             raise ConfigError(f"recovers(within=...) must be > 0 seconds, got {within!r}")
-        measure = self.recovery_time()
+        measure = self.recovery_time(after=after, where=where, label=label)
         hz = _series_hz(self)
 
         def deadline() -> float | None:
-            start = self._last_fault_start()
+            start = self._last_fault(after)
             # the recovery point must lie within the bound; confirming it takes N more samples
             return None if start is None else start + within + self.consecutive / hz + 0.5
 
         measure.settle_until = deadline
         return measure <= within
+
+    def failures(self, window: Window = "all") -> Measure:
+        """How many samples in ``window`` failed."""
+        _validate_window(window)
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            return float(sum(1 for s in samples if not s.ok)), {"samples": len(samples)}, span
+
+        return Measure(f"{self.name} failed samples", window, compute)
+
+    def share(self, where: Callable[[Any], bool], window: Window = "all", label: str = "matching") -> Measure:
+        """Share of samples in ``window`` that succeeded and whose value satisfies ``where``."""
+        _validate_window(window)
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            samples, span = self._window(window)
+            hits = sum(1 for s in samples if s.ok and where(s.value))
+            return (hits / len(samples) if samples else None), {label: hits, "samples": len(samples)}, span
+
+        return Measure(f"{self.name} share {label}", window, compute)
 
 
 def _series_hz(w: Watched) -> float:

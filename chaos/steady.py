@@ -87,9 +87,14 @@ class Steady:
         self._watched: list[Watched] = []
 
     # -- probes -----------------------------------------------------------------------------
-    def durability(self, target: HasKV, *, hz: float | None = None, timeout: float = 1.0) -> Writes:
-        """Start a writer against ``target`` (e.g. ``platform.masters``)."""
-        probe = DurabilityProbe(target.kv(), self.ctx.tl, hz=hz or self.hz, timeout=timeout)
+    def durability(
+        self, target: HasKV, *, hz: float | None = None, timeout: float = 1.0, name: str = "writes"
+    ) -> Writes:
+        """Start a writer against ``target`` (e.g. ``platform.masters``, or
+        ``platform.masters.only("m1")`` for one member)."""
+        if any(w.name == name for w in self._watched):
+            raise ConfigError(f"a probe named {name!r} is already running in this experiment")
+        probe = DurabilityProbe(target.kv(), self.ctx.tl, hz=hz or self.hz, timeout=timeout, name=name)
         self._writers.append(probe)
         self._probes.append(probe.probe)
         if not self.ctx.dry_run:  # a dry run writes nothing, not even probe keys
@@ -112,11 +117,14 @@ class Steady:
         self._watched[-1] = leadership
         return leadership
 
-    def http(self, name: str, url: str, *, hz: float | None = None, timeout: float = 1.0) -> Watched:
-        """Sample GET ``url``: good when it answers 200 within ``timeout``."""
+    def http(
+        self, name: str, url: str, *, method: str = "GET", hz: float | None = None, timeout: float = 1.0
+    ) -> Watched:
+        """Sample ``method url``: good when it answers 200 within ``timeout``; the sample's
+        value is the JSON body."""
         from chaos.http_probes import http_sampler
 
-        return self.watch(name, http_sampler(url, timeout=timeout), hz=hz)
+        return self.watch(name, http_sampler(url, method=method, timeout=timeout), hz=hz)
 
     def promql(self, name: str, query: str, prometheus_url: str, *, hz: float | None = None) -> Watched:
         """Sample a PromQL instant query. Refuses at once, saying where it looked, when

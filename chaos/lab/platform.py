@@ -17,6 +17,15 @@ from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
 from chaos.lab.profiles import Profile, get_profile
 from chaos.slo import Measure
+from chaos.wait import WaitTimeout, wait_until
+
+
+class _OneMember:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def kv(self) -> KV:
+        return EtcdClient([self.url])
 
 
 class LabMasters:
@@ -43,6 +52,21 @@ class LabMasters:
         st = self._state()
         client = self.lab.client(st)
         return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
+
+    def only(self, name: str) -> _OneMember:
+        """One member as a write target: no failover to the others (to probe a minority)."""
+        return _OneMember(self._state().member(name).client_url)
+
+    def lag(self, name: str) -> int:
+        """How many raft entries member ``name`` is behind the leader (raises if either does
+        not answer)."""
+        leader = self.leader()
+        if leader is None:
+            raise PlatformError("no leader")
+        lead, member = self.lab.member_status(leader), self.lab.member_status(name)
+        if lead is None or member is None:
+            raise PlatformError(f"{name if member is None else leader} does not answer")
+        return max(0, lead.raft_index - member.raft_index)
 
     def quorum(self) -> int:
         return len(self.names()) // 2 + 1
@@ -98,6 +122,25 @@ class LabPlatform:
 
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
         return KillMaster(self.ctx, self.lab, pick, allow_below_quorum)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Block until every master and service answers: an experiment starts from a healthy
+        platform, not from the tail of the previous one's fault."""
+
+        def problems() -> list[str]:
+            status = self.lab.status()
+            bad = [m["name"] for m in status.members if not m["healthy"]]
+            bad += [s["name"] for s in status.services if not s["healthy"]]
+            if status.leader is None:
+                bad.append("no etcd leader")
+            return bad
+
+        try:
+            wait_until(lambda: not problems(), timeout=timeout, interval=0.1, what="the lab to be healthy")
+        except WaitTimeout as exc:
+            raise PlatformError(
+                f"the lab is not healthy: {', '.join(problems())}; see `chaos lab status`"
+            ) from exc
 
     def nodes(self) -> list[str]:
         st = self.lab.state()

@@ -16,7 +16,10 @@ from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.workload.server import App, Response, json_response
 
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
-INVENTORY_TIMEOUT = 0.3  # with a breaker: fail fast
+# With a breaker: fail fast. pybreaker runs every call under one lock, so calls through a
+# breaker are serialised: until it opens, a slow dependency queues callers (fail_max x timeout).
+INVENTORY_TIMEOUT = 0.2
+FAIL_MAX = 3
 INVENTORY_TIMEOUT_NO_BREAKER = 5.0  # without one, callers wait out a slow dependency
 
 
@@ -38,7 +41,7 @@ def build(*, cluster: str, replica: str, inventory_url: str, etcd_urls: list[str
     state.labels("gateway").set(0)
     cb = (
         pybreaker.CircuitBreaker(
-            fail_max=5, reset_timeout=3, listeners=[_StateGauge(state.labels("gateway"))]
+            fail_max=FAIL_MAX, reset_timeout=3, listeners=[_StateGauge(state.labels("gateway"))]
         )
         if breaker
         else None

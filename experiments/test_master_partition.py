@@ -1,0 +1,45 @@
+"""HA under a partition: the etcd leader is cut off from the other masters (Jepsen's
+"isolate the leader"). Quorum semantics must hold: the majority moves on, the minority
+acknowledges nothing, and the old leader catches up after healing."""
+
+from chaos import PlatformError, experiment, partition
+
+RECOVERY_S = 5.0
+CATCH_UP_S = 10.0
+MAX_LAG = 10  # raft entries: under 20 writes/s a healthy follower trails by a few
+
+
+@experiment(
+    verifies="HA",
+    hypothesis="with the etcd leader partitioned from the other masters, the majority elects a new leader "
+    "and accepts writes within 5 s, the minority acknowledges no write, the old leader catches up "
+    "within 10 s of healing, and no acknowledged write is lost",
+)
+def test_isolated_leader_keeps_quorum_semantics(platform, steady):
+    steady.expect(platform.masters.tolerance() >= 1)  # a partition needs a majority to survive it
+    old = platform.masters.leader()
+    others = [m for m in platform.masters.names() if m != old]
+
+    def caught_up() -> int:
+        lag = platform.masters.lag(old)
+        if lag > MAX_LAG:
+            raise PlatformError(f"{old} is {lag} entries behind")
+        return lag
+
+    writes = steady.durability(platform.masters)
+    minority = steady.durability(platform.masters.only(old), name="minority writes")
+    leadership = steady.leadership(platform.masters)
+    catch_up = steady.watch(f"{old} caught up", caught_up, hz=5)
+    steady.baseline(seconds=3)
+    with partition(platform, [old], others, label="leader from the rest"):
+        steady.expect(
+            leadership.recovers(
+                within=RECOVERY_S, where=lambda leader: leader != old, label="new leader elected"
+            ),
+            writes.recovers(within=RECOVERY_S),
+        )
+        steady.hold(seconds=2, phase="partitioned")
+        steady.expect(minority.share(lambda _: True, "during", label="acknowledged") == 0)
+    steady.expect(catch_up.recovers(within=CATCH_UP_S, after="end", label="after healing"))
+    steady.hold(seconds=1, phase="recovery")
+    steady.expect(writes.lost() == 0, minority.lost() == 0)
