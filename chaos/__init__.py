@@ -18,7 +18,7 @@ from chaos.errors import (
 )
 from chaos.experiment import experiment
 from chaos.fault import Fault
-from chaos.faults import degrade, isolate, kill_master, kill_service, partition
+from chaos.faults import bridge, cut_cluster, degrade, isolate, kill_master, kill_service, partition
 from chaos.journal import Journal, recover, register_undo
 from chaos.platform import Masters, Platform
 from chaos.probes import Probe, Sample, Series
@@ -55,6 +55,8 @@ __all__ = [
     "UnsafeFaultRefused",
     "Watched",
     "Writes",
+    "bridge",
+    "cut_cluster",
     "degrade",
     "experiment",
     "isolate",

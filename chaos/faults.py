@@ -19,6 +19,18 @@ def partition(platform: Platform, *groups: list[str] | tuple[str, ...], label: s
     return platform.partition([list(g) for g in groups], label=label)
 
 
+def bridge(platform: Platform, left: list[str], via: str, right: list[str]) -> Fault:
+    """Jepsen's bridge: ``left`` and ``right`` cannot reach each other, but ``via`` still
+    reaches (and is reached by) both sides."""
+    return platform.partition([], cuts=[(list(left), list(right))], label=f"bridge via {via}")
+
+
+def cut_cluster(platform: Platform, cluster: str) -> Fault:
+    """Cut a whole cluster (its router and every replica) off from the traffic manager."""
+    members = [n for n in platform.nodes() if n.startswith(f"{cluster}-")]
+    return platform.partition([["gtm"], members], label=f"cluster {cluster} cut off")
+
+
 def isolate(platform: Platform, node: str) -> Fault:
     """Cut ``node`` off from every other node of the platform."""
     others = [n for n in platform.nodes() if n != node]

@@ -9,6 +9,9 @@ from chaos.durability import KV
 from chaos.fault import Fault
 from chaos.slo import Measure
 
+# a cut between two groups of nodes: no node of one reaches a node of the other
+Cut = tuple[list[str], list[str]]
+
 
 @runtime_checkable
 class Masters(Protocol):
@@ -53,7 +56,13 @@ class Platform(Protocol):
         """Every node a partition can name."""
         ...
 
-    def partition(self, groups: list[list[str]], *, label: str = "") -> Fault: ...
+    def partition(
+        self,
+        groups: list[list[str]],
+        *,
+        label: str = "",
+        cuts: list[tuple[list[str], list[str]]] | None = None,
+    ) -> Fault: ...
 
     def degrade(
         self,

@@ -79,51 +79,69 @@ def _restart_service(undo: dict[str, Any]) -> None:
 
 
 class Partition(LabFault):
-    """Nodes in different groups cannot reach each other (both directions, every port)."""
+    """Cut nodes apart: for every cut (A, B), no node of A reaches a node of B and back.
+    ``groups`` cuts every pair of groups; ``cuts`` names the pairs explicitly (a bridge)."""
 
     kind = "partition"
 
-    def __init__(self, ctx: RunContext, lab: Lab, groups: list[list[str]], label: str = "") -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        lab: Lab,
+        groups: list[list[str]] | None = None,
+        label: str = "",
+        cuts: list[tuple[list[str], list[str]]] | None = None,
+    ) -> None:
         super().__init__(ctx, lab)
-        self.groups = [list(g) for g in groups]
+        self.groups = [list(g) for g in groups or []]
+        self.cuts = [(list(a), list(b)) for a, b in cuts or []]
+        if groups is not None:
+            self.cuts += [
+                (self.groups[i], self.groups[j])
+                for i in range(len(self.groups))
+                for j in range(i + 1, len(self.groups))
+            ]
         self.label = label
         self.rules: list[Rule] = []
 
     def describe(self) -> str:
-        shown = " | ".join(",".join(g) for g in self.groups)
+        if self.groups:
+            shown = " | ".join(",".join(g) for g in self.groups)
+        else:
+            shown = "; ".join(f"{','.join(a)} x {','.join(b)}" for a, b in self.cuts)
         return f"partition {self.label + ': ' if self.label else ''}{shown}"
 
     def details(self) -> dict[str, Any]:
-        return {"groups": self.groups, "rules": len(self.rules)}
+        return {"cuts": self.cuts, "rules": len(self.rules)}
 
     def prepare(self) -> None:
         nodes = self._endpoints()
         problems = []
-        if len(self.groups) < 2:
+        if self.groups and len(self.groups) < 2:
             problems.append("a partition needs at least two groups of nodes")
-        if any(not g for g in self.groups):
-            problems.append("every group of a partition needs at least one node")
-        seen: dict[str, int] = {}
-        for i, g in enumerate(self.groups):
-            for n in g:
-                if n not in nodes:
-                    problems.append(f"unknown node {n!r}; nodes are: {', '.join(sorted(nodes))}")
-                elif n in seen and seen[n] != i:
-                    problems.append(f"node {n!r} is in two groups; groups must not overlap")
-                seen[n] = i
+        if not self.cuts and not problems:
+            problems.append("a partition needs at least one cut between two groups of nodes")
+        named = {n for a, b in self.cuts for n in a + b} | {n for g in self.groups for n in g}
+        problems += [
+            f"unknown node {n!r}; nodes are: {', '.join(sorted(nodes))}" for n in sorted(named - set(nodes))
+        ]
+        for a, b in self.cuts:
+            if not a or not b:
+                problems.append("every group of a partition needs at least one node")
+            if set(a) & set(b):
+                problems.append(
+                    f"node(s) {', '.join(sorted(set(a) & set(b)))} on both sides of a cut; "
+                    "groups must not overlap"
+                )
         if problems:
-            raise ConfigError(problems)
-        for i, group in enumerate(self.groups):
-            others = [n for j, g in enumerate(self.groups) if j != i for n in g]
-            for a in group:
-                for b in others:
-                    addr = nodes[b][0]
-                    self.rules.append(
-                        Rule(f"chaos-{a}", "INPUT", ("-s", addr, "-j", "DROP", *tagged(self.tag)))
-                    )
-                    self.rules.append(
-                        Rule(f"chaos-{a}", "OUTPUT", ("-d", addr, "-j", "DROP", *tagged(self.tag)))
-                    )
+            raise ConfigError(sorted(set(problems), key=problems.index))
+        pairs = {(x, y) for a, b in self.cuts for x in a for y in b} | {
+            (y, x) for a, b in self.cuts for x in a for y in b
+        }
+        for x, y in sorted(pairs):
+            addr = nodes[y][0]
+            self.rules.append(Rule(f"chaos-{x}", "INPUT", ("-s", addr, "-j", "DROP", *tagged(self.tag))))
+            self.rules.append(Rule(f"chaos-{x}", "OUTPUT", ("-d", addr, "-j", "DROP", *tagged(self.tag))))
 
     def inject(self) -> None:
         self.journaled(DROP_RULES, _undo_rules(self.rules, self.tag), f"remove rules of {self.describe()}")
@@ -131,11 +149,11 @@ class Partition(LabFault):
 
     def verify(self) -> None:
         nodes = self._endpoints()
-        pairs = [(a, b) for a in self.groups[0] for g in self.groups[1:] for b in g]
+        pairs = [(x, y) for a, b in self.cuts for x in a for y in b]
         # a dropped SYN waits out the timeout: check every pair at once, not one by one
         with ThreadPoolExecutor(max_workers=min(16, len(pairs))) as pool:
-            reached = list(pool.map(lambda ab: can_connect(f"chaos-{ab[0]}", *nodes[ab[1]]), pairs))
-        leaks = [f"{a} -> {b}" for (a, b), ok in zip(pairs, reached, strict=True) if ok]
+            reached = list(pool.map(lambda xy: can_connect(f"chaos-{xy[0]}", *nodes[xy[1]]), pairs))
+        leaks = [f"{x} -> {y}" for (x, y), ok in zip(pairs, reached, strict=True) if ok]
         if leaks:
             raise not_in_effect(self, f"still connected: {', '.join(leaks)}")
 

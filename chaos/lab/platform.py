@@ -148,8 +148,14 @@ class LabPlatform:
             raise PlatformError("the lab is not up: run `chaos lab up`")
         return [m.name for m in st.members] + [s.name for s in st.services]
 
-    def partition(self, groups: list[list[str]], *, label: str = "") -> Fault:
-        return Partition(self.ctx, self.lab, groups, label)
+    def partition(
+        self,
+        groups: list[list[str]],
+        *,
+        label: str = "",
+        cuts: list[tuple[list[str], list[str]]] | None = None,
+    ) -> Fault:
+        return Partition(self.ctx, self.lab, groups or None, label, cuts)
 
     def degrade(
         self,

@@ -21,7 +21,7 @@ def run_experiments(target, tmp_path, *extra, profile="resilient"):
             sys.executable,
             "-m",
             "pytest",
-            target,
+            *target.split(),
             "--lab-profile",
             profile,
             "-p",
@@ -39,7 +39,9 @@ def run_experiments(target, tmp_path, *extra, profile="resilient"):
         check=False,
     )
     assert Lab().state() is None
-    return out, json.loads((tmp_path / "summary.json").read_text())
+    summary = tmp_path / "summary.json"
+    assert summary.exists(), out.stdout[-3000:] + out.stderr[-2000:]
+    return out, json.loads(summary.read_text())
 
 
 def test_the_suite_passes_on_resilient(tmp_path):
@@ -54,6 +56,16 @@ def test_the_suite_passes_on_resilient(tmp_path):
     steady = by_name["test_workload_meets_its_slos"]
     assert steady["figures"]["load availability [all]"] >= 0.995
     assert steady["evidence"]["load"]["load"]["requests"] > 300
+    partitioned = by_name["test_isolated_leader_keeps_quorum_semantics"]["figures"]
+    assert partitioned["minority writes share acknowledged [during]"] == 0
+    assert partitioned["writes lost (acknowledged) [all]"] == 0
+    breaker = by_name["test_breaker_protects_callers_from_a_failing_dependency"]["figures"]
+    assert breaker["east breaker state max [during]"] == 2
+    assert breaker["orders p99 latency [during]"] <= 1000
+    for cut in ("partition", "kill"):
+        failover = by_name[f"test_traffic_fails_over_to_west_and_back[{cut}]"]["figures"]
+        assert failover["entry failover to west [during]"] <= 5.0
+        assert failover["entry failback to east [recovery]"] <= 10.0
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
     [steady_result] = [r for r in results if r["name"] == "test_workload_meets_its_slos"]
     names = {a["name"] for a in steady_result["attachments"]}
@@ -67,6 +79,20 @@ def test_master_ha_fails_on_fragile_with_the_finding(tmp_path):
     assert "masters failure tolerance (all, t=start–now): 0 members < 1 members" in out.stdout
     assert "healthy=1; quorum=1" in out.stdout
     assert [e["outcome"] for e in summary["experiments"]] == ["failed", "failed"]
+
+
+def test_network_experiments_fail_on_fragile_naming_the_cause(tmp_path):
+    out, summary = run_experiments(
+        "experiments/test_circuit_breaking.py experiments/test_cross_cluster_failover.py "
+        "experiments/test_master_partition.py",
+        tmp_path,
+        profile="fragile",
+    )
+    assert out.returncode == 1
+    assert [e["outcome"] for e in summary["experiments"]] == ["failed"] * 4, out.stdout[-3000:]
+    assert "[VIOLATED] east breaker state max (during" in out.stdout  # no breaker: it never opens
+    assert "[VIOLATED] entry failover to west (during" in out.stdout  # no backup cluster
+    assert "[VIOLATED] masters failure tolerance" in out.stdout  # one master: no majority to survive
 
 
 def test_steady_state_goes_red_when_the_slo_is_tighter_than_the_workload(tmp_path):

@@ -1,0 +1,105 @@
+"""The fault proxy on loopback: bytes arrive intact and in order, with the asked latency."""
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chaos.wait import wait_until
+from tests.conftest import free_port
+
+
+class EchoServer:
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+
+@pytest.fixture
+def proxy():
+    echo = EchoServer()
+    started = []
+
+    def start(latency=0.0, jitter=0.0):
+        port = free_port()
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaos.lab.faultproxy",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--upstream",
+                f"127.0.0.1:{echo.port}",
+                "--latency",
+                str(latency),
+                "--jitter",
+                str(jitter),
+            ]
+        )
+        started.append(p)
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(listening, timeout=10, interval=0.05, what="the proxy")
+        return port
+
+    yield start
+    for p in started:
+        p.kill()
+        p.wait()
+    echo.sock.close()
+
+
+def roundtrip(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
+        sender.start()
+        got = bytearray()
+        while chunk := s.recv(1 << 20):
+            got += chunk
+        sender.join()
+    return bytes(got)
+
+
+@pytest.mark.parametrize(("latency", "jitter"), [(0.0, 0.0), (0.02, 0.015)])
+def test_no_byte_is_lost_reordered_or_changed(proxy, latency, jitter):
+    port = proxy(latency, jitter)
+    payload = os.urandom(8 * 1024 * 1024)
+    got = roundtrip(port, payload)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def test_latency_is_added_to_each_request(proxy):
+    port = proxy(0.2)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        t0 = time.perf_counter()
+        s.sendall(b"ping")
+        assert s.recv(16) == b"ping"
+        took = time.perf_counter() - t0
+    assert 0.2 <= took < 0.4
