@@ -3,85 +3,124 @@ client-to-server direction of every connection by a latency (with jitter) withou
 reordering, dropping or altering a byte.
 
     python -m chaos.lab.faultproxy --listen ADDR:PORT --upstream ADDR:PORT --latency S [--jitter S]
+
+Built on asyncio protocols (not streams): bytes go from one transport to the other in the
+callback that received them, and back-pressure pauses reading on the other side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import collections
 import random
 import socket
-import time
-
-CHUNK = 256 * 1024
 
 
-async def _pump(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    latency: float,
-    jitter: float,
-    rng: random.Random,
-) -> None:
-    """Copy bytes, each chunk released `latency ± jitter` after it arrived. Release times
-    never go backwards, so jitter cannot reorder the stream."""
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+class _Pipe(asyncio.Protocol):
+    """One side of a proxied connection; forwards what it reads to its peer."""
 
-    async def release() -> None:
-        while True:
-            due, chunk = await queue.get()
-            if not chunk:
-                break
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            writer.write(chunk)
-            await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.write_eof()
+    def __init__(self, latency: float = 0.0, jitter: float = 0.0, rng: random.Random | None = None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Pipe | None = None
+        self.latency, self.jitter = latency, jitter
+        self.rng = rng or random.Random()
+        self._line: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._eof_pending = False
+        self._early: list[bytes] = []
 
-    sender = asyncio.create_task(release())
-    last_due = 0.0
-    try:
-        while chunk := await reader.read(CHUNK):
-            if latency or jitter:
-                due = max(last_due, time.monotonic() + latency + rng.uniform(-jitter, jitter))
-            else:
-                due = 0.0
-            last_due = due
-            await queue.put((due, chunk))
-    finally:
-        await queue.put((0.0, b""))
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            await sender
+    # -- asyncio callbacks ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None or self.peer.transport is None:
+            self._early.append(data)  # upstream still connecting
+            return
+        if not (self.latency or self.jitter):
+            self.peer.transport.write(data)
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.latency + self.rng.uniform(-self.jitter, self.jitter)
+        if self._line:
+            due = max(due, self._line[-1][0])  # release times never go backwards: no reordering
+        self._line.append((due, data))
+        if self._timer is None:
+            self._timer = loop.call_at(due, self._release)
+
+    def eof_received(self) -> bool:
+        if self._line:
+            self._eof_pending = True
+        elif (
+            self.peer is not None and self.peer.transport is not None and self.peer.transport.can_write_eof()
+        ):
+            self.peer.transport.write_eof()
+        return True  # keep our side open for the peer's remaining answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.peer is not None and self.peer.transport is not None and not self._line:
+            self.peer.transport.close()
+
+    # back-pressure: our peer's writes are blocked, so stop reading here
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    # -- the delay line ---------------------------------------------------------------------------
+    def _release(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        assert self.peer is not None and self.peer.transport is not None
+        now = loop.time()
+        while self._line and self._line[0][0] <= now:
+            self.peer.transport.write(self._line.popleft()[1])
+        if self._line:
+            self._timer = loop.call_at(self._line[0][0], self._release)
+        elif self._eof_pending and self.peer.transport.can_write_eof():
+            self.peer.transport.write_eof()
+
+    def link(self, peer: _Pipe) -> None:
+        self.peer = peer
+        for data in self._early:
+            self.data_received(data)
+        self._early.clear()
 
 
 async def serve(listen: tuple[str, int], upstream: tuple[str, int], latency: float, jitter: float) -> None:
+    loop = asyncio.get_running_loop()
     rng = random.Random()
 
-    async def handle(c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+    async def connect_upstream(client: _Pipe) -> None:
         try:
-            u_reader, u_writer = await asyncio.open_connection(*upstream)
+            _, server = await loop.create_connection(_Pipe, *upstream)
         except OSError:
-            c_writer.close()
+            if client.transport is not None:
+                client.transport.close()
             return
-        for w in (c_writer, u_writer):
-            sock = w.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            await asyncio.gather(
-                _pump(c_reader, u_writer, latency, jitter, rng),
-                _pump(u_reader, c_writer, 0.0, 0.0, rng),
-            )
-        except OSError:
-            pass  # one side reset: close both, as a real link would
-        finally:
-            for w in (c_writer, u_writer):
-                w.close()
+        server.link(client)
+        client.link(server)
 
-    server = await asyncio.start_server(handle, *listen, limit=CHUNK, reuse_address=True)
+    pending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    def accept() -> _Pipe:
+        client = _Pipe(latency, jitter, rng)
+        task = loop.create_task(connect_upstream(client))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        return client
+
+    server = await loop.create_server(accept, *listen, reuse_address=True, backlog=512)
     async with server:
         await server.serve_forever()
 

@@ -1,0 +1,207 @@
+"""Network fault benchmarks: medians over repeated runs.
+
+    .venv/bin/python benchmarks/bench_network.py [--runs 5]
+
+1. inject (verified) and revert time per fault kind on the lab;
+2. the fault proxy with no fault vs a direct connection on loopback: throughput (64 MiB
+   through an echo server) and added round-trip latency (p50 of 2000 one-byte ping-pongs);
+3. failover and failback time through the traffic manager when east is cut off, over runs.
+Needs root; leaves the lab as it found it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
+from chaos.fault import Fault
+from chaos.lab import Lab, LabPlatform
+from chaos.wait import wait_until
+
+
+def time_fault(make: Callable[[], Fault], runs: int) -> tuple[float, float]:
+    ins, outs = [], []
+    for _ in range(runs):
+        f = make()
+        t = time.perf_counter()
+        f.__enter__()
+        ins.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f.__exit__(None, None, None)
+        outs.append(time.perf_counter() - t)
+    return statistics.median(ins), statistics.median(outs)
+
+
+def echo_server() -> tuple[socket.socket, int]:
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=lambda c=conn: _echo(c), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def _echo(conn: socket.socket) -> None:
+    with conn:
+        while data := conn.recv(1 << 18):
+            conn.sendall(data)
+
+
+def throughput(port: int, size: int = 64 << 20) -> float:
+    block = b"x" * (1 << 18)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        t = time.perf_counter()
+
+        def send() -> None:
+            for _ in range(size // len(block)):
+                s.sendall(block)
+            s.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = 0
+        while chunk := s.recv(1 << 20):
+            got += len(chunk)
+        sender.join()
+        return got / (time.perf_counter() - t) / 1e6
+
+
+def rtt_p50(port: int, n: int = 2000) -> float:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            s.sendall(b"x")
+            s.recv(1)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def bench_proxy(runs: int) -> dict[str, float]:
+    srv, port = echo_server()
+    pport = port + 1 if port < 65000 else port - 1
+    proxy = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaos.lab.faultproxy",
+            "--listen",
+            f"127.0.0.1:{pport}",
+            "--upstream",
+            f"127.0.0.1:{port}",
+        ]
+    )
+    try:
+        wait_until(lambda: _listening(pport), timeout=10, interval=0.05, what="proxy")
+        direct_t = statistics.median(throughput(port) for _ in range(runs))
+        proxy_t = statistics.median(throughput(pport) for _ in range(runs))
+        direct_l = statistics.median(rtt_p50(port) for _ in range(runs))
+        proxy_l = statistics.median(rtt_p50(pport) for _ in range(runs))
+    finally:
+        proxy.kill()
+        proxy.wait()
+        srv.close()
+    return {"direct_mb_s": direct_t, "proxy_mb_s": proxy_t, "direct_us": direct_l, "proxy_us": proxy_l}
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def bench_failover(plat: LabPlatform, runs: int, tmp: Path) -> tuple[list[float], list[float]]:
+    over, back = [], []
+    for _ in range(runs):
+        ctx = RunContext(journal=Journal(tmp / "j.json"))
+        p = LabPlatform(plat.lab, ctx)
+        p.wait_healthy()
+        steady = Steady(ctx, hz=50)
+        entry = steady.http("entry", p.entry_url + "/", hz=50)
+        steady.hold(0.5)
+        with cut_cluster(p, "east"):
+            steady.expect(entry.recovers(within=10, where=lambda v: v.get("cluster") == "west"))
+            over.append(
+                entry.recovery_time(where=lambda v: v.get("cluster") == "west").value() or float("nan")
+            )
+        steady.expect(entry.recovers(within=20, after="end", where=lambda v: v.get("cluster") == "east"))
+        back.append(
+            entry.recovery_time(after="end", where=lambda v: v.get("cluster") == "east").value()
+            or float("nan")
+        )
+        steady.stop()
+    return over, back
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    lab = Lab()
+    was_up = lab.state() is not None
+    lab.up("resilient")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            ctx = RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(0))
+            p = LabPlatform(lab, ctx)
+            p.wait_healthy()
+            gws = ["east-gw1", "east-gw2"]
+            kinds: list[tuple[str, Callable[[], Fault]]] = [
+                ("isolate one node (m1)", lambda: isolate(p, "m1")),
+                ("minority from majority", lambda: partition(p, ["m1"], ["m2", "m3"])),
+                ("cluster east from the traffic manager", lambda: cut_cluster(p, "east")),
+                ("degrade: +100 ms latency (fault proxy)", lambda: degrade(p, gws, "east-inv", latency=0.1)),
+                ("degrade: 30% loss", lambda: degrade(p, gws, "east-inv", loss=0.3)),
+                ("degrade: 100% resets", lambda: degrade(p, gws, "east-inv", reset=1.0)),
+                ("degrade: 1 Mbit/s bandwidth", lambda: degrade(p, gws, "east-inv", bandwidth_kbit=1000)),
+                ("kill service east-router", lambda: kill_service(p, "east-router")),
+            ]
+            times = [(name, *time_fault(make, args.runs)) for name, make in kinds]
+            over, back = bench_failover(p, args.runs, tmp)
+        proxy = bench_proxy(args.runs)
+    finally:
+        if not was_up:
+            lab.down()
+    print(f"\nfault inject (until verified) and revert, medians over {args.runs} runs")
+    print(f"{'fault':42} {'inject ms':>10} {'revert ms':>10}")
+    for name, i, o in times:
+        print(f"{name:42} {i * 1000:10.1f} {o * 1000:10.1f}")
+    print(f"\nfault proxy, no fault, vs direct on loopback (medians over {args.runs} runs)")
+    print(f"{'':22} {'direct':>10} {'proxy':>10} {'ratio/added':>12}")
+    print(
+        f"{'throughput MB/s':22} {proxy['direct_mb_s']:10.0f} {proxy['proxy_mb_s']:10.0f} "
+        f"{proxy['proxy_mb_s'] / proxy['direct_mb_s']:12.2f}"
+    )
+    print(
+        f"{'round trip p50 µs':22} {proxy['direct_us']:10.1f} {proxy['proxy_us']:10.1f} "
+        f"{proxy['proxy_us'] - proxy['direct_us']:12.1f}"
+    )
+    print(f"\nfailover when east is cut off (50 Hz probe), {args.runs} runs: seconds")
+    print(f"{'':10} {'min':>7} {'median':>7} {'max':>7}")
+    for name, xs in (("failover", over), ("failback", back)):
+        print(f"{name:10} {min(xs):7.3f} {statistics.median(xs):7.3f} {max(xs):7.3f}")
+
+
+if __name__ == "__main__":
+    main()
