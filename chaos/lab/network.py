@@ -35,6 +35,13 @@ PROXY_PORT_OFFSET = 10000
 MAX_LATENCY = 30.0
 
 
+_RESET = ("REJECT", "--reject-with", "tcp-reset")
+
+
+def _random(probability: float) -> tuple[str, ...]:
+    return ("-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}")
+
+
 def _undo_rules(rules: list[Rule], tag: str) -> dict[str, Any]:
     return {"tag": tag, "netns": sorted({r.netns for r in rules}), "count": len(rules)}
 
@@ -272,46 +279,11 @@ class Degrade(LabFault):
         for s in self.src:
             addr = self._endpoints()[s][0]
             match = ("-s", addr, "-p", "tcp", "--dport", port)
-            if self.loss:
-                rules.append(
-                    Rule(
-                        ns,
-                        "INPUT",
-                        (
-                            *match,
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            f"{self.loss:.4f}",
-                            "-j",
-                            "DROP",
-                            *tagged(self.tag),
-                        ),
+            for probability, target in ((self.loss, ("DROP",)), (self.reset, _RESET)):
+                if probability:
+                    rules.append(
+                        Rule(ns, "INPUT", (*match, *_random(probability), "-j", *target, *tagged(self.tag)))
                     )
-                )
-            if self.reset:
-                rules.append(
-                    Rule(
-                        ns,
-                        "INPUT",
-                        (
-                            *match,
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            f"{self.reset:.4f}",
-                            "-j",
-                            "REJECT",
-                            "--reject-with",
-                            "tcp-reset",
-                            *tagged(self.tag),
-                        ),
-                    )
-                )
             if self.latency:
                 proxy = str(svc.port + PROXY_PORT_OFFSET)
                 rules.append(

@@ -87,3 +87,46 @@ def machine_snapshot() -> dict[str, object]:
         "iptables": run("iptables-save").count("\n-A "),
         "processes": sorted(procs),
     }
+
+
+def kill_a_run_when_ready(tmp_path: Path, test_source: str, *extra: str) -> int:
+    """Run ``test_source`` (formatted with ``{ready}``, a file it writes once its fault is in
+    force) under pytest, SIGKILL the whole run at that moment, and return its pid."""
+    import signal
+    import textwrap
+
+    from chaos.wait import wait_until
+
+    ready = tmp_path / "ready"
+    test_file = tmp_path / "test_killed.py"
+    test_file.write_text(textwrap.dedent(test_source.format(ready=str(ready))))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--chaos-reports",
+            str(tmp_path),
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            ready.exists,
+            timeout=60,
+            interval=0.1,
+            what="the run to put its fault in force",
+            abort=lambda: None if proc.poll() is None else f"run exited with {proc.returncode}",
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.pid

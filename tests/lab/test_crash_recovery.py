@@ -1,17 +1,13 @@
 """A run SIGKILLed while a master is down leaves the fault journaled; `chaos recover` (or
 the next pytest session) brings the master back."""
 
-import os
-import signal
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from chaos.context import default_journal
-from chaos.wait import wait_until
-from tests.lab.conftest import ROOT, chaos_cli
+from tests.lab.conftest import ROOT, chaos_cli, kill_a_run_when_ready
 
 pytestmark = pytest.mark.lab
 
@@ -27,40 +23,10 @@ KILLED_RUN = """
 
 
 def kill_a_run_mid_fault(tmp_path):
-    ready = tmp_path / "ready"
-    test_file = tmp_path / "test_killed.py"
-    test_file.write_text(textwrap.dedent(KILLED_RUN.format(ready=str(ready))))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test_file),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--chaos-reports",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until(
-            lambda: ready.exists(),
-            timeout=60,
-            interval=0.1,
-            what="the run to kill a master",
-            abort=lambda: None if proc.poll() is None else f"run exited with {proc.returncode}",
-        )
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    pid = kill_a_run_when_ready(tmp_path, KILLED_RUN)
     [entry] = default_journal().entries()
     assert entry.kind == "lab.etcd.restart"
-    assert entry.owner_pid == proc.pid
+    assert entry.owner_pid == pid
     return entry.undo["member"]
 
 

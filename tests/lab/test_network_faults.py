@@ -2,12 +2,7 @@
 exactly the fault's rules, bad input changes nothing, and a fault outlives neither a killed
 run (`chaos recover`) nor its time-to-live (the dead man's switch)."""
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -27,7 +22,7 @@ from chaos.lab import LabPlatform
 from chaos.lab.iptables import rules_tagged
 from chaos.lab.nsexec import can_connect
 from chaos.wait import wait_until
-from tests.lab.conftest import chaos_cli
+from tests.lab.conftest import chaos_cli, kill_a_run_when_ready
 
 pytestmark = pytest.mark.lab
 
@@ -151,38 +146,7 @@ KILLED_RUN = """
 
 
 def start_and_kill_a_partitioned_run(tmp_path, *extra):
-    ready = tmp_path / "ready"
-    test_file = tmp_path / "test_killed.py"
-    test_file.write_text(textwrap.dedent(KILLED_RUN.format(ready=str(ready))))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test_file),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--chaos-reports",
-            str(tmp_path),
-            *extra,
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until(
-            ready.exists,
-            timeout=60,
-            interval=0.1,
-            what="the run to partition the masters",
-            abort=lambda: None if proc.poll() is None else f"run exited with {proc.returncode}",
-        )
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_a_run_when_ready(tmp_path, KILLED_RUN, *extra)
 
 
 def test_chaos_recover_removes_every_rule_of_a_killed_run(plat, tmp_path):
