@@ -34,6 +34,18 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
         if samples and all(hasattr(x.value, "rps") for x in samples):
             _load_panel(ax, s.name, samples)
             continue
+        good = [x for x in samples if x.ok]
+        if good and all(isinstance(x.value, (int, float)) and not isinstance(x.value, bool) for x in good):
+            # a probe that reads a number (replicas, breaker state, headroom): plot the number
+            ax.step(
+                [x.t for x in good], [float(x.value) for x in good], where="post", color="tab:green", lw=1.2
+            )
+            bad_t = [x.t for x in samples if not x.ok]
+            if bad_t:
+                ax.plot(bad_t, [0.0] * len(bad_t), "x", ms=4, color="tab:red", label=f"failed ({len(bad_t)})")
+                ax.legend(loc="upper right", fontsize=7)
+            ax.set_ylabel(f"{s.name}\nvalue")
+            continue
         ok = [(x.t, x.latency * 1000) for x in samples if x.ok]
         bad = [x.t for x in samples if not x.ok]
         if ok:

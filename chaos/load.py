@@ -24,7 +24,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from chaos.context import RunContext
-from chaos.errors import ChaosError, ConfigError
+from chaos.errors import ChaosError, ConfigError, FaultNotInEffect
+from chaos.fault import Fault
 from chaos.probes import Sample, Series
 from chaos.slo import Measure
 from chaos.wait import WaitAborted, WaitTimeout, wait_until
@@ -407,3 +408,38 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     # the group we created with start_new_session holds only locust and its workers
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+class Spike(Fault):
+    """A load spike as a fault: entering starts an extra Locust run on top of the steady load,
+    leaving stops it. Its span on the timeline is the experiment's "during" window. Nothing
+    is journaled: a load stops by itself at its run time."""
+
+    kind = "spike"
+
+    def __init__(self, run: Load) -> None:
+        super().__init__(run.ctx)
+        self.run = run
+
+    def describe(self) -> str:
+        s = self.run.spec
+        return f"load spike: +{s.users} users x {s.user_rps:g} req/s for {s.duration:g} s"
+
+    def details(self) -> dict[str, Any]:
+        return {"users": self.run.spec.users, "user_rps": self.run.spec.user_rps}
+
+    def prepare(self) -> None:
+        self.run.spec.validate()
+
+    def inject(self) -> None:
+        self.run.__enter__()
+
+    def verify(self) -> None:
+        if not self.run.running:
+            raise FaultNotInEffect(f"{self.describe()}: locust is not running")
+
+    def revert(self) -> None:
+        if self.run.running or self.run.returncode is None:
+            with contextlib.suppress(LoadError):  # ending the spike early is the point
+                self.run.__exit__(None, None, None)
+        super().revert()

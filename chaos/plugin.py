@@ -279,7 +279,7 @@ def slo(request: pytest.FixtureRequest) -> SLOs:
 def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: LabPlatform) -> Iterator[Any]:
     """``load(users=20, duration=30, shape="steady")``: start Locust against the platform's
     entry point (a context manager). Every load still running at the end of the test is stopped."""
-    from chaos.load import Load, LoadSpec
+    from chaos.load import Load, LoadSpec, Spike
 
     started: list[Load] = []
     request.node.stash[LOADS] = started
@@ -312,6 +312,7 @@ def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: La
         started.append(run)
         return run
 
+    start.spike = lambda **kw: Spike(start(**kw))  # type: ignore[attr-defined]
     yield start
     for run in started:
         if run.running:

@@ -16,7 +16,7 @@ from chaos.lab.topology import SUBNET, services
 
 @pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
 def test_every_service_has_a_unique_lab_address_and_a_short_enough_name(profile):
-    svcs = services(profile)
+    svcs = [s for s in services(profile) if s.kind != "autoscaler"]  # the autoscaler has no node
     addrs = [s.address for s in svcs]
     assert len(set(addrs)) == len(addrs)
     assert all(ipaddress.ip_address(a) in SUBNET for a in addrs)
@@ -28,6 +28,9 @@ def test_every_service_has_a_unique_lab_address_and_a_short_enough_name(profile)
 
 def test_fragile_has_no_backup_cluster_and_no_breaker():
     fragile, resilient = PROFILES["fragile"], PROFILES["resilient"]
+    assert [s.name for s in services(resilient) if s.kind == "autoscaler"] == ["east-scaler", "west-scaler"]
+    assert not [s for s in services(fragile) if s.kind == "autoscaler"]
+    assert resilient.reserved_slots == 1 and fragile.reserved_slots == 0
     assert {s.cluster for s in services(fragile)} == {"", "east"}
     assert {s.cluster for s in services(resilient)} == {"", "east", "west"}
     assert resilient.breaker and not fragile.breaker
@@ -39,10 +42,11 @@ def configs(profile, tmp_path):
     gtm = next(s for s in svcs if s.kind == "gtm")
     out = {"gtm": gtm_config(gtm, routers, tmp_path / "gtm.sock")}
     for r in routers:
-        out[r.name] = router_config(
+        out[r.name] = router_config(  # as the lab writes it: min_replicas in rotation
             r,
             [s for s in svcs if s.kind == "gateway" and s.cluster == r.cluster],
             tmp_path / f"{r.name}.sock",
+            in_rotation=profile.min_replicas,
         )
     return out
 
@@ -57,8 +61,9 @@ def test_traffic_manager_prefers_east_and_backs_up_to_west(tmp_path):
 
 def test_routers_health_check_every_gateway_every_200ms(tmp_path):
     east = configs(PROFILES["resilient"], tmp_path)["east-router"]
-    assert "server east-gw1 198.18.0.31:8080 check" in east
-    assert "server east-gw2 198.18.0.32:8080 check" in east
+    assert "server east-gw1 198.18.0.31:8080 check\n" in east
+    assert "server east-gw2 198.18.0.32:8080 check\n" in east
+    assert "server east-gw5 198.18.0.35:8080 check disabled\n" in east  # warm slot, out of rotation
     assert "inter 200ms" in east and "option redispatch" in east and "retries 2" in east
 
 

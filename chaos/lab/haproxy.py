@@ -24,9 +24,16 @@ defaults
 """
 
 
-def router_config(router: Service, gateways: list[Service], socket: Path) -> str:
-    """A cluster's router: round-robin over its gateway replicas, health-checked every 200 ms."""
-    servers = "\n".join(f"    server {g.name} {g.address}:{g.port} check" for g in gateways)
+def router_config(
+    router: Service, gateways: list[Service], socket: Path, in_rotation: int | None = None
+) -> str:
+    """A cluster's router: round-robin over its gateway replicas, health-checked every 200 ms.
+    Slots past ``in_rotation`` start disabled: warm, held for the autoscaler."""
+    active = len(gateways) if in_rotation is None else in_rotation
+    servers = "\n".join(
+        f"    server {g.name} {g.address}:{g.port} check" + (" disabled" if i >= active else "")
+        for i, g in enumerate(gateways)
+    )
     return (
         _DEFAULTS.format(socket=socket)
         + f"""\

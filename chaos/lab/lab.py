@@ -240,6 +240,8 @@ class Lab:
         (its discovery manager throttles updates), so that wait overlaps everything else."""
         plan = topology.services(profile)
         for svc in plan:
+            if not svc.address:
+                continue  # runs in the root namespace (the autoscaler)
             net.add_node(svc.name, svc.address)
             if svc.kind == "inventory":
                 volumes.create(self.volume(svc.name), size_mb=VOLUME_MB)
@@ -254,7 +256,7 @@ class Lab:
         etcd_urls = [m.client_url for m in st.members]
         running: list[Running] = list(st.services)
         # dependencies first, so health checks upstream find something to check
-        for kind in ("inventory", "gateway", "router", "gtm"):
+        for kind in ("inventory", "gateway", "router", "gtm", "autoscaler"):
             for svc in (s for s in plan if s.kind == kind):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))

@@ -30,5 +30,5 @@ class LabFault(Fault):
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
         nodes = {m.name: (m.address, 2380) for m in st.members}
-        nodes.update({s.name: (s.address, s.port) for s in st.services})
+        nodes.update({s.name: (s.address, s.port) for s in st.services if s.address})
         return nodes

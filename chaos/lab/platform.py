@@ -7,7 +7,7 @@ from typing import Any
 
 from chaos.context import RunContext
 from chaos.durability import KV
-from chaos.errors import PlatformError
+from chaos.errors import ConfigError, PlatformError
 from chaos.fault import Fault
 from chaos.lab import topology
 from chaos.lab.binaries import find
@@ -142,11 +142,48 @@ class LabPlatform:
                 f"the lab is not healthy: {', '.join(problems())}; see `chaos lab status`"
             ) from exc
 
+    def capacity(self, cluster: str = "east") -> dict[str, Any]:
+        """The cluster's gateway capacity: slots, replicas in rotation and ready, the reserve
+        the profile holds, free slots and headroom (free / capacity), and what the autoscaler
+        wants. Scale events come from the autoscaler's own record."""
+        import json
+
+        from chaos.lab.autoscaler import stats
+        from chaos.lab.services import autoscaler_state, socket_path
+
+        profile = self._profile()
+        if cluster not in profile.clusters:
+            raise ConfigError(
+                f"no cluster {cluster!r} in this lab; clusters are: {', '.join(profile.clusters)}"
+            )
+        st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
+        slots = [n for n in st if n.startswith(f"{cluster}-gw")]
+        used = [n for n in slots if "MAINT" not in st[n]["status"] and "DRAIN" not in st[n]["status"]]
+        ready = [n for n in used if st[n]["status"] == "UP"]
+        try:
+            scaler = json.loads(autoscaler_state(self.lab.root, cluster).read_text())
+        except (FileNotFoundError, ValueError):
+            scaler = {}
+        capacity = len(slots)
+        return {
+            "capacity": capacity,
+            "used": len(used),
+            "ready": len(ready),
+            "free": capacity - len(used),
+            "headroom": (capacity - len(used)) / capacity if capacity else 0.0,
+            "reserve": profile.reserve,
+            "reserved_slots": profile.reserved_slots,
+            "autoscaler": profile.autoscale,
+            "desired": scaler.get("desired"),
+            "rate": scaler.get("rate"),
+            "events": scaler.get("events", []),
+        }
+
     def nodes(self) -> list[str]:
         st = self.lab.state()
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
-        return [m.name for m in st.members] + [s.name for s in st.services]
+        return [m.name for m in st.members] + [s.name for s in st.services if s.address]
 
     def partition(
         self,

@@ -83,6 +83,23 @@ def _argv(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> l
         ]
     if svc.kind in ("router", "gtm"):
         return [find("haproxy"), "-db", "-f", str(cfg / f"{svc.name}.cfg")]
+    if svc.kind == "autoscaler":
+        slots = [s.name for s in services(profile) if s.kind == "gateway" and s.cluster == svc.cluster]
+        return [
+            *[sys.executable, "-m", "chaos.lab.autoscaler"],
+            "--socket",
+            str(socket_path(root, f"{svc.cluster}-router")),
+            "--servers",
+            ",".join(slots),
+            "--min",
+            str(profile.min_replicas),
+            "--max",
+            str(profile.gateway_slots),
+            "--target-rps",
+            str(profile.target_rps),
+            "--state",
+            str(autoscaler_state(root, svc.cluster)),
+        ]
     if svc.kind == "prometheus":
         return [
             find("prometheus"),
@@ -103,7 +120,9 @@ def write_configs(root: Path, profile: Profile) -> None:
     routers = [s for s in svcs if s.kind == "router"]
     for r in routers:
         gws = [s for s in svcs if s.kind == "gateway" and s.cluster == r.cluster]
-        (cfg / f"{r.name}.cfg").write_text(router_config(r, gws, socket_path(root, r.name)))
+        (cfg / f"{r.name}.cfg").write_text(
+            router_config(r, gws, socket_path(root, r.name), in_rotation=profile.min_replicas)
+        )
     gtm = next(s for s in svcs if s.kind == "gtm")
     (cfg / "gtm.cfg").write_text(gtm_config(gtm, routers, socket_path(root, "gtm")))
     (cfg / "prometheus.yml").write_text(prometheus_config(svcs))
@@ -114,10 +133,13 @@ def check_binaries(profile: Profile) -> None:
         find(tool)
 
 
+def autoscaler_state(root: Path, cluster: str) -> Path:
+    return root / "run" / f"autoscaler-{cluster}.json"
+
+
 def spawn(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> Running:
-    proc = procs.spawn(
-        _argv(svc, profile, root, etcd_urls), root / "logs" / f"{svc.name}.log", netns=f"chaos-{svc.name}"
-    )
+    netns = None if svc.kind == "autoscaler" else f"chaos-{svc.name}"
+    proc = procs.spawn(_argv(svc, profile, root, etcd_urls), root / "logs" / f"{svc.name}.log", netns=netns)
     return Running(
         svc.name, svc.kind, svc.cluster, svc.address, svc.port, svc.health_path, proc.pid, proc.start
     )
@@ -135,6 +157,8 @@ def scraping_all(prom: Running, expected: int, http: httpx.Client) -> bool:
 
 
 def healthy(svc: Running, http: httpx.Client, timeout: float = 0.5) -> bool:
+    if not svc.health_path:  # no HTTP face (the autoscaler): healthy while it runs
+        return svc.proc.alive()
     try:
         return http.get(f"{svc.url}{svc.health_path}", timeout=timeout).status_code == 200
     except httpx.HTTPError:

@@ -50,11 +50,14 @@ def services(profile: Profile) -> list[Service]:
     for cluster in profile.clusters:
         base = CLUSTER_BASE[cluster]
         out.append(Service(f"{cluster}-router", "router", cluster, _addr(base), ENTRY_PORT, "/healthz"))
-        for i in range(1, profile.gateways_per_cluster + 1):
+        for i in range(1, profile.gateway_slots + 1):
             out.append(
                 Service(f"{cluster}-gw{i}", "gateway", cluster, _addr(base + i), SERVICE_PORT, "/healthz")
             )
         out.append(Service(f"{cluster}-inv", "inventory", cluster, _addr(base + 9), SERVICE_PORT, "/healthz"))
+        if profile.autoscale:
+            # runs in the root namespace: it talks to the router's admin socket, not the network
+            out.append(Service(f"{cluster}-scaler", "autoscaler", cluster, "", 0, ""))
     return out
 
 

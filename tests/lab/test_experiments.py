@@ -66,6 +66,10 @@ def test_the_suite_passes_on_resilient(tmp_path):
         failover = by_name[f"test_traffic_fails_over_to_west_and_back[{cut}]"]["figures"]
         assert failover["entry failover to west [during]"] <= 5.0
         assert failover["entry failback to east [recovery]"] <= 10.0
+    scale = by_name["test_spike_scales_out_into_the_reserve"]["figures"]
+    assert scale["east headroom min [baseline]"] >= 0.2
+    assert scale["east replicas scaled out [during]"] <= 5.0
+    assert scale["east replicas max [during]"] == 5
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
     [steady_result] = [r for r in results if r["name"] == "test_workload_meets_its_slos"]
     names = {a["name"] for a in steady_result["attachments"]}
@@ -81,7 +85,7 @@ def test_master_ha_fails_on_fragile_with_the_finding(tmp_path):
     assert [e["outcome"] for e in summary["experiments"]] == ["failed", "failed"]
 
 
-def test_network_experiments_fail_on_fragile_naming_the_cause(tmp_path):
+def test_fault_experiments_fail_on_fragile_naming_the_cause(tmp_path):
     out, summary = run_experiments(
         "experiments/test_circuit_breaking.py experiments/test_cross_cluster_failover.py "
         "experiments/test_master_partition.py",
@@ -89,10 +93,11 @@ def test_network_experiments_fail_on_fragile_naming_the_cause(tmp_path):
         profile="fragile",
     )
     assert out.returncode == 1
-    assert [e["outcome"] for e in summary["experiments"]] == ["failed"] * 4, out.stdout[-3000:]
+    assert [e["outcome"] for e in summary["experiments"]] == ["failed"] * 5, out.stdout[-3000:]
     assert "[VIOLATED] east breaker state max (during" in out.stdout  # no breaker: it never opens
     assert "[VIOLATED] entry failover to west (during" in out.stdout  # no backup cluster
     assert "[VIOLATED] masters failure tolerance" in out.stdout  # one master: no majority to survive
+    assert "[VIOLATED] east headroom min (baseline" in out.stdout  # no reserve, no autoscaler
 
 
 def test_steady_state_goes_red_when_the_slo_is_tighter_than_the_workload(tmp_path):

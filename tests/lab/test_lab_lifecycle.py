@@ -29,7 +29,7 @@ def test_up_status_down_leaves_the_machine_as_it_was():
     assert again.returncode == 0 and "already up" in again.stdout
     assert status["entry"] == "http://198.18.0.20:80"
     kinds = sorted({x["kind"] for x in status["services"]})
-    assert kinds == ["gateway", "gtm", "inventory", "prometheus", "router"]
+    assert kinds == ["autoscaler", "gateway", "gtm", "inventory", "prometheus", "router"]
     assert all(x["running"] and x["healthy"] for x in status["services"]), status["services"]
     assert {x["cluster"] for x in status["services"]} == {"", "east", "west"}
     during = machine_snapshot()

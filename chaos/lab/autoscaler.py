@@ -1,0 +1,142 @@
+"""The lab's autoscaler: scales a cluster's gateway replicas on request rate, through
+HAProxy's runtime API, between a minimum and the cluster's slot capacity.
+
+    python -m chaos.lab.autoscaler --socket SOCK --servers a,b,c --min 2 --max 5 --target-rps 10 --state FILE
+
+Every slot runs a warm gateway; a replica "in rotation" is a server HAProxy sends traffic to.
+Scale-out is immediate (desired = ceil(rate / target)); scale-in waits for a stabilisation
+window, like the Kubernetes HPA's. State and scale events are written to ``--state``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKEND = "gateways"
+
+
+def admin(sock_path: str, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        s.connect(sock_path)
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while data := s.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks).decode()
+
+
+def stats(sock_path: str) -> dict[str, dict[str, str]]:
+    lines = admin(sock_path, "show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+    return {r["svname"]: r for r in rows if r.get("pxname") == BACKEND}
+
+
+@dataclass
+class Scaler:
+    sock: str
+    servers: list[str]
+    min_replicas: int
+    max_replicas: int
+    target_rps: float
+    state_path: Path
+    scale_in_after: float = 5.0
+    events: list[dict[str, float | int]] = field(default_factory=list)
+    _last_total: int | None = None
+    _last_t: float = 0.0
+    _low_since: float | None = None
+
+    def in_rotation(self, st: dict[str, dict[str, str]]) -> list[str]:
+        return [
+            s
+            for s in self.servers
+            if st.get(s, {}).get("status", "").startswith(("UP", "DOWN"))
+            and "MAINT" not in st[s]["status"]
+            and "DRAIN" not in st[s]["status"]
+        ]
+
+    def step(self) -> None:
+        st = stats(self.sock)
+        now = time.monotonic()
+        total = int(st["BACKEND"]["req_tot"] or 0)
+        rate = 0.0 if self._last_total is None else (total - self._last_total) / max(1e-6, now - self._last_t)
+        self._last_total, self._last_t = total, now
+        active = self.in_rotation(st)
+        desired = min(self.max_replicas, max(self.min_replicas, math.ceil(rate / self.target_rps)))
+        target = len(active)
+        if desired > len(active):
+            target, self._low_since = desired, None  # scale out at once: the reserve is warm
+        elif desired < len(active):
+            self._low_since = self._low_since or now
+            if now - self._low_since >= self.scale_in_after:
+                target, self._low_since = desired, None
+        else:
+            self._low_since = None
+        if target != len(active):
+            self.apply(active, target)
+            self.events.append({"t": time.time(), "from": len(active), "to": target, "rate": round(rate, 1)})
+        ready = [s for s in self.servers if st.get(s, {}).get("status") == "UP"]
+        self.write(
+            {
+                "t": time.time(),
+                "rate": round(rate, 2),
+                "desired": desired,
+                "in_rotation": target,
+                "ready": len([s for s in ready if s in active]),
+                "slots": len(self.servers),
+                "events": self.events[-50:],
+            }
+        )
+
+    def apply(self, active: list[str], target: int) -> None:
+        if target > len(active):
+            for name in [s for s in self.servers if s not in active][: target - len(active)]:
+                admin(self.sock, f"set server {BACKEND}/{name} state ready")
+        else:
+            for name in active[target:]:
+                admin(self.sock, f"set server {BACKEND}/{name} state maint")
+
+    def write(self, doc: dict[str, object]) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, self.state_path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m chaos.lab.autoscaler")
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--servers", required=True)
+    ap.add_argument("--min", type=int, required=True)
+    ap.add_argument("--max", type=int, required=True)
+    ap.add_argument("--target-rps", type=float, required=True)
+    ap.add_argument("--state", required=True, type=Path)
+    ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--scale-in-after", type=float, default=5.0)
+    args = ap.parse_args()
+    scaler = Scaler(
+        args.socket,
+        args.servers.split(","),
+        args.min,
+        args.max,
+        args.target_rps,
+        args.state,
+        args.scale_in_after,
+    )
+    while True:
+        try:
+            scaler.step()
+        except OSError as exc:  # the router restarting: try again next tick
+            print(f"autoscaler: {exc}", flush=True)
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Reserved-capacity scale-out: the platform holds a share of its gateway capacity in reserve
+(warm, out of rotation) so a load spike is absorbed while the autoscaler scales out."""
+
+from chaos import experiment
+
+SCALE_OUT_S = 5.0
+SCALE_IN_S = 20.0  # the autoscaler waits 5 s of low load before it scales in
+
+
+@experiment(
+    verifies="scale-out",
+    hypothesis="east holds >= 20% of its gateway capacity in reserve; a 3x load spike is served with "
+    "p99 <= 300 ms and >= 99.5% success while replicas scale out into the reserve within 5 s, "
+    "and they scale back in after the spike",
+)
+def test_spike_scales_out_into_the_reserve(platform, steady, load, slo):
+    replicas = steady.watch("east replicas", lambda: platform.capacity("east")["ready"], hz=4)
+    headroom = steady.watch("east headroom", lambda: platform.capacity("east")["headroom"], hz=1)
+    orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=10, timeout=5)
+    with load(users=5, user_rps=2, duration=50):
+        steady.baseline(seconds=3)
+        replicas_at_rest = platform.capacity("east")["ready"]
+        steady.expect(headroom.value("min", "baseline") >= slo("reserve", 0.2))
+        with load.spike(users=10, user_rps=2, duration=12):  # 3x the baseline users
+            steady.expect(
+                replicas.recovers(
+                    within=slo("scale_out_s", SCALE_OUT_S),
+                    where=lambda n: n > replicas_at_rest,
+                    label="scaled out",
+                )
+            )
+            steady.hold(seconds=6, phase="spike")
+        steady.expect(
+            replicas.recovers(
+                within=slo("scale_in_s", SCALE_IN_S),
+                after="end",
+                where=lambda n: n <= replicas_at_rest,
+                label="scaled in",
+            )
+        )
+    steady.expect(
+        replicas.value("max", "during") > replicas_at_rest,
+        orders.latency(99, "during") <= slo("p99_ms", 300),
+        orders.availability("during") >= slo("availability", 0.995),
+    )

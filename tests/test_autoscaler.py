@@ -1,0 +1,102 @@
+"""The lab autoscaler against a real HAProxy on loopback (its runtime API, real traffic)."""
+
+import shutil
+import subprocess
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+
+import httpx
+import pytest
+
+from chaos import ConfigError
+from chaos.lab.autoscaler import Scaler, stats
+from chaos.lab.profiles import Profile
+from chaos.wait import wait_until
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
+
+
+class Ok(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def router(tmp_path):
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    Thread(target=backend.serve_forever, daemon=True).start()
+    port, sock = free_port(), tmp_path / "admin.sock"
+    servers = "\n".join(
+        f"    server s{i} 127.0.0.1:{backend.server_port} check" + (" disabled" if i > 1 else "")
+        for i in range(1, 5)
+    )
+    (tmp_path / "h.cfg").write_text(
+        f"global\n    stats socket {sock} mode 600 level admin\n"
+        "defaults\n    mode http\n    timeout connect 1s\n"
+        f"    timeout client 5s\n    timeout server 5s\n    default-server inter 200ms fall 2 rise 2\n"
+        f"frontend f\n    bind 127.0.0.1:{port}\n    default_backend gateways\n"
+        f"backend gateways\n    option httpchk GET /\n{servers}\n"
+    )
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "h.cfg")])
+    wait_until(sock.exists, timeout=10, interval=0.05, what="haproxy")
+    yield f"http://127.0.0.1:{port}", str(sock)
+    proc.kill()
+    proc.wait()
+    backend.shutdown()
+
+
+def in_rotation(sock):
+    st = stats(sock)
+    return sorted(n for n, r in st.items() if n.startswith("s") and "MAINT" not in r["status"])
+
+
+def test_scales_out_on_load_at_once_and_in_after_the_window(router, tmp_path):
+    url, sock = router
+    scaler = Scaler(
+        sock,
+        ["s1", "s2", "s3", "s4"],
+        1,
+        4,
+        target_rps=20,
+        state_path=tmp_path / "state.json",
+        scale_in_after=0.5,
+    )
+    scaler.step()
+    assert in_rotation(sock) == ["s1"]
+    with httpx.Client() as c:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            c.get(url)
+    scaler.step()  # well over 20 req/s: out at once, to the cap
+    assert in_rotation(sock) == ["s1", "s2", "s3", "s4"]
+    time.sleep(0.3)
+    scaler.step()  # idle, but not for long enough yet
+    assert len(in_rotation(sock)) == 4
+    time.sleep(0.6)
+    scaler.step()
+    assert in_rotation(sock) == ["s1"]
+    events = scaler.events
+    assert [(e["from"], e["to"]) for e in events] == [(1, 4), (4, 1)]
+    assert '"desired": 1' in (tmp_path / "state.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reserve": 0.95}, "reserve=0.95"),
+        ({"reserve": -0.1}, "reserve=-0.1"),
+        ({"min_replicas": 6, "gateway_slots": 5}, "min_replicas=6 with 5 slots"),
+        ({"target_rps": 0}, "target_rps=0"),
+    ],
+)
+def test_bad_capacity_settings_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Profile("x", masters=1, clusters=("east",), breaker=True, description="", **kwargs)
