@@ -88,7 +88,7 @@ def test_master_ha_fails_on_fragile_with_the_finding(tmp_path):
 def test_fault_experiments_fail_on_fragile_naming_the_cause(tmp_path):
     out, summary = run_experiments(
         "experiments/test_circuit_breaking.py experiments/test_cross_cluster_failover.py "
-        "experiments/test_master_partition.py",
+        "experiments/test_master_partition.py experiments/test_reserved_capacity.py",
         tmp_path,
         profile="fragile",
     )
