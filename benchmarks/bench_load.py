@@ -10,17 +10,16 @@ Needs root (it brings the lab up, and leaves it as it found it).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from benchlab import parser, resilient_lab
+
 from chaos import Journal, RunContext
-from chaos.lab import Lab
 from chaos.lab.platform import LabPlatform
 from chaos.load import SHAPES_DIR, Load, LoadSpec
 
@@ -86,33 +85,24 @@ def med(runs: list[dict[str, float]], key: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = parser(__doc__, 3)
     ap.add_argument("--seconds", type=float, default=8.0)
     args = ap.parse_args()
-    lab = Lab()
-    was_up = lab.state() is not None
-    lab.up("resilient")
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            plat = LabPlatform(lab, RunContext(journal=Journal(tmp / "j.json")))
-            entry = plat.entry_url
-            direct = plat.service_urls("gateway", "east")[0]
-            saturating = dict(users=200, user_rps=50.0, duration=args.seconds)  # asks 10000 req/s: saturates
-            results: dict[str, list[dict[str, float]]] = {"raw": [], "engine": [], "engine2": []}
-            for _ in range(args.runs):  # interleaved, so drift hits every variant alike
-                results["raw"].append(raw_locust(LoadSpec(BROWSE, entry, **saturating), tmp))  # type: ignore[arg-type]
-                results["engine"].append(engine(LoadSpec(BROWSE, entry, **saturating), tmp))  # type: ignore[arg-type]
-                results["engine2"].append(engine(LoadSpec(BROWSE, entry, workers=2, **saturating), tmp))  # type: ignore[arg-type]
-            moderate = dict(users=20, user_rps=5.0, duration=args.seconds)  # 100 orders+reads/s
-            lat: dict[str, list[dict[str, float]]] = {"gtm": [], "direct": []}
-            for _ in range(args.runs):
-                lat["gtm"].append(engine(LoadSpec(ORDERS, entry, **moderate), tmp))  # type: ignore[arg-type]
-                lat["direct"].append(engine(LoadSpec(ORDERS, direct, **moderate), tmp))  # type: ignore[arg-type]
-    finally:
-        if not was_up:
-            lab.down()
+    with resilient_lab() as (lab, tmp):
+        plat = LabPlatform(lab, RunContext(journal=Journal(tmp / "j.json")))
+        entry = plat.entry_url
+        direct = plat.service_urls("gateway", "east")[0]
+        saturating = dict(users=200, user_rps=50.0, duration=args.seconds)  # asks 10000 req/s: saturates
+        results: dict[str, list[dict[str, float]]] = {"raw": [], "engine": [], "engine2": []}
+        for _ in range(args.runs):  # interleaved, so drift hits every variant alike
+            results["raw"].append(raw_locust(LoadSpec(BROWSE, entry, **saturating), tmp))  # type: ignore[arg-type]
+            results["engine"].append(engine(LoadSpec(BROWSE, entry, **saturating), tmp))  # type: ignore[arg-type]
+            results["engine2"].append(engine(LoadSpec(BROWSE, entry, workers=2, **saturating), tmp))  # type: ignore[arg-type]
+        moderate = dict(users=20, user_rps=5.0, duration=args.seconds)  # 100 orders+reads/s
+        lat: dict[str, list[dict[str, float]]] = {"gtm": [], "direct": []}
+        for _ in range(args.runs):
+            lat["gtm"].append(engine(LoadSpec(ORDERS, entry, **moderate), tmp))  # type: ignore[arg-type]
+            lat["direct"].append(engine(LoadSpec(ORDERS, direct, **moderate), tmp))  # type: ignore[arg-type]
     raw = med(results["raw"], "rps")
     print(
         f"\nmedians over {args.runs} runs of {args.seconds:g} s (GET / through the traffic manager, "

@@ -11,21 +11,21 @@ Needs root; leaves the lab as it found it.
 
 from __future__ import annotations
 
-import argparse
 import random
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchlab import parser, resilient_lab
+
 from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
 from chaos.fault import Fault
-from chaos.lab import Lab, LabPlatform
+from chaos.lab import LabPlatform
 from chaos.wait import wait_until
 
 
@@ -154,35 +154,25 @@ def bench_failover(plat: LabPlatform, runs: int, tmp: Path) -> tuple[list[float]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    lab = Lab()
-    was_up = lab.state() is not None
-    lab.up("resilient")
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            ctx = RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(0))
-            p = LabPlatform(lab, ctx)
-            p.wait_healthy()
-            gws = ["east-gw1", "east-gw2"]
-            kinds: list[tuple[str, Callable[[], Fault]]] = [
-                ("isolate one node (m1)", lambda: isolate(p, "m1")),
-                ("minority from majority", lambda: partition(p, ["m1"], ["m2", "m3"])),
-                ("cluster east from the traffic manager", lambda: cut_cluster(p, "east")),
-                ("degrade: +100 ms latency (fault proxy)", lambda: degrade(p, gws, "east-inv", latency=0.1)),
-                ("degrade: 30% loss", lambda: degrade(p, gws, "east-inv", loss=0.3)),
-                ("degrade: 100% resets", lambda: degrade(p, gws, "east-inv", reset=1.0)),
-                ("degrade: 1 Mbit/s bandwidth", lambda: degrade(p, gws, "east-inv", bandwidth_kbit=1000)),
-                ("kill service east-router", lambda: kill_service(p, "east-router")),
-            ]
-            times = [(name, *time_fault(make, args.runs)) for name, make in kinds]
-            over, back = bench_failover(p, args.runs, tmp)
-        proxy = bench_proxy(args.runs)
-    finally:
-        if not was_up:
-            lab.down()
+    args = parser(__doc__, 5).parse_args()
+    with resilient_lab() as (lab, tmp):
+        ctx = RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(0))
+        p = LabPlatform(lab, ctx)
+        p.wait_healthy()
+        gws = ["east-gw1", "east-gw2"]
+        kinds: list[tuple[str, Callable[[], Fault]]] = [
+            ("isolate one node (m1)", lambda: isolate(p, "m1")),
+            ("minority from majority", lambda: partition(p, ["m1"], ["m2", "m3"])),
+            ("cluster east from the traffic manager", lambda: cut_cluster(p, "east")),
+            ("degrade: +100 ms latency (fault proxy)", lambda: degrade(p, gws, "east-inv", latency=0.1)),
+            ("degrade: 30% loss", lambda: degrade(p, gws, "east-inv", loss=0.3)),
+            ("degrade: 100% resets", lambda: degrade(p, gws, "east-inv", reset=1.0)),
+            ("degrade: 1 Mbit/s bandwidth", lambda: degrade(p, gws, "east-inv", bandwidth_kbit=1000)),
+            ("kill service east-router", lambda: kill_service(p, "east-router")),
+        ]
+        times = [(name, *time_fault(make, args.runs)) for name, make in kinds]
+        over, back = bench_failover(p, args.runs, tmp)
+    proxy = bench_proxy(args.runs)
     print(f"\nfault inject (until verified) and revert, medians over {args.runs} runs")
     print(f"{'fault':42} {'inject ms':>10} {'revert ms':>10}")
     for name, i, o in times:

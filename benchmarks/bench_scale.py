@@ -9,10 +9,10 @@ benchmarks/bench_load.py.)
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 from pathlib import Path
+
+from benchlab import parser, resilient_lab
 
 from chaos import Journal, RunContext, Steady
 from chaos.lab import Lab, LabPlatform
@@ -42,18 +42,9 @@ def one_run(lab: Lab, tmp: Path) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    lab = Lab()
-    was_up = lab.state() is not None
-    lab.up("resilient")
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            runs = [one_run(lab, Path(d)) for _ in range(args.runs)]
-    finally:
-        if not was_up:
-            lab.down()
+    args = parser(__doc__, 5).parse_args()
+    with resilient_lab() as (lab, tmp):
+        runs = [one_run(lab, tmp) for _ in range(args.runs)]
     outs, backs, peaks = zip(*runs, strict=True)
     print(f"\nscale-out on a 3x spike, {args.runs} runs (seconds; 4 Hz capacity probe)")
     print(f"{'':22} {'min':>7} {'median':>7} {'max':>7}")
