@@ -14,11 +14,18 @@ SLOW_S = 2.0
 )
 def test_breaker_protects_callers_from_a_failing_dependency(platform, steady, load, slo):
     orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=10, timeout=10)
-    breaker = steady.promql(
-        "east breaker state", 'max(workload_breaker_state{cluster="east"})', platform.prometheus_url, hz=4
-    )
-    gateways = [n for n in platform.nodes() if n.startswith("east-gw")]
-    with load(users=10, user_rps=2, duration=40):
+    gateways = [n for n in platform.nodes() if n.startswith("east-gw")]  # every slot, in rotation or not
+    with load(users=10, user_rps=2, duration=45):
+        steady.hold(seconds=3, phase="warm-up")  # the breaker query needs orders in its 5 s rate window
+        # gateways taking orders right now: one the autoscaler took out of rotation keeps its last
+        # breaker state (pybreaker only moves on a call), and is not serving anyone
+        breaker = steady.promql(
+            "east breaker state",
+            'max(workload_breaker_state{cluster="east"} and on(instance) '
+            '(sum by (instance) (rate(workload_requests_total{path="/orders"}[5s])) > 0))',
+            platform.prometheus_url,
+            hz=4,
+        )
         steady.baseline(seconds=3)
         with degrade(platform, gateways, "east-inv", latency=SLOW_S):
             steady.hold(seconds=5, phase="inventory slow")
