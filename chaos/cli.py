@@ -86,37 +86,44 @@ def lab_status(as_json: bool) -> None:
         click.echo("lab is down")
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"lab ({st.profile}), leader: {st.leader or 'none'}")
-    for col in ("master", "address", "pid", "running", "healthy", "leader", "volume"):
-        table.add_column(col)
-    for m in st.members:
-        table.add_row(
-            m["name"],
-            m["address"],
-            str(m["pid"]),
-            _yes(m["running"]),
-            _yes(m["healthy"]),
-            "*" if m["leader"] else "",
-            m["volume"],
-        )
     console = Console()
-    console.print(table)
-    services = Table(title=f"services (entry point: {st.entry})")
-    for col in ("service", "kind", "cluster", "address", "pid", "running", "healthy"):
-        services.add_column(col)
-    for svc in st.services:
-        services.add_row(
-            svc["name"],
-            svc["kind"],
-            svc["cluster"] or "-",
-            f"{svc['address']}:{svc['port']}",
-            str(svc["pid"]),
-            _yes(svc["running"]),
-            _yes(svc["healthy"]),
+    console.print(
+        _table(
+            f"lab ({st.profile}), leader: {st.leader or 'none'}",
+            ("master", "address", "pid", "running", "healthy", "leader", "volume"),
+            [
+                (
+                    m["name"],
+                    m["address"],
+                    str(m["pid"]),
+                    _yes(m["running"]),
+                    _yes(m["healthy"]),
+                    "*" if m["leader"] else "",
+                    m["volume"],
+                )
+                for m in st.members
+            ],
         )
-    console.print(services)
+    )
+    console.print(
+        _table(
+            f"services (entry point: {st.entry})",
+            ("service", "kind", "cluster", "address", "pid", "running", "healthy"),
+            [
+                (
+                    s["name"],
+                    s["kind"],
+                    s["cluster"] or "-",
+                    f"{s['address']}:{s['port']}" if s["address"] else "(root namespace)",
+                    str(s["pid"]),
+                    _yes(s["running"]),
+                    _yes(s["healthy"]),
+                )
+                for s in st.services
+            ],
+        )
+    )
     for p in st.problems:
         click.echo(f"problem: {p}")
 
@@ -138,6 +145,17 @@ def _allure_command() -> list[str]:
     return [found]
 
 
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
@@ -147,7 +165,7 @@ def _yes(flag: bool) -> str:
 @_friendly
 def recover(force: bool) -> None:
     """Undo every fault a killed run left in force (idempotent)."""
-    import chaos.lab.faults  # noqa: F401  registers the lab's undo functions
+    import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
     from chaos.context import default_journal
     from chaos.journal import recover as do_recover
 

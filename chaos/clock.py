@@ -1,8 +1,7 @@
-"""The clock, sleep and random source, injected everywhere so tests need no real waiting."""
+"""The clock and sleep, injected everywhere so tests need no real waiting."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,8 +44,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.sleep(seconds)
-
-
-def seeded_random(seed: int | None) -> random.Random:
-    """A private generator: experiments never touch the global ``random`` state."""
-    return random.Random(seed)

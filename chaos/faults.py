@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos.fault import Fault
-from chaos.platform import Platform
+from chaos.platform import LinkFault, Platform
 
 
 def kill_master(platform: Platform, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
@@ -51,9 +51,7 @@ def degrade(
     """Degrade the link from ``src`` node(s) to the service on ``dst``: added latency (seconds,
     with jitter), packet loss and connection resets (probabilities), a bandwidth cap."""
     sources = [src] if isinstance(src, str) else list(src)
-    return platform.degrade(
-        sources, dst, latency=latency, jitter=jitter, loss=loss, reset=reset, bandwidth_kbit=bandwidth_kbit
-    )
+    return platform.degrade(sources, dst, LinkFault(latency, jitter, loss, reset, bandwidth_kbit))
 
 
 def kill_service(platform: Platform, name: str) -> Fault:

@@ -122,7 +122,6 @@ class Load:
         self._stop = threading.Event()
         self._tail: threading.Thread | None = None
         self._lines_seen = 0
-        self._stopped_by_us = False
         self.returncode: int | None = None
 
     # -- paths ----------------------------------------------------------------------------------
@@ -182,7 +181,6 @@ class Load:
         self.spec.validate()
         self._dir = tempfile.TemporaryDirectory(prefix="chaos-load-")
         tl = self.ctx.tl
-        self.series_origin = tl.now()
         with open(self._stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -256,7 +254,6 @@ class Load:
         if proc is None:
             return
         if proc.poll() is None:
-            self._stopped_by_us = True
             _signal_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
@@ -283,15 +280,15 @@ class Load:
     def _read_history(self) -> bool:
         path = Path(f"{self._prefix}_stats_history.csv")
         try:
-            lines = path.read_text().splitlines()
+            text = path.read_text()
         except FileNotFoundError:
             return False
+        lines = text.splitlines()
         if len(lines) <= 1:
             return False
         header, rows = lines[0], lines[1 + self._lines_seen :]
-        # the last line may be half-written: keep it for the next read
-        if rows and not path.read_text().endswith("\n"):
-            rows = rows[:-1]
+        if rows and not text.endswith("\n"):
+            rows = rows[:-1]  # the last line is still being written: take it next time
         fresh = False
         tl = self.ctx.tl
         for row in csv.DictReader(io.StringIO("\n".join([header, *rows]))):
@@ -443,3 +440,50 @@ class Spike(Fault):
             with contextlib.suppress(LoadError):  # ending the spike early is the point
                 self.run.__exit__(None, None, None)
         super().revert()
+
+
+class Loads:
+    """Starts loads for one experiment (the ``load`` fixture): locustfiles are found relative to
+    the project root, the host defaults to the platform's entry point."""
+
+    def __init__(self, ctx: RunContext, host: str, root: Path) -> None:
+        self.ctx, self.host, self.root = ctx, host, root
+        self.started: list[Load] = []
+
+    def __call__(
+        self,
+        *,
+        users: int = 10,
+        duration: float = 30.0,
+        shape: str = "steady",
+        user_rps: float = 2.0,
+        workers: int = 1,
+        locustfile: str = "loadtests/workload.py",
+        host: str | None = None,
+        spawn_rate: float | None = None,
+        **shape_env: str,
+    ) -> Load:
+        path = Path(locustfile)
+        spec = LoadSpec(
+            locustfile=path if path.is_absolute() else self.root / path,
+            host=host or self.host,
+            users=users,
+            duration=duration,
+            shape=shape,
+            user_rps=user_rps,
+            workers=workers,
+            spawn_rate=spawn_rate,
+            shape_env={f"CHAOS_LOAD_{k.upper()}": str(v) for k, v in shape_env.items()},
+        )
+        run = Load(self.ctx, spec, name=f"load{len(self.started) + 1 if self.started else ''}")
+        self.started.append(run)
+        return run
+
+    def spike(self, **kwargs: Any) -> Spike:
+        """A load spike on top of what runs already, as a fault (see ``Spike``)."""
+        return Spike(self(**kwargs))
+
+    def stop_all(self) -> None:
+        for run in self.started:
+            if run.running:
+                run.__exit__(None, None, None)

@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from chaos.context import RunContext
 from chaos.durability import KV
 from chaos.fault import Fault
 from chaos.slo import Measure
+
+MAX_LATENCY = 30.0
+
+
+@dataclass(frozen=True)
+class LinkFault:
+    """What a degraded link does: added latency (seconds, with jitter), packet loss and
+    connection resets (probabilities), a bandwidth cap."""
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+    reset: float = 0.0
+    bandwidth_kbit: int | None = None
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 0 <= self.latency <= MAX_LATENCY:
+            out.append(f"latency={self.latency!r} s: use 0 to {MAX_LATENCY:g} seconds")
+        if not 0 <= self.jitter <= self.latency:
+            out.append(f"jitter={self.jitter!r} s: use 0 up to the latency ({self.latency!r} s)")
+        out += [
+            f"{name}={p!r}: a probability from 0 to 1"
+            for name, p in (("loss", self.loss), ("reset", self.reset))
+            if not 0 <= p <= 1
+        ]
+        if self.bandwidth_kbit is not None and self.bandwidth_kbit < 8:
+            out.append(f"bandwidth_kbit={self.bandwidth_kbit!r}: at least 8")
+        if not (self.latency or self.loss or self.reset or self.bandwidth_kbit):
+            out.append("degrade() needs at least one of latency, loss, reset, bandwidth_kbit")
+        return out
+
+    def describe(self) -> str:
+        effects = []
+        if self.latency:
+            effects.append(
+                f"+{self.latency * 1000:g} ms" + (f" ±{self.jitter * 1000:g}" if self.jitter else "")
+            )
+        if self.loss:
+            effects.append(f"{self.loss:.0%} loss")
+        if self.reset:
+            effects.append(f"{self.reset:.0%} resets")
+        if self.bandwidth_kbit:
+            effects.append(f"{self.bandwidth_kbit} kbit/s")
+        return ", ".join(effects)
+
 
 # a cut between two groups of nodes: no node of one reaches a node of the other
 Cut = tuple[list[str], list[str]]
@@ -64,17 +111,7 @@ class Platform(Protocol):
         cuts: list[tuple[list[str], list[str]]] | None = None,
     ) -> Fault: ...
 
-    def degrade(
-        self,
-        src: list[str],
-        dst: str,
-        *,
-        latency: float,
-        jitter: float,
-        loss: float,
-        reset: float,
-        bandwidth_kbit: int | None,
-    ) -> Fault: ...
+    def degrade(self, src: list[str], dst: str, link: LinkFault) -> Fault: ...
 
     def kill_service(self, name: str) -> Fault: ...
 

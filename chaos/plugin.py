@@ -96,7 +96,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     journal = default_journal()
     if _lab_unavailable() or not journal.path.exists():
         return
-    import chaos.lab.faults  # noqa: F401  registers the lab's undo functions
+    import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
     from chaos.journal import recover
 
     report = recover(journal)
@@ -277,46 +277,15 @@ def slo(request: pytest.FixtureRequest) -> SLOs:
 
 @pytest.fixture
 def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: LabPlatform) -> Iterator[Any]:
-    """``load(users=20, duration=30, shape="steady")``: start Locust against the platform's
-    entry point (a context manager). Every load still running at the end of the test is stopped."""
-    from chaos.load import Load, LoadSpec, Spike
+    """``load(users=20, duration=30, shape="steady")``: Locust against the platform's entry point
+    (a context manager); ``load.spike(users=...)`` as a fault. Every load still running at the
+    end of the test is stopped."""
+    from chaos.load import Loads
 
-    started: list[Load] = []
-    request.node.stash[LOADS] = started
-
-    def start(
-        *,
-        users: int = 10,
-        duration: float = 30.0,
-        shape: str = "steady",
-        user_rps: float = 2.0,
-        workers: int = 1,
-        locustfile: str = "loadtests/workload.py",
-        host: str | None = None,
-        spawn_rate: float | None = None,
-        **shape_env: str,
-    ) -> Load:
-        path = Path(locustfile)
-        spec = LoadSpec(
-            locustfile=path if path.is_absolute() else request.config.rootpath / path,
-            host=host or platform.entry_url,
-            users=users,
-            duration=duration,
-            shape=shape,
-            user_rps=user_rps,
-            workers=workers,
-            spawn_rate=spawn_rate,
-            shape_env={f"CHAOS_LOAD_{k.upper()}": str(v) for k, v in shape_env.items()},
-        )
-        run = Load(chaos_context, spec, name=f"load{len(started) + 1 if started else ''}")
-        started.append(run)
-        return run
-
-    start.spike = lambda **kw: Spike(start(**kw))  # type: ignore[attr-defined]
-    yield start
-    for run in started:
-        if run.running:
-            run.__exit__(None, None, None)
+    loads = Loads(chaos_context, platform.entry_url, request.config.rootpath)
+    request.node.stash[LOADS] = loads.started
+    yield loads
+    loads.stop_all()
 
 
 def _label_experiment(item: pytest.Item) -> None:

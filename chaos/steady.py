@@ -92,8 +92,7 @@ class Steady:
     ) -> Writes:
         """Start a writer against ``target`` (e.g. ``platform.masters``, or
         ``platform.masters.only("m1")`` for one member)."""
-        if any(w.name == name for w in self._watched):
-            raise ConfigError(f"a probe named {name!r} is already running in this experiment")
+        self._claim(name)
         probe = DurabilityProbe(target.kv(), self.ctx.tl, hz=hz or self.hz, timeout=timeout, name=name)
         self._writers.append(probe)
         self._probes.append(probe.probe)
@@ -138,8 +137,7 @@ class Steady:
 
     def watch(self, name: str, sampler: Callable[[], Any], *, hz: float | None = None) -> Watched:
         """Start sampling ``sampler`` (raise to report a bad sample) in the background."""
-        if any(w.name == name for w in self._watched):
-            raise ConfigError(f"a probe named {name!r} is already running in this experiment")
+        self._claim(name)
         probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz)
         if not self.ctx.dry_run:
             probe.start()
@@ -147,6 +145,10 @@ class Steady:
         watched = Watched(probe.series, self.ctx.tl, self.consecutive)
         self._watched.append(watched)
         return watched
+
+    def _claim(self, name: str) -> None:
+        if any(w.name == name for w in self._watched):
+            raise ConfigError(f"a probe named {name!r} is already running in this experiment")
 
     # -- phases ------------------------------------------------------------------------------
     @contextmanager

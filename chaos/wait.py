@@ -71,31 +71,6 @@ def wait_until(
         raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} ({detail})") from cause
 
 
-def retry_call(
-    call: Callable[[], T],
-    *,
-    attempts: int,
-    interval: float,
-    what: str,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-    clock: Clock | None = None,
-) -> T:
-    """Call ``call`` up to ``attempts`` times, sleeping ``interval`` between failures."""
-    clk = clock or SystemClock()
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_fixed(interval),
-        retry=tenacity.retry_if_exception_type(retry_on),
-        sleep=clk.sleep,
-        reraise=False,
-    )
-    try:
-        return retrying(call)
-    except tenacity.RetryError as exc:
-        cause = exc.last_attempt.exception()
-        raise WaitTimeout(f"{what} failed {attempts} times (last: {cause})") from cause
-
-
 class WaitAborted(WaitTimeout):
     """Waiting stopped early because the awaited thing can no longer happen."""
 

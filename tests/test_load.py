@@ -41,8 +41,7 @@ def test_steady_load_runs_its_duration_and_stops_by_itself(ctx, target):
     assert run.requests() > 10
     assert run.failures() == 0
     assert run.points and run.points[-1].users == 4
-    [f] = [run.availability()]
-    assert f.value() == 1.0
+    assert run.availability().value() == 1.0
     assert run.latency(99).value() > 0
     kinds = [e.kind for e in ctx.tl.events]
     assert kinds.count("load.start") == 1 and kinds.count("load.end") == 1

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from chaos import ConfigError, FakeClock
 from chaos.config import RunConfig, parse_duration
-from chaos.wait import WaitAborted, WaitTimeout, retry_call, wait_until
+from chaos.wait import WaitAborted, WaitTimeout, wait_until
 
 
 def test_wait_until_returns_the_first_truthy_result_without_real_sleeping():
@@ -28,18 +28,6 @@ def test_wait_until_stops_early_when_told_it_cannot_happen():
     with pytest.raises(WaitAborted, match="process died"):
         wait_until(lambda: None, timeout=60, what="x", clock=clock, abort=lambda: "process died")
     assert clock.now() < 1
-
-
-def test_retry_call_gives_up_after_the_attempts():
-    calls = []
-
-    def flaky():
-        calls.append(1)
-        raise OSError("nope")
-
-    with pytest.raises(WaitTimeout, match="failed 3 times"):
-        retry_call(flaky, attempts=3, interval=1, what="call", clock=FakeClock())
-    assert len(calls) == 3
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 from dataclasses import dataclass
-from typing import Any
 
 from chaos.errors import PlatformError
 from chaos.lab.net import lab_netns
@@ -18,46 +17,6 @@ class Rule:
     chain: str
     spec: tuple[str, ...]
     table: str = "filter"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"netns": self.netns, "chain": self.chain, "spec": list(self.spec), "table": self.table}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Rule:
-        return cls(d["netns"], d["chain"], tuple(d["spec"]), d.get("table", "filter"))
-
-    def _run(self, op: str) -> subprocess.CompletedProcess[str]:
-        argv = [
-            "ip",
-            "netns",
-            "exec",
-            self.netns,
-            "iptables",
-            "-w",
-            "-t",
-            self.table,
-            op,
-            self.chain,
-            *self.spec,
-        ]
-        return subprocess.run(argv, capture_output=True, text=True, check=False)
-
-    def present(self) -> bool:
-        return self.netns in lab_netns() and self._run("-C").returncode == 0
-
-    def add(self) -> None:
-        out = self._run("-A")
-        if out.returncode != 0:
-            raise PlatformError(f"iptables in {self.netns}: {' '.join(self.spec)}: {out.stderr.strip()}")
-
-    def delete(self) -> None:
-        """Remove the rule if it is there (idempotent; a vanished namespace took it along)."""
-        while self.present():
-            out = self._run("-D")
-            if out.returncode != 0:
-                raise PlatformError(
-                    f"iptables in {self.netns}: cannot delete {' '.join(self.spec)}: {out.stderr.strip()}"
-                )
 
 
 def tagged(tag: str) -> tuple[str, ...]:

@@ -187,7 +187,7 @@ class Lab:
             etcd = find("etcd")
             for tool in ("ip", "mkfs.ext4", "losetup", "mount"):
                 find(tool)
-            services.check_binaries(profile)
+            services.check_binaries()
             try:
                 return self._up_locked(profile, etcd, progress), True
             except BaseException:
@@ -211,7 +211,7 @@ class Lab:
                 f"node {m.name}: namespace chaos-{m.name}, {m.address}, "
                 f"volume {self.volume(m.name).mountpoint}"
             )
-        st = self._start_prometheus(st, profile)
+        st = self._create_nodes_and_start_prometheus(st, profile)
         started = []
         for m in members:
             proc = procs.spawn(
@@ -235,7 +235,7 @@ class Lab:
         progress(f"lab up ({profile.name}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         return st
 
-    def _start_prometheus(self, st: LabState, profile: Profile) -> LabState:
+    def _create_nodes_and_start_prometheus(self, st: LabState, profile: Profile) -> LabState:
         """Prometheus first: it applies its scrape targets only ~5 s after it starts
         (its discovery manager throttles updates), so that wait overlaps everything else."""
         plan = topology.services(profile)

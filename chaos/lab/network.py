@@ -19,12 +19,13 @@ from chaos.context import RunContext
 from chaos.errors import ConfigError, PlatformError
 from chaos.fault import not_in_effect
 from chaos.journal import register_undo
-from chaos.lab import procs, services
+from chaos.lab import procs
 from chaos.lab.iptables import Rule, add_all, delete_tagged, tagged
 from chaos.lab.lab import Lab
 from chaos.lab.labfault import LabFault
 from chaos.lab.nsexec import can_connect, run_in
 from chaos.lab.procs import Proc
+from chaos.platform import MAX_LATENCY, LinkFault
 from chaos.wait import WaitTimeout, wait_until
 
 DROP_RULES = "lab.iptables.delete"
@@ -32,7 +33,6 @@ STOP_PROC = "lab.process.stop"
 TC_QDISC = "lab.tc.delete"
 RESTART_SERVICE = "lab.service.restart"
 PROXY_PORT_OFFSET = 10000
-MAX_LATENCY = 30.0
 
 
 _RESET = ("REJECT", "--reject-with", "tcp-reset")
@@ -174,47 +174,22 @@ class Degrade(LabFault):
 
     kind = "degrade"
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        lab: Lab,
-        src: list[str],
-        dst: str,
-        *,
-        latency: float = 0.0,
-        jitter: float = 0.0,
-        loss: float = 0.0,
-        reset: float = 0.0,
-        bandwidth_kbit: int | None = None,
-    ) -> None:
+    def __init__(self, ctx: RunContext, lab: Lab, src: list[str], dst: str, link: LinkFault) -> None:
         super().__init__(ctx, lab)
-        self.src, self.dst = list(src), dst
-        self.latency, self.jitter, self.loss, self.reset = latency, jitter, loss, reset
-        self.bandwidth_kbit = bandwidth_kbit
+        self.src, self.dst, self.link = list(src), dst, link
         self.baseline_s: float | None = None
         self.measured_s: float | None = None
 
     def describe(self) -> str:
-        effects = []
-        if self.latency:
-            effects.append(
-                f"+{self.latency * 1000:g} ms" + (f" ±{self.jitter * 1000:g}" if self.jitter else "")
-            )
-        if self.loss:
-            effects.append(f"{self.loss:.0%} loss")
-        if self.reset:
-            effects.append(f"{self.reset:.0%} resets")
-        if self.bandwidth_kbit:
-            effects.append(f"{self.bandwidth_kbit} kbit/s")
-        return f"degrade {','.join(self.src)} -> {self.dst}: {', '.join(effects)}"
+        return f"degrade {','.join(self.src)} -> {self.dst}: {self.link.describe()}"
 
     def details(self) -> dict[str, Any]:
         return {
             "src": self.src,
             "dst": self.dst,
-            "latency_s": self.latency,
-            "loss": self.loss,
-            "reset": self.reset,
+            "latency_s": self.link.latency,
+            "loss": self.link.loss,
+            "reset": self.link.reset,
             "baseline_s": self.baseline_s,
             "measured_s": self.measured_s,
         }
@@ -236,20 +211,10 @@ class Degrade(LabFault):
         ]
         if self.dst in self.src:
             problems.append(f"{self.dst} cannot be both source and destination of a link")
-        if not 0 <= self.latency <= MAX_LATENCY:
-            problems.append(f"latency={self.latency!r} s: use 0 to {MAX_LATENCY:g} seconds")
-        if not 0 <= self.jitter <= self.latency:
-            problems.append(f"jitter={self.jitter!r} s: use 0 up to the latency ({self.latency!r} s)")
-        for name, p in (("loss", self.loss), ("reset", self.reset)):
-            if not 0 <= p <= 1:
-                problems.append(f"{name}={p!r}: a probability from 0 to 1")
-        if self.bandwidth_kbit is not None and self.bandwidth_kbit < 8:
-            problems.append(f"bandwidth_kbit={self.bandwidth_kbit!r}: at least 8")
-        if not (self.latency or self.loss or self.reset or self.bandwidth_kbit):
-            problems.append("degrade() needs at least one of latency, loss, reset, bandwidth_kbit")
+        problems += self.link.problems()
         if problems:
             raise ConfigError(problems)
-        if self.latency:
+        if self.link.latency:
             self.baseline_s = self._request_time()
 
     def _request_time(self) -> float:
@@ -279,12 +244,12 @@ class Degrade(LabFault):
         for s in self.src:
             addr = self._endpoints()[s][0]
             match = ("-s", addr, "-p", "tcp", "--dport", port)
-            for probability, target in ((self.loss, ("DROP",)), (self.reset, _RESET)):
+            for probability, target in ((self.link.loss, ("DROP",)), (self.link.reset, _RESET)):
                 if probability:
                     rules.append(
                         Rule(ns, "INPUT", (*match, *_random(probability), "-j", *target, *tagged(self.tag)))
                     )
-            if self.latency:
+            if self.link.latency:
                 proxy = str(svc.port + PROXY_PORT_OFFSET)
                 rules.append(
                     Rule(
@@ -301,7 +266,7 @@ class Degrade(LabFault):
                         ns, "INPUT", (*match, "-j", "REJECT", "--reject-with", "tcp-reset", *tagged(self.tag))
                     )
                 )
-        if self.bandwidth_kbit:
+        if self.link.bandwidth_kbit:
             self.journaled(TC_QDISC, {"netns": ns}, f"remove bandwidth cap on {self.dst}")
             subprocess.run(
                 [
@@ -317,7 +282,7 @@ class Degrade(LabFault):
                     "root",
                     "tbf",
                     "rate",
-                    f"{self.bandwidth_kbit}kbit",
+                    f"{self.link.bandwidth_kbit}kbit",
                     "burst",
                     "32kbit",
                     "latency",
@@ -326,7 +291,7 @@ class Degrade(LabFault):
                 check=True,
                 capture_output=True,
             )
-        if self.latency:
+        if self.link.latency:
             proxy_port = svc.port + PROXY_PORT_OFFSET
             proc = procs.spawn(
                 [
@@ -338,9 +303,9 @@ class Degrade(LabFault):
                     "--upstream",
                     f"{svc.address}:{svc.port}",
                     "--latency",
-                    str(self.latency),
+                    str(self.link.latency),
                     "--jitter",
-                    str(self.jitter),
+                    str(self.link.jitter),
                 ],
                 self.lab.logs / f"faultproxy-{self.dst}.log",
                 netns=ns,
@@ -361,21 +326,22 @@ class Degrade(LabFault):
         st = self.lab.state()
         assert st is not None
         svc = st.service(self.dst)
-        blocked = self.loss == 1 or self.reset == 1
+        blocked = self.link.loss == 1 or self.link.reset == 1
         if blocked and can_connect(f"chaos-{self.src[0]}", svc.address, svc.port, timeout=0.5):
             raise not_in_effect(self, f"{self.src[0]} still connects to {self.dst}")
-        if self.latency:
+        if self.link.latency:
             try:
                 self.measured_s = self._request_time()
             except OSError as exc:
                 raise not_in_effect(self, f"requests through the fault proxy fail: {exc}") from exc
             added = self.measured_s - (self.baseline_s or 0.0)
-            if abs(added - self.latency) > 0.2 * self.latency + self.jitter:
+            if abs(added - self.link.latency) > 0.2 * self.link.latency + self.link.jitter:
                 raise not_in_effect(
                     self,
-                    f"added latency measured {added * 1000:.1f} ms, asked {self.latency * 1000:g} ms (±20%)",
+                    f"added latency measured {added * 1000:.1f} ms, "
+                    f"asked {self.link.latency * 1000:g} ms (±20%)",
                 )
-        if self.bandwidth_kbit:
+        if self.link.bandwidth_kbit:
             shown = subprocess.run(
                 ["ip", "netns", "exec", f"chaos-{self.dst}", "tc", "qdisc", "show", "dev", "eth0"],
                 capture_output=True,
@@ -430,15 +396,3 @@ class KillService(LabFault):
             )
         except WaitTimeout as exc:
             raise not_in_effect(self, f"{self.name} still answers") from exc
-
-
-def wait_serving(svc: services.Running, timeout: float = 30.0) -> None:
-    import httpx
-
-    with httpx.Client() as http:
-        wait_until(
-            lambda: services.healthy(svc, http),
-            timeout=timeout,
-            interval=0.05,
-            what=f"{svc.name} to serve again",
-        )

@@ -16,6 +16,7 @@ from chaos.lab.faults import KillMaster
 from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
 from chaos.lab.profiles import Profile, get_profile
+from chaos.platform import LinkFault
 from chaos.slo import Measure
 from chaos.wait import WaitTimeout, wait_until
 
@@ -194,28 +195,8 @@ class LabPlatform:
     ) -> Fault:
         return Partition(self.ctx, self.lab, groups or None, label, cuts)
 
-    def degrade(
-        self,
-        src: list[str],
-        dst: str,
-        *,
-        latency: float = 0.0,
-        jitter: float = 0.0,
-        loss: float = 0.0,
-        reset: float = 0.0,
-        bandwidth_kbit: int | None = None,
-    ) -> Fault:
-        return Degrade(
-            self.ctx,
-            self.lab,
-            src,
-            dst,
-            latency=latency,
-            jitter=jitter,
-            loss=loss,
-            reset=reset,
-            bandwidth_kbit=bandwidth_kbit,
-        )
+    def degrade(self, src: list[str], dst: str, link: LinkFault) -> Fault:
+        return Degrade(self.ctx, self.lab, src, dst, link)
 
     def kill_service(self, name: str) -> Fault:
         return KillService(self.ctx, self.lab, name)

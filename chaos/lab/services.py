@@ -128,7 +128,7 @@ def write_configs(root: Path, profile: Profile) -> None:
     (cfg / "prometheus.yml").write_text(prometheus_config(svcs))
 
 
-def check_binaries(profile: Profile) -> None:
+def check_binaries() -> None:
     for tool in ("haproxy", "prometheus"):
         find(tool)
 
