@@ -18,7 +18,16 @@ from chaos.errors import (
 )
 from chaos.experiment import experiment
 from chaos.fault import Fault
-from chaos.faults import bridge, cut_cluster, degrade, isolate, kill_master, kill_service, partition
+from chaos.faults import (
+    bridge,
+    cut_cluster,
+    degrade,
+    fail_storage,
+    isolate,
+    kill_master,
+    kill_service,
+    partition,
+)
 from chaos.journal import Journal, recover, register_undo
 from chaos.platform import Masters, Platform
 from chaos.probes import Probe, Sample, Series
@@ -59,6 +68,7 @@ __all__ = [
     "cut_cluster",
     "degrade",
     "experiment",
+    "fail_storage",
     "isolate",
     "kill_master",
     "kill_service",

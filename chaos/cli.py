@@ -75,7 +75,7 @@ def lab_down() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @_friendly
 def lab_status(as_json: bool) -> None:
-    """Show every node: masters (address, process, health, leader) and services."""
+    """Show every node: masters (address, process, health, leader), services and volumes."""
     from chaos.lab import Lab
 
     st = Lab().status()
@@ -121,6 +121,24 @@ def lab_status(as_json: bool) -> None:
                     _yes(s["healthy"]),
                 )
                 for s in st.services
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "volumes (ext4 disk served by the storage daemon)",
+            ("volume", "mount", "daemon pid", "running", "fault", "free MiB", "problem"),
+            [
+                (
+                    v["name"],
+                    v["mount"],
+                    str(v["pid"]),
+                    _yes(v["running"]),
+                    v["fault"],
+                    "-" if v["free_mb"] is None else f"{v['free_mb']:g}",
+                    v["problem"] or "",
+                )
+                for v in st.volumes
             ],
         )
     )

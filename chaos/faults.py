@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos.fault import Fault
-from chaos.platform import LinkFault, Platform
+from chaos.platform import LinkFault, Platform, StorageFault
 
 
 def kill_master(platform: Platform, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
@@ -57,3 +57,24 @@ def degrade(
 def kill_service(platform: Platform, name: str) -> Fault:
     """SIGKILL a service process (a router, a gateway...); reverting restarts it."""
     return platform.kill_service(name)
+
+
+def fail_storage(
+    platform: Platform,
+    volume: str | list[str],
+    mode: str,
+    *,
+    latency: float = 0.0,
+    rate: float = 1.0,
+    errno: str = "EIO",
+    allow_below_quorum: bool = False,
+) -> Fault:
+    """Fail the storage of lab volume(s) (a master's etcd data, e.g. ``"m1"``, or the
+    workload's, e.g. ``"east-inv"``): ``mode`` is ``full``, ``read_only``, ``io_error``,
+    ``slow`` (``latency`` seconds per operation), ``flaky`` (a share ``rate`` of operations
+    fail with ``errno``) or ``lost`` (the storage daemon dies). Refuses, before anything
+    changes, to take masters below quorum unless ``allow_below_quorum``. Reverting restores
+    the volume (a fresh mount when it no longer answers) and restarts its owner if it died."""
+    names = [volume] if isinstance(volume, str) else list(volume)
+    spec = StorageFault(mode, latency, rate, errno)
+    return platform.fail_storage(names, spec, allow_below_quorum=allow_below_quorum)

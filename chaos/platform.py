@@ -56,6 +56,57 @@ class LinkFault:
         return ", ".join(effects)
 
 
+STORAGE_MODES = ("full", "read_only", "io_error", "slow", "flaky", "lost")
+MAX_STORAGE_LATENCY = 5.0
+STORAGE_ERRNOS = ("EIO", "ENOSPC", "EROFS", "EDQUOT", "EAGAIN")
+# what each mode needs besides its name, as the storage experiments use it
+STORAGE_EXAMPLES: dict[str, dict[str, float]] = {
+    "full": {},
+    "read_only": {},
+    "io_error": {},
+    "slow": {"latency": 0.2},
+    "flaky": {"rate": 0.5},
+    "lost": {},
+}
+
+
+@dataclass(frozen=True)
+class StorageFault:
+    """What a failing volume does. ``full``: no space left (ENOSPC); ``read_only``: writes
+    fail with EROFS; ``io_error``: every operation fails with EIO (the file system is shut
+    down); ``slow``: ``latency`` seconds added to each operation; ``flaky``: a share ``rate``
+    of operations fail with ``errno``; ``lost``: the storage daemon dies (ENOTCONN)."""
+
+    mode: str
+    latency: float = 0.0
+    rate: float = 1.0
+    errno: str = "EIO"
+
+    def problems(self) -> list[str]:
+        if self.mode not in STORAGE_MODES:
+            return [f"unknown storage mode {self.mode!r}; modes are: {', '.join(STORAGE_MODES)}"]
+        out = []
+        if self.mode == "slow" and not 0 < self.latency <= MAX_STORAGE_LATENCY:
+            out.append(f"latency={self.latency!r} s: use more than 0 and at most {MAX_STORAGE_LATENCY:g} s")
+        if self.mode != "slow" and self.latency:
+            out.append(f"latency= applies to mode 'slow' only, not {self.mode!r}")
+        if self.mode == "flaky":
+            if not 0 < self.rate <= 1:
+                out.append(f"rate={self.rate!r}: a share of operations above 0 and at most 1")
+            if self.errno not in STORAGE_ERRNOS:
+                out.append(f"errno={self.errno!r}: use one of {', '.join(STORAGE_ERRNOS)}")
+        elif self.rate != 1.0 or self.errno != "EIO":
+            out.append(f"rate= and errno= apply to mode 'flaky' only, not {self.mode!r}")
+        return out
+
+    def describe(self) -> str:
+        if self.mode == "slow":
+            return f"slow (+{self.latency * 1000:g} ms per operation)"
+        if self.mode == "flaky":
+            return f"flaky ({self.rate:.0%} of operations fail with {self.errno})"
+        return self.mode.replace("_", "-")
+
+
 # a cut between two groups of nodes: no node of one reaches a node of the other
 Cut = tuple[list[str], list[str]]
 
@@ -114,6 +165,14 @@ class Platform(Protocol):
     def degrade(self, src: list[str], dst: str, link: LinkFault) -> Fault: ...
 
     def kill_service(self, name: str) -> Fault: ...
+
+    def volumes(self) -> list[str]:
+        """Every volume a storage fault can name (each master's data, the workload's)."""
+        ...
+
+    def fail_storage(
+        self, volumes: list[str], fault: StorageFault, *, allow_below_quorum: bool = False
+    ) -> Fault: ...
 
     def environment(self) -> dict[str, Any]:
         """Facts for reports: platform, profile, versions, addresses."""

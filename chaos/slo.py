@@ -298,7 +298,8 @@ class Watched:
         self, *, after: str = "start", where: Callable[[Any], bool] | None = None, label: str | None = None
     ) -> Measure:
         """Seconds from the latest fault's injection (``after="start"``) or revert
-        (``after="end"``) until the first of ``consecutive`` good samples in a row. With
+        (``after="end"``) until the first of ``consecutive`` good samples in a row after the
+        last bad one seen. With
         ``where``, a sample is good only if it succeeded and ``where(value)`` holds (e.g. the
         answer came from cluster west). 0 if the probe never noticed the fault."""
         if after not in ("start", "end"):
@@ -315,7 +316,12 @@ class Watched:
                 )
             samples = self.series.samples(start)
             marked = [Sample(s.t, good(s), s.latency, s.value, s.error) for s in samples]
-            point = recovery_point(marked, start, self.consecutive)
+            # recovered for good: the good run after the *last* bad sample, so a fault whose
+            # effect shows late (a disk the service writes to only now and then) is not
+            # reported as recovered before it ever bit
+            last_bad = max((s.t for s in marked if not s.ok), default=None)
+            after_last = marked if last_bad is None else [s for s in marked if s.t > last_bad]
+            point = recovery_point(after_last, start, self.consecutive)
             failed = sum(1 for s in marked if not s.ok)
             detail: dict[str, Any] = {"not_good_since": failed, "consecutive": self.consecutive}
             if point is None:
@@ -347,6 +353,44 @@ class Watched:
             start = self._last_fault(after)
             # the recovery point must lie within the bound; confirming it takes N more samples
             return None if start is None else start + within + self.consecutive / hz + 0.5
+
+        measure.settle_until = deadline
+        return measure <= within
+
+    def detection_time(self, *, where: Callable[[str], bool] | None = None, label: str = "") -> Measure:
+        """Seconds from the latest fault's injection to the first failed sample (whose error
+        satisfies ``where``, e.g. ``lambda e: "503" in e``): how long the fault took to show.
+        No value when it never showed."""
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            start = self._last_fault("start")
+            if start is None:
+                raise ConfigError(f"{self.name}: detection time needs a fault on the timeline")
+            hit = next(
+                (
+                    s
+                    for s in self.series.samples(start)
+                    if not s.ok and (where is None or where(s.error or ""))
+                ),
+                None,
+            )
+            detail: dict[str, Any] = {"noticed": hit is not None}
+            if hit is not None:
+                detail["error"] = hit.error
+            return (None if hit is None else hit.t - start), detail, (start, None)
+
+        return Measure(f"{self.name} time until {label or 'the fault shows'}", "during", compute, unit=" s")
+
+    def notices(self, within: float, *, where: Callable[[str], bool] | None = None, label: str = "") -> Check:
+        """The fault shows in this probe (a failed sample, matching ``where``) within
+        ``within`` seconds of its injection; ``steady.expect`` waits for it."""
+        if within <= 0:
+            raise ConfigError(f"notices(within=...) must be > 0 seconds, got {within!r}")
+        measure = self.detection_time(where=where, label=label)
+
+        def deadline() -> float | None:
+            start = self._last_fault("start")
+            return None if start is None else start + within + 0.5
 
         measure.settle_until = deadline
         return measure <= within

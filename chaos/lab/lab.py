@@ -7,6 +7,7 @@ removes everything by name as well as by record, so it also cleans up after a lo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -30,6 +31,7 @@ from chaos.lab.etcd_http import EtcdClient, MemberStatus
 from chaos.lab.etcd_member import Member, etcd_argv, log_tail
 from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.services import Running
+from chaos.lab.volumes import Served
 from chaos.wait import WaitTimeout, wait_until
 
 Progress = Callable[[str], None]
@@ -51,6 +53,7 @@ class LabState:
     owner_pid: int = 0
     owner_start: str = ""
     services: tuple[Running, ...] = ()
+    volumes: tuple[Served, ...] = ()
     version: int = STATE_VERSION
 
     def service(self, name: str) -> Running:
@@ -59,6 +62,9 @@ class LabState:
                 return s
         known = ", ".join(s.name for s in self.services)
         raise ConfigError(f"no service named {name!r} in this lab; services are: {known}")
+
+    def daemon(self, volume: str) -> Served | None:
+        return next((v for v in self.volumes if v.name == volume), None)
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -77,6 +83,7 @@ class LabState:
             raise ValueError(f"state version {data.get('version')!r}")
         data["members"] = tuple(Member(**m) for m in data["members"])
         data["services"] = tuple(Running.from_dict(x) for x in data.get("services", ()))
+        data["volumes"] = tuple(Served(**x) for x in data.get("volumes", ()))
         return cls(**data)
 
 
@@ -86,6 +93,7 @@ class Status:
     profile: str | None
     members: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
     entry: str | None = None
     leader: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -133,7 +141,21 @@ class Lab:
         os.replace(tmp, self.state_path)
 
     def volume(self, name: str) -> volumes.Volume:
-        return volumes.Volume(name, self.root / "volumes" / f"{name}.img", self.root / "mnt" / name)
+        return volumes.Volume.under(self.root, name)
+
+    def _make_volume(self, st: LabState, name: str) -> LabState:
+        """Create (or remount) volume ``name`` and start its storage daemon; recorded."""
+        vol = self.volume(name)
+        volumes.create_disk(vol, VOLUME_MB)
+        proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}")
+        served = Served(name, proc.pid, proc.start)
+        known = [v.name for v in st.volumes]
+        listed = (
+            [served if v.name == name else v for v in st.volumes] if name in known else [*st.volumes, served]
+        )
+        st = replace(st, volumes=tuple(listed))
+        self._save(st)
+        return st
 
     def client(self, st: LabState | None = None) -> EtcdClient:
         """A client for the members of ``st``, shared and reused: building an HTTP client
@@ -185,7 +207,7 @@ class Lab:
                         "if they are left from an earlier lab, `chaos lab down` removes them"
                     )
             etcd = find("etcd")
-            for tool in ("ip", "mkfs.ext4", "losetup", "mount"):
+            for tool in ("ip", "nsenter", "mkfs.ext4", "losetup", "mount", "fusermount3"):
                 find(tool)
             services.check_binaries()
             try:
@@ -206,7 +228,7 @@ class Lab:
         self._save(st)  # recorded first, so a crash here leaves something `down` can read
         for m in members:
             net.add_node(m.name, m.address)
-            volumes.create(self.volume(m.name), size_mb=VOLUME_MB)
+            st = self._make_volume(st, m.name)
             progress(
                 f"node {m.name}: namespace chaos-{m.name}, {m.address}, "
                 f"volume {self.volume(m.name).mountpoint}"
@@ -244,7 +266,7 @@ class Lab:
                 continue  # runs in the root namespace (the autoscaler)
             net.add_node(svc.name, svc.address)
             if svc.kind == "inventory":
-                volumes.create(self.volume(svc.name), size_mb=VOLUME_MB)
+                st = self._make_volume(st, svc.name)
         services.write_configs(self.root, profile)
         prom = next(s for s in plan if s.kind == "prometheus")
         st = replace(st, services=(services.spawn(prom, profile, self.root, []),))
@@ -308,6 +330,8 @@ class Lab:
                 if m.pid and m.proc.alive():
                     procs.kill(m.proc)
                     removed.append(f"process etcd {m.name} (pid {m.pid})")
+            for served in st.volumes:
+                volumes.unserve(self.volume(served.name), served.proc)
         # Processes can hold a namespace open after its name is gone: kill by namespace too.
         for ns in net.lab_netns():
             for pid in net.pids_in_netns(ns):
@@ -316,9 +340,10 @@ class Lab:
         names = {m.name for m in st.members} if st else set()
         names |= {ns.removeprefix("chaos-") for ns in net.lab_netns()}
         names |= {p.stem for p in (self.root / "volumes").glob("*.img")}
+        names |= {p.name for sub in ("disk", "mnt") for p in (self.root / sub).glob("*")}
         for name in sorted(names):
             vol = self.volume(name)
-            if vol.image.exists() or volumes.is_mounted(vol.mountpoint):
+            if vol.image.exists() or volumes.is_mounted(vol.mountpoint) or volumes.is_mounted(vol.disk):
                 volumes.destroy(vol)
                 removed.append(f"volume {name}")
             if f"chaos-{name}" in net.lab_netns():
@@ -330,6 +355,10 @@ class Lab:
         for scratch in ("config", "run", "prometheus"):
             if (self.root / scratch).exists():
                 shutil.rmtree(self.root / scratch)
+        for parent in ("disk", "mnt", "volumes"):
+            # never rmtree these: a path still mounted would lose its data
+            with contextlib.suppress(FileNotFoundError, OSError):
+                (self.root / parent).rmdir()
         self.state_path.unlink(missing_ok=True)
         for item in removed:
             progress(f"removed {item}")
@@ -347,6 +376,9 @@ class Lab:
         for svc in st.services:
             if not (svc.pid and svc.proc.alive()):
                 out.append(f"{svc.kind} {svc.name} not running")
+        for served in st.volumes:
+            if not served.proc.alive():
+                out.append(f"storage daemon of volume {served.name} not running")
         return out
 
     def _dead_members(self, st: LabState) -> str | None:
@@ -433,10 +465,58 @@ class Lab:
             profile=st.profile,
             members=rows,
             services=svc_rows,
+            volumes=[self.volume_status(v.name) for v in st.volumes],
             entry=topology.entry_url(),
             leader=leader,
             problems=self._problems(st),
         )
+
+    def volume_status(self, name: str) -> dict[str, Any]:
+        """A volume's storage daemon, the fault it applies, and the disk's free space."""
+        st = self._require_state()
+        vol, served = self.volume(name), st.daemon(name)
+        row: dict[str, Any] = {"name": name, "mount": str(vol.mountpoint), "pid": served.pid if served else 0}
+        row["running"] = bool(served and served.proc.alive())
+        row["problem"] = volumes.managed(vol)
+        try:
+            row["fault"] = json.loads(vol.status.read_text()).get("mode", "none")
+        except (OSError, ValueError):
+            row["fault"] = "unknown"
+        try:
+            sv = os.statvfs(vol.disk)
+            row["free_mb"] = round(sv.f_bavail * sv.f_frsize / 2**20, 1)
+        except OSError as exc:  # a disk shut down by an I/O-error fault answers EIO
+            row["free_mb"] = None
+            row["problem"] = row["problem"] or f"disk: {exc.strerror}"
+        return row
+
+    def owner_alive(self, volume: str) -> bool:
+        st = self._require_state()
+        if any(m.name == volume for m in st.members):
+            return st.member(volume).proc.alive()
+        return st.service(volume).proc.alive()
+
+    def start_owner(self, volume: str) -> None:
+        """Start the member or service whose data is on ``volume`` (idempotent)."""
+        st = self._require_state()
+        if any(m.name == volume for m in st.members):
+            self.start_member(volume)
+        else:
+            self.start_service(volume)
+
+    def remount_volume(self, name: str) -> None:
+        """Stop the volume's owner, unmount the served view and the disk, mount the disk
+        afresh (ext4 replays its journal) and serve it again. The owner stays stopped: the
+        caller starts it (`start_owner`) once the volume is back."""
+        with self.locked():
+            st = self._require_state()
+            vol = self.volume(name)
+            owner = st.member(name).proc if any(m.name == name for m in st.members) else st.service(name).proc
+            procs.kill(owner)
+            served = st.daemon(name)
+            volumes.unserve(vol, served.proc if served else None)
+            volumes.unmount_disk(vol)
+            self._make_volume(st, name)
 
     def start_service(self, name: str, *, timeout: float = 30.0) -> None:
         """Start a stopped service again with its original command line and wait until it

@@ -13,10 +13,12 @@ from chaos.lab import topology
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.faults import KillMaster
+from chaos.lab.inventory_kv import Inventory
 from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
 from chaos.lab.profiles import Profile, get_profile
-from chaos.platform import LinkFault
+from chaos.lab.storage import FailStorage
+from chaos.platform import LinkFault, StorageFault
 from chaos.slo import Measure
 from chaos.wait import WaitTimeout, wait_until
 
@@ -200,6 +202,27 @@ class LabPlatform:
 
     def kill_service(self, name: str) -> Fault:
         return KillService(self.ctx, self.lab, name)
+
+    def volumes(self) -> list[str]:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return [v.name for v in st.volumes]
+
+    def fail_storage(
+        self, volumes: list[str], fault: StorageFault, *, allow_below_quorum: bool = False
+    ) -> Fault:
+        return FailStorage(self.ctx, self.lab, volumes, fault, allow_below_quorum)
+
+    def inventory(self, cluster: str = "east") -> Inventory:
+        """The workload's inventory in ``cluster`` as a durability target: each write is a
+        reservation, acknowledged only once it is on the inventory's volume."""
+        urls = self.service_urls("inventory", cluster)
+        if not urls:
+            raise ConfigError(
+                f"no inventory in cluster {cluster!r}; clusters are: {', '.join(self._profile().clusters)}"
+            )
+        return Inventory(urls[0])
 
     def environment(self) -> dict[str, Any]:
         st = self.lab.state()

@@ -43,8 +43,11 @@ def _reap(pid: int) -> None:
 
 
 def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:
-    """Start a long-lived daemon in its own session (it outlives the caller)."""
-    cmd = (["ip", "netns", "exec", netns] if netns else []) + argv
+    """Start a long-lived daemon in its own session (it outlives the caller). In a node's
+    network namespace it enters only that namespace: `ip netns exec` would also give it a
+    private copy of every mount, which keeps a volume's file system alive after the lab
+    unmounts it (a disk shut down by an I/O-error fault could then never be mounted afresh)."""
+    cmd = (["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []) + argv
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         try:

@@ -21,6 +21,7 @@ class Profile:
     reserve: float = 0.0  # share of slots held warm and free for scale-out
     autoscale: bool = False
     target_rps: float = 10.0  # per replica: the autoscaler's set point
+    durable_storage: bool = True  # inventory fsyncs before acknowledging, refuses failed writes
 
     def __post_init__(self) -> None:
         problems = []
@@ -59,7 +60,8 @@ PROFILES: dict[str, Profile] = {
         clusters=("east",),
         breaker=False,
         description="1 etcd master, cluster east only (no backup), no circuit breaker, no reserve, "
-        "no autoscaler",
+        "no autoscaler, write-behind inventory (no fsync, acknowledges failed writes)",
+        durable_storage=False,
     ),
 }
 

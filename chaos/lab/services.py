@@ -80,7 +80,7 @@ def _argv(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> l
             svc.name,
             "--data-dir",
             str(root / "mnt" / svc.name),
-        ]
+        ] + ([] if profile.durable_storage else ["--write-behind"])
     if svc.kind in ("router", "gtm"):
         return [find("haproxy"), "-db", "-f", str(cfg / f"{svc.name}.cfg")]
     if svc.kind == "autoscaler":

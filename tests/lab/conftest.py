@@ -77,7 +77,8 @@ def machine_snapshot() -> dict[str, object]:
             except OSError:
                 continue
             ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus")
-            if ours or "chaos.lab.workload" in cmdline or "-m locust" in cmdline:
+            lab_python = ("chaos.lab.workload", "chaos.lab.faultfs", "chaos.lab.deadman", "-m locust")
+            if ours or any(marker in cmdline for marker in lab_python):
                 procs.add((p.name, exe))
     return {
         "netns": sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()),

@@ -100,6 +100,23 @@ def test_fault_experiments_fail_on_fragile_naming_the_cause(tmp_path):
     assert "[VIOLATED] east headroom min (baseline" in out.stdout  # no reserve, no autoscaler
 
 
+def test_storage_experiments_fail_on_fragile_naming_the_cause(tmp_path):
+    out, summary = run_experiments(
+        "experiments/test_workload_storage.py experiments/test_master_storage.py",
+        tmp_path,
+        "-k",
+        "read_only or slow or majority",
+        profile="fragile",
+    )
+    assert out.returncode == 1
+    assert [e["outcome"] for e in summary["experiments"]] == ["failed"] * 5, out.stdout[-3000:]
+    # write-behind: the read-only volume's refusals are acknowledged, never answered 503
+    assert "[VIOLATED] reservations time until a write is refused with 503 (during" in out.stdout
+    # reads go to the slow disk instead of memory
+    assert "[VIOLATED] stock p99 latency (during" in out.stdout
+    assert "[VIOLATED] masters failure tolerance" in out.stdout  # one master: none to spare
+
+
 def test_steady_state_goes_red_when_the_slo_is_tighter_than_the_workload(tmp_path):
     out, summary = run_experiments(
         "experiments/test_steady_state.py", tmp_path, "--chaos-slo", "p99_ms=0.001"

@@ -37,6 +37,11 @@ def test_up_status_down_leaves_the_machine_as_it_was():
     nodes |= {f"chaos-{x['name']}" for x in status["services"] if x["address"]}  # the autoscaler has none
     assert set(during["netns"]) - set(before["netns"]) == nodes
     assert len(during["processes"]) > len(before["processes"])
+    served = [m.split()[1] for m in during["mounts"] if " fuse.chaosfs " in m]
+    disks = [m.split()[1] for m in during["mounts"] if m.split()[1].startswith("/var/lib/chaos-lab/disk/")]
+    volumes = {"m1", "m2", "m3", "east-inv", "west-inv"}
+    assert {Path(p).name for p in served} == volumes == {Path(p).name for p in disks}
+    assert len(during["loops"]) - len(before["loops"]) == len(volumes)
     down = chaos_cli("lab", "down")
     assert down.returncode == 0, down.stderr
     assert "removed bridge chaosbr0" in down.stdout

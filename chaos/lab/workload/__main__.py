@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     gw.add_argument("--no-breaker", action="store_true", help="call inventory directly (fragile profile)")
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
+    inv.add_argument(
+        "--write-behind",
+        action="store_true",
+        help="no fsync, acknowledge failed writes, read from disk (fragile profile)",
+    )
     for p in (gw, inv):
         p.add_argument("--listen", required=True, help="ADDR:PORT")
         p.add_argument("--replica", required=True)
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
             breaker=not args.no_breaker,
         )
     else:
-        app = inventory.build(args.data_dir, args.replica)
+        app = inventory.build(args.data_dir, args.replica, durable=not args.write_behind)
     server = serve(app, host, int(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"{args.service} {args.replica} listening on {args.listen}", flush=True)

@@ -1,0 +1,47 @@
+"""The workload under storage failure: the inventory's volume fills up, turns read-only,
+fails every I/O, slows down, fails half its operations, or loses its storage daemon.
+
+Writes (reservations) must be refused with a clear error (503), never acknowledged and then
+lost; reads keep working from memory; after the revert the inventory is restarted and every
+acknowledged reservation must come back from its volume.
+"""
+
+import pytest
+
+from chaos import experiment, fail_storage, kill_service
+from chaos.platform import STORAGE_EXAMPLES, STORAGE_MODES
+
+VOLUME = "east-inv"
+READ_P99_MS = 100
+
+
+def refused(error: str) -> bool:
+    return error.startswith("WriteRefused: 503")
+
+
+@experiment(
+    verifies="durability",
+    hypothesis="when the inventory's volume fails, writes are refused with 503 (never acknowledged "
+    "and lost), reads stay available with p99 < 100 ms, and after the revert and a restart every "
+    "acknowledged reservation is still there",
+)
+@pytest.mark.parametrize("mode", STORAGE_MODES)
+def test_workload_storage_failure_loses_nothing(platform, steady, mode):
+    inventory = platform.inventory("east")
+    writes = steady.durability(inventory, name="reservations")
+    reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos")
+    steady.baseline(seconds=2)
+    with fail_storage(platform, VOLUME, mode, **STORAGE_EXAMPLES[mode]):
+        if mode != "slow":  # a slow disk delays writes; it refuses none
+            steady.expect(writes.notices(within=5.0, where=refused, label="a write is refused with 503"))
+        steady.hold(seconds=2, phase="during")
+        steady.expect(
+            reads.availability("during") >= 0.99,
+            reads.latency(99, "during") <= READ_P99_MS,
+        )
+    # a restart reads the ledger back from the volume: what was acknowledged must be there
+    with kill_service(platform, VOLUME):
+        pass
+    steady.expect(writes.recovers(after="end", within=10.0))
+    steady.hold(seconds=1, phase="recovery")
+    steady.expect(writes.lost() == 0)
