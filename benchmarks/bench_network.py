@@ -21,25 +21,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlab import parser, resilient_lab
+from benchlab import parser, resilient_lab, time_fault
 
 from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
 from chaos.fault import Fault
 from chaos.lab import LabPlatform
 from chaos.wait import wait_until
-
-
-def time_fault(make: Callable[[], Fault], runs: int) -> tuple[float, float]:
-    ins, outs = [], []
-    for _ in range(runs):
-        f = make()
-        t = time.perf_counter()
-        f.__enter__()
-        ins.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f.__exit__(None, None, None)
-        outs.append(time.perf_counter() - t)
-    return statistics.median(ins), statistics.median(outs)
 
 
 def echo_server() -> tuple[socket.socket, int]:

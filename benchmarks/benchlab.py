@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chaos.fault import Fault
 from chaos.lab import Lab
 
 
@@ -28,3 +31,17 @@ def resilient_lab() -> Iterator[tuple[Lab, Path]]:
     finally:
         if not was_up:
             lab.down()
+
+
+def time_fault(make: Callable[[], Fault], runs: int) -> tuple[float, float]:
+    """Median seconds from entering ``make()`` until it is verified, and to revert it."""
+    ins, outs = [], []
+    for _ in range(runs):
+        f = make()
+        t = time.perf_counter()
+        f.__enter__()
+        ins.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f.__exit__(None, None, None)
+        outs.append(time.perf_counter() - t)
+    return statistics.median(ins), statistics.median(outs)
