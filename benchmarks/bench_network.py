@@ -11,7 +11,6 @@ Needs root; leaves the lab as it found it.
 
 from __future__ import annotations
 
-import random
 import socket
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlab import parser, resilient_lab, time_fault
+from benchlab import healthy_platform, parser, resilient_lab, time_fault
 
 from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
 from chaos.fault import Fault
@@ -143,9 +142,7 @@ def bench_failover(plat: LabPlatform, runs: int, tmp: Path) -> tuple[list[float]
 def main() -> None:
     args = parser(__doc__, 5).parse_args()
     with resilient_lab() as (lab, tmp):
-        ctx = RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(0))
-        p = LabPlatform(lab, ctx)
-        p.wait_healthy()
+        p = healthy_platform(lab, tmp)
         gws = ["east-gw1", "east-gw2"]
         kinds: list[tuple[str, Callable[[], Fault]]] = [
             ("isolate one node (m1)", lambda: isolate(p, "m1")),

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import mmap
 import os
-import random
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlab import parser, resilient_lab, time_fault
+from benchlab import healthy_platform, parser, resilient_lab, time_fault
 
-from chaos import Journal, RunContext, fail_storage
+from chaos import fail_storage
 from chaos.fault import Fault
-from chaos.lab import LabPlatform
 from chaos.platform import STORAGE_EXAMPLES, STORAGE_MODES
 
 MIB = 1 << 20
@@ -93,9 +91,7 @@ def bench_daemon(raw: Path, served: Path, runs: int) -> dict[str, tuple[float, f
 def main() -> None:
     args = parser(__doc__, 5).parse_args()
     with resilient_lab() as (lab, tmp):
-        ctx = RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(0))
-        p = LabPlatform(lab, ctx)
-        p.wait_healthy()
+        p = healthy_platform(lab, tmp)
         times: list[tuple[str, str, float, float]] = []
         for volume in ("east-inv", "m3"):
             for mode in STORAGE_MODES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
 import time
@@ -10,8 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chaos import Journal, RunContext
 from chaos.fault import Fault
-from chaos.lab import Lab
+from chaos.lab import Lab, LabPlatform
 
 
 def parser(doc: str | None, runs: int) -> argparse.ArgumentParser:
@@ -45,3 +47,10 @@ def time_fault(make: Callable[[], Fault], runs: int) -> tuple[float, float]:
         f.__exit__(None, None, None)
         outs.append(time.perf_counter() - t)
     return statistics.median(ins), statistics.median(outs)
+
+
+def healthy_platform(lab: Lab, tmp: Path, seed: int = 0) -> LabPlatform:
+    """A platform on ``lab`` with a journal of its own in ``tmp``, once the lab is healthy."""
+    p = LabPlatform(lab, RunContext(journal=Journal(tmp / "j.json"), rng=random.Random(seed)))
+    p.wait_healthy()
+    return p
