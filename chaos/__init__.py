@@ -6,6 +6,7 @@ Experiments import only from here; everything else is private to its module.
 from chaos.clock import Clock, FakeClock, SystemClock
 from chaos.context import RunContext
 from chaos.errors import (
+    Aborted,
     ChaosError,
     ConfigError,
     DryRunPlan,
@@ -36,6 +37,7 @@ from chaos.steady import Leadership, Steady, Writes
 from chaos.timeline import Timeline
 
 __all__ = [
+    "Aborted",
     "ChaosError",
     "Check",
     "Clock",

@@ -26,7 +26,12 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            click.echo(f"chaos: error: {exc}", err=True)
+            if len(exc.problems) == 1:
+                click.echo(f"chaos: error: {exc}", err=True)
+            else:
+                click.echo(f"chaos: error: {len(exc.problems)} problems:", err=True)
+                for problem in exc.problems:
+                    click.echo(f"  {problem}", err=True)
             sys.exit(2)
         except ChaosError as exc:
             click.echo(f"chaos: error: {exc}", err=True)
@@ -202,18 +207,80 @@ def recover(force: bool) -> None:
     "--results", default="reports/allure-results", show_default=True, type=click.Path(path_type=Path)
 )
 @click.option("--output", default="reports/allure-report", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--summary",
+    default="reports/summary.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="the run's summary: the review (summary.md/.html, score, trend) is written next to it",
+)
+@click.option("--no-html", is_flag=True, help="only the review, not the Allure HTML")
 @_friendly
-def report(results: Path, output: Path) -> None:
-    """Render the Allure HTML report (npm package `allure`, Allure 3)."""
-    if not results.is_dir() or not any(results.iterdir()):
-        raise ConfigError(
-            f"no Allure results in {results}: run the experiments with --alluredir {results} first"
+def report(results: Path, output: Path, summary: Path, no_html: bool) -> None:
+    """Render the Allure HTML report (npm package `allure`, Allure 3) and the one-page review:
+    every experiment's verdict and figures, the run's score and the trend across runs."""
+    from chaos.review import write_review
+
+    links: dict[str, str] = {"Allure results": str(results)}
+    if not no_html:
+        if not results.is_dir() or not any(results.iterdir()):
+            raise ConfigError(
+                f"no Allure results in {results}: run the experiments with --alluredir {results} first"
+            )
+        cmd = [*_allure_command(), "generate", str(results), "--output", str(output)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ChaosError(
+                f"allure generate failed ({proc.returncode}): {proc.stderr.strip()[-400:]}; "
+                "is the npm package installed (npm install in the repository)?"
+            )
+        links["Allure report"] = str(output / "index.html")
+        click.echo(f"report: {output / 'index.html'}")
+    if summary.exists():
+        md, page = write_review(summary, summary.parent, links)
+        click.echo(f"review: {md} and {page} (history: {summary.parent / 'history'})")
+    elif no_html:
+        raise ConfigError(f"no run summary at {summary}: run the experiments first")
+
+
+@main.command()
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="validate the plan and show what would run; run nothing")
+@click.option("--no-html", is_flag=True, help="skip the Allure HTML report")
+@_friendly
+def gameday(plan: Path, check: bool, no_html: bool) -> None:
+    """Run a game-day plan (YAML): its experiments with live progress, then the run record,
+    review and report. Exit code is non-zero when any hypothesis failed."""
+    from rich.console import Console
+
+    from chaos.gameday import pytest_argv, run_plan
+    from chaos.plan import load_plan
+
+    loaded = load_plan(plan)
+    if check:
+        click.echo(f"plan {loaded.name}: valid")
+        click.echo(
+            "would run: "
+            + " ".join(pytest_argv(loaded, loaded.reports / "RUN", loaded.reports / "RUN/progress.jsonl"))
         )
-    cmd = [*_allure_command(), "generate", str(results), "--output", str(output)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise ChaosError(
-            f"allure generate failed ({proc.returncode}): {proc.stderr.strip()[-400:]}; "
-            "is the npm package installed (npm install in the repository)?"
-        )
-    click.echo(f"report: {output / 'index.html'}")
+        return
+    allure = None
+    if not no_html:
+        try:
+            allure = _allure_command()
+        except ChaosError as exc:
+            click.echo(f"chaos: {exc}; the run goes on without the HTML report", err=True)
+    sys.exit(run_plan(loaded, console=Console(soft_wrap=True), html=not no_html, allure=allure))
+
+
+@main.command()
+@click.argument("reason", default="operator abort", required=False)
+@_friendly
+def abort(reason: str) -> None:
+    """Abort every run on this machine now: each reverts its faults in force at once, stops
+    its load and fails as "aborted"; a game day stops after it."""
+    from chaos.abort import request_abort
+    from chaos.context import state_dir
+
+    path = request_abort(state_dir(), reason)
+    click.echo(f"abort requested ({reason}): {path}")

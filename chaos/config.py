@@ -30,6 +30,58 @@ def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
     return value
 
 
+GUARD_KINDS = ("http", "promql")
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """A run-wide stop condition: ``http`` — the URL's error rate over the last ``over``
+    seconds stays at most ``limit``; ``promql`` — the query's latest value stays at most
+    ``limit``."""
+
+    kind: str
+    target: str
+    limit: float
+    over: float = 2.0
+
+    @classmethod
+    def parse(cls, text: str) -> GuardSpec:
+        """``max_error_rate=0.5,over=2s,http=URL`` or ``max=5,promql=QUERY``: options first,
+        the target last (a query may contain commas)."""
+        opts: dict[str, str] = {}
+        rest = text.strip()
+        while rest:
+            key, sep, value = rest.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                break
+            if key in GUARD_KINDS:
+                opts[key] = value.strip()
+                rest = ""
+                break
+            value, _, rest = value.partition(",")
+            opts[key] = value.strip()
+        example = "e.g. max_error_rate=0.5,over=2s,http=http://198.18.0.20/healthz or max=5,promql=QUERY"
+        kinds = [k for k in GUARD_KINDS if opts.get(k)]
+        if len(kinds) != 1 or rest:
+            raise ConfigError(f"guard {text!r}: end with exactly one http=URL or promql=QUERY ({example})")
+        kind = kinds[0]
+        unknown = set(opts) - {kind, "over", "max_error_rate" if kind == "http" else "max"}
+        if unknown:
+            raise ConfigError(f"guard {text!r}: unknown option(s) {', '.join(sorted(unknown))} ({example})")
+        limit_key = "max_error_rate" if kind == "http" else "max"
+        if limit_key not in opts:
+            raise ConfigError(f"guard {text!r}: give {limit_key}= ({example})")
+        try:
+            limit = float(opts[limit_key])
+        except ValueError:
+            raise ConfigError(f"guard {text!r}: {limit_key}={opts[limit_key]!r} is not a number") from None
+        if kind == "http" and not 0 <= limit < 1:
+            raise ConfigError(f"guard {text!r}: max_error_rate is a share from 0 up to (not including) 1")
+        over = parse_duration(opts.get("over", "2s"), what=f"guard {text!r}: over")
+        return cls(kind, opts[kind], limit, over)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     platform: str = "lab"
@@ -39,6 +91,8 @@ class RunConfig:
     probe_hz: float = 20.0
     fault_ttl: float = 900.0
     reports: Path = Path("reports")
+    guards: tuple[GuardSpec, ...] = ()
+    progress: Path | None = None
 
     @classmethod
     def build(
@@ -51,6 +105,8 @@ class RunConfig:
         probe_hz: float,
         fault_ttl: str,
         reports: Path,
+        guards: list[str] | None = None,
+        progress: Path | None = None,
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
 
@@ -70,6 +126,12 @@ class RunConfig:
             ttl = parse_duration(fault_ttl, what="--chaos-fault-ttl")
         except ConfigError as exc:
             problems.extend(exc.problems)
+        specs = []
+        for text in guards or []:
+            try:
+                specs.append(GuardSpec.parse(text))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
-        return cls(platform, lab_profile, seed, dry_run, probe_hz, ttl, reports)
+        return cls(platform, lab_profile, seed, dry_run, probe_hz, ttl, reports, tuple(specs), progress)

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos.abort import AbortableClock, AbortSwitch
 from chaos.clock import Clock, SystemClock
 from chaos.journal import Journal
 from chaos.timeline import Timeline
@@ -31,10 +32,14 @@ class RunContext:
     timeline: Timeline | None = None
     dry_run: bool = False
     fault_ttl: float = 900.0  # no fault outlives this, even if everything else dies
+    abort: AbortSwitch = field(default_factory=AbortSwitch)
 
     def __post_init__(self) -> None:
         if self.timeline is None:
             self.timeline = Timeline(self.clock)
+        if not isinstance(self.clock, AbortableClock):
+            # every wait of the experiment goes through this clock: an abort wakes it
+            self.clock = AbortableClock(self.clock, self.abort)
 
     @property
     def tl(self) -> Timeline:

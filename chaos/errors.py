@@ -51,5 +51,14 @@ class SteadyStateViolation(ChaosError, AssertionError):
         self.evidence: list[dict[str, Any]] = list(evidence)
 
 
+class Aborted(ChaosError, AssertionError):
+    """The run was stopped early (a guard breached, or an operator's abort); every fault in
+    force was reverted. Carries when and why, and how long the revert took."""
+
+    def __init__(self, message: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.evidence: dict[str, Any] = dict(evidence or {})
+
+
 class DryRunPlan(ChaosError):
     """Raised by a fault in dry-run mode after resolving its targets; nothing was changed."""

@@ -53,6 +53,9 @@ class Fault(abc.ABC):
         self._steps: list[Entry] = []
         self._entered = False
         self._open = False  # a fault.start is on the timeline without its fault.end
+        # an abort reverts from the guard's thread while the experiment's thread may be
+        # leaving the `with` block: one revert at a time, the second finds nothing to do
+        self._revert_lock = threading.RLock()
         self.injected_at: float | None = None
         self.verified_at: float | None = None
         self.reverted_at: float | None = None
@@ -104,6 +107,10 @@ class Fault(abc.ABC):
             raise
         self.verified_at = tl.now()
         tl.note("fault.verified", fault=self.describe(), after=self.verified_at - self.injected_at)
+        self.ctx.abort.in_force(self)
+        if self.ctx.abort.is_set:  # aborted while this one was being injected
+            self.revert()
+            self.ctx.abort.check()
         return self
 
     def __exit__(
@@ -116,6 +123,11 @@ class Fault(abc.ABC):
 
     def revert(self) -> None:
         """Undo every recorded step, newest first; idempotent; failures gathered, none skipped."""
+        with self._revert_lock:
+            self._revert()
+
+    def _revert(self) -> None:
+        self.ctx.abort.released(self)
         if not self._steps and not self._open:
             return
         failures: list[Exception] = []

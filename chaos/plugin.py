@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chaos.categories import category_of
 from chaos.config import RunConfig
 from chaos.context import RunContext, default_journal, state_dir
 from chaos.errors import ConfigError, DryRunPlan, EnvironmentNotReady, PlatformError
+from chaos.progress import ProgressLog
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 STEADY = pytest.StashKey[Steady]()
 SLOS = pytest.StashKey[dict[str, float]]()
 LOADS = pytest.StashKey[list[Any]]()
+PROGRESS = pytest.StashKey[ProgressLog]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +59,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=VALUE",
         help="override an experiment's SLO bound (repeatable), e.g. --chaos-slo p99_ms=200",
     )
+    group.addoption(
+        "--chaos-guard",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="stop condition for every experiment (repeatable): "
+        "max_error_rate=0.5,over=2s,http=URL or max=VALUE,promql=QUERY; a breach while a fault "
+        "is in force reverts every fault and fails the test as aborted",
+    )
+    group.addoption(
+        "--chaos-progress",
+        default=None,
+        metavar="FILE",
+        help="append live progress as JSON lines (for chaos gameday)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,11 +93,14 @@ def pytest_configure(config: pytest.Config) -> None:
             probe_hz=config.getoption("--chaos-probe-hz"),
             fault_ttl=config.getoption("--chaos-fault-ttl"),
             reports=reports if reports.is_absolute() else config.rootpath / reports,
+            guards=config.getoption("--chaos-guard"),
+            progress=Path(p) if (p := config.getoption("--chaos-progress")) else None,
         )
         slos = parse_slo_overrides(config.getoption("--chaos-slo"))
     except ConfigError as exc:
         raise pytest.UsageError("chaos: " + "\nchaos: ".join(exc.problems)) from exc
     config.stash[CONFIG] = cfg
+    config.stash[PROGRESS] = ProgressLog(cfg.progress)
     config.stash[SLOS] = slos
     config.stash[RECORDS] = []
     config.stash[ENVIRONMENT] = {}
@@ -112,6 +133,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"chaos: platform={cfg.platform} profile={cfg.lab_profile} seed={cfg.seed} "
         f"probe={cfg.probe_hz:g}Hz dry-run={cfg.dry_run} state={state_dir()}"
     ]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[PROGRESS].emit(
+        "session", total=len(session.items), nodeids=[i.nodeid for i in session.items]
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.config.stash[PROGRESS].emit("test", nodeid=item.nodeid)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -166,6 +198,7 @@ def chaos_context(request: pytest.FixtureRequest, chaos_config: RunConfig) -> It
 
     steps = AllureSteps()
     ctx.tl.subscribe(steps)
+    ctx.tl.subscribe(request.config.stash[PROGRESS].timeline_event)
     _label_experiment(request.node)
     try:
         yield ctx
@@ -203,6 +236,15 @@ def steady(
     """Probes, baseline and verdicts for one experiment; evidence goes to the report."""
     s = Steady(chaos_context, hz=chaos_config.probe_hz)
     request.node.stash[STEADY] = s
+    s.guards.watch_abort_file(state_dir())
+    for spec in chaos_config.guards:
+        if spec.kind == "http":
+            watched = s.http(f"guard {spec.target}", spec.target)
+            s.guard(watched.error_rate(over=spec.over) <= spec.limit)
+        else:
+            prometheus = request.getfixturevalue("platform").prometheus_url
+            watched = s.promql(f"guard {spec.target}", spec.target, prometheus)
+            s.guard(watched.value("last") <= spec.limit)
     try:
         yield s
     finally:
@@ -217,6 +259,8 @@ def _collect_evidence(item: pytest.Item) -> None:
         return
     s.stop()
     evidence = s.evidence()
+    if s.ctx.abort.is_set:
+        evidence["aborted"] = s.ctx.abort.evidence()
     loads = item.stash.get(LOADS, [])
     for run in loads:
         if run.running:
@@ -284,6 +328,7 @@ def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: La
 
     loads = Loads(chaos_context, platform.entry_url, request.config.rootpath)
     request.node.stash[LOADS] = loads.started
+    chaos_context.abort.on_abort(loads.stop_all)
     yield loads
     loads.stop_all()
 
@@ -333,7 +378,16 @@ def pytest_runtest_makereport(
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown" and item.get_closest_marker("experiment"):
-        item.config.stash[RECORDS].append(_record(item))
+        record = _record(item)
+        item.config.stash[RECORDS].append(record)
+        item.config.stash[PROGRESS].emit(
+            "result",
+            nodeid=item.nodeid,
+            outcome=record["outcome"],
+            category=record["category"],
+            message=record["message"].splitlines()[0][:300] if record["message"] else "",
+            figures=record["figures"],
+        )
     return report
 
 
@@ -363,6 +417,7 @@ def _record(item: pytest.Item) -> dict[str, Any]:
         "verifies": marker.kwargs.get("verifies") if marker else None,
         "hypothesis": marker.kwargs.get("hypothesis") if marker else None,
         "outcome": outcome,
+        "category": category_of(outcome, message),
         "message": message,
         "duration_s": round(call.duration, 3) if call else None,
         "profile": item.config.stash[CONFIG].lab_profile,
@@ -377,6 +432,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     records = session.config.stash.get(RECORDS, [])
     if cfg is None or not records:
         return
+    from chaos.categories import write_allure_categories
     from chaos.report import write_allure_environment, write_summary
 
     env: dict[str, Any] = {
@@ -386,10 +442,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     }
     extra: dict[str, Any] = session.config.stash[ENVIRONMENT]
     env.update(extra)
+    if os.environ.get("CHAOS_RUN_RECORD"):
+        env["run record"] = os.environ["CHAOS_RUN_RECORD"]
     write_summary(cfg.reports / "summary.json", records, env)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:
         write_allure_environment(Path(alluredir), env)
+        write_allure_categories(Path(alluredir))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

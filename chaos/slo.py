@@ -395,6 +395,21 @@ class Watched:
         measure.settle_until = deadline
         return measure <= within
 
+    def error_rate(self, over: float) -> Measure:
+        """Share of failed samples in the last ``over`` seconds (when evaluated): for stop
+        conditions, "error rate above X for Y seconds" is ``error_rate(over=Y) <= X``."""
+        if over <= 0:
+            raise ConfigError(f"error_rate(over=...) must be > 0 seconds, got {over!r}")
+
+        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+            now = self.timeline.now()
+            samples = self.series.samples(now - over)
+            failed = sum(1 for s in samples if not s.ok)
+            detail = {"failed": failed, "samples": len(samples)}
+            return (failed / len(samples) if samples else None), detail, (now - over, now)
+
+        return Measure(f"{self.name} error rate", f"last {over:g} s", compute)
+
     def failures(self, window: Window = "all") -> Measure:
         """How many samples in ``window`` failed."""
         _validate_window(window)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from chaos.context import RunContext
 from chaos.durability import KV, DurabilityProbe
 from chaos.errors import ConfigError, SteadyStateViolation
+from chaos.guard import GuardMonitor
 from chaos.probes import DEFAULT_HZ, Probe
 from chaos.slo import Check, Finding, Measure, Watched
 from chaos.wait import WaitTimeout, wait_until
@@ -85,6 +86,7 @@ class Steady:
         self._probes: list[Probe] = []
         self._writers: list[DurabilityProbe] = []
         self._watched: list[Watched] = []
+        self.guards = GuardMonitor(ctx)
 
     # -- probes -----------------------------------------------------------------------------
     def durability(
@@ -193,6 +195,7 @@ class Steady:
                 )
         if self.ctx.dry_run:
             return []  # nothing was observed, so there is nothing to judge
+        self.ctx.abort.check()
         with self.phase("verify"):
             findings = [self._settle(c) for c in checks]
         self.findings.extend(findings)
@@ -223,8 +226,22 @@ class Steady:
         except WaitTimeout:
             return check.evaluate()
 
+    def guard(self, *checks: Check) -> None:
+        """Stop conditions: while a fault is in force, the first of ``checks`` to fail aborts
+        the run — every fault reverted at once, load stopped, and the experiment fails with
+        "aborted: guard breached: ...". E.g. ``steady.guard(entry.error_rate(over=2) <= 0.5)``."""
+        if not checks:
+            raise ConfigError("guard() needs at least one check, e.g. entry.error_rate(over=2) <= 0.5")
+        for c in checks:
+            if not isinstance(c, Check):
+                raise ConfigError(
+                    f"guard() takes checks such as `entry.error_rate(over=2) <= 0.5`, got {c!r}"
+                )
+            self.guards.add(c)
+
     # -- teardown -----------------------------------------------------------------------------
     def stop(self) -> None:
+        self.guards.stop()
         for probe in self._probes:
             probe.stop()
 

@@ -5,53 +5,13 @@ import pytest
 
 from chaos import (
     DryRunPlan,
-    Fault,
     FaultNotInEffect,
     Journal,
     RollbackError,
     RunContext,
     UnsafeFaultRefused,
 )
-from tests.helpers import UNDO_LOG, WORLD
-
-
-class SetKeys(Fault):
-    """Sets keys in WORLD; each change journaled first."""
-
-    kind = "set_keys"
-
-    def __init__(self, ctx, keys, *, effect=True, fail_undo=(), refuse=False, interrupt_after=None):
-        super().__init__(ctx)
-        self.keys = keys
-        self.effect = effect
-        self.fail_undo = set(fail_undo)
-        self.refuse = refuse
-        self.interrupt_after = interrupt_after
-        self.journal_seen_before_change: list[bool] = []
-
-    def describe(self):
-        return f"set {','.join(self.keys)}"
-
-    def prepare(self):
-        if self.refuse:
-            raise UnsafeFaultRefused("too dangerous")
-
-    def inject(self):
-        for i, k in enumerate(self.keys):
-            self.journaled(
-                "test.set", {"key": k, "old": WORLD.get(k), "fail": k in self.fail_undo}, f"undo {k}"
-            )
-            self.journal_seen_before_change.append(
-                any(e.undo["key"] == k for e in self.ctx.journal.entries())
-            )
-            if self.effect:
-                WORLD[k] = "fault"
-            if self.interrupt_after == i:
-                raise KeyboardInterrupt
-
-    def verify(self):
-        if any(WORLD.get(k) != "fault" for k in self.keys):
-            raise FaultNotInEffect("keys not set")
+from tests.helpers import UNDO_LOG, WORLD, SetKeys
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ down as they go, so they run one at a time and leave the lab down at the end."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,10 +91,9 @@ def machine_snapshot() -> dict[str, object]:
     }
 
 
-def kill_a_run_when_ready(tmp_path: Path, test_source: str, *extra: str) -> int:
+def start_a_run(tmp_path: Path, test_source: str, *extra: str) -> subprocess.Popen[bytes]:
     """Run ``test_source`` (formatted with ``{ready}``, a file it writes once its fault is in
-    force) under pytest, SIGKILL the whole run at that moment, and return its pid."""
-    import signal
+    force) under pytest in its own session, and return once that file exists."""
     import textwrap
 
     from chaos.wait import wait_until
@@ -115,8 +115,8 @@ def kill_a_run_when_ready(tmp_path: Path, test_source: str, *extra: str) -> int:
             *extra,
         ],
         cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -127,7 +127,17 @@ def kill_a_run_when_ready(tmp_path: Path, test_source: str, *extra: str) -> int:
             what="the run to put its fault in force",
             abort=lambda: None if proc.poll() is None else f"run exited with {proc.returncode}",
         )
-    finally:
+    except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        raise
+    return proc
+
+
+def kill_a_run_when_ready(tmp_path: Path, test_source: str, *extra: str) -> int:
+    """Start ``test_source`` (see ``start_a_run``), SIGKILL the whole run once its fault is
+    in force, and return its pid."""
+    proc = start_a_run(tmp_path, test_source, *extra)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     return proc.pid

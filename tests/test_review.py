@@ -1,0 +1,133 @@
+"""The review of runs: failure classes, the score, regressions against earlier runs, and the
+one-page summary with its trend, rendered from real summary files."""
+
+import json
+
+import pytest
+
+from chaos import ConfigError
+from chaos.categories import category_of, write_allure_categories
+from chaos.review import load_summary, markdown, regressions, runs, score, write_review
+
+
+def summary(generated, *experiments):
+    exps = [
+        {
+            "nodeid": f"experiments/test_x.py::{name}",
+            "verifies": "HA",
+            "outcome": outcome,
+            "category": category_of(outcome, message),
+            "message": message,
+            "figures": figures,
+        }
+        for name, outcome, message, figures in experiments
+    ]
+    return {
+        "generated": generated,
+        "environment": {"platform": "lab", "profile": "resilient", "seed": 0},
+        "experiments": exps,
+        "passed": sum(e["outcome"] == "passed" for e in exps),
+        "failed": sum(e["outcome"] == "failed" for e in exps),
+    }
+
+
+@pytest.mark.parametrize(
+    ("outcome", "message", "category"),
+    [
+        ("passed", "", "passed"),
+        ("skipped", "dry run", "skipped"),
+        ("failed", "chaos.errors.Aborted: aborted: guard breached: [VIOLATED] ...", "aborted"),
+        (
+            "failed",
+            "FaultNotInEffect: kill: injected but not in effect: still running",
+            "fault not in effect",
+        ),
+        ("failed", "SteadyStateViolation: steady state violated (1 of 2 checks)", "steady state violated"),
+        ("error", "PlatformError: the lab is not healthy", "infrastructure error"),
+    ],
+)
+def test_failure_classes(outcome, message, category):
+    assert category_of(outcome, message) == category
+
+
+def test_allure_categories_match_the_failure_classes(tmp_path):
+    import re
+
+    write_allure_categories(tmp_path)
+    cats = json.loads((tmp_path / "categories.json").read_text())
+    assert [c["name"] for c in cats][-1] == "Infrastructure error"
+    aborted = next(c for c in cats if c["name"].startswith("Aborted"))
+    assert re.match(aborted["messageRegex"], "x\naborted: guard breached at t=1.0s")
+    assert not re.match(aborted["messageRegex"], "steady state violated")
+
+
+def test_score_is_the_share_of_experiments_that_ran_and_passed():
+    doc = summary(
+        "t1",
+        ("a", "passed", "", {}),
+        ("b", "failed", "aborted: x", {}),
+        ("c", "passed", "", {}),
+        ("d", "skipped", "", {}),
+    )
+    assert score(doc) == pytest.approx(66.7)
+    assert score(summary("t0", ("d", "skipped", "", {}))) is None
+
+
+def test_slower_recovery_and_a_verdict_flip_are_regressions():
+    before = [
+        summary("t1", ("a", "passed", "", {"writes time to recover [during]": 1.0, "writes lost [all]": 0})),
+        summary("t2", ("a", "passed", "", {"writes time to recover [during]": 1.2, "writes lost [all]": 0})),
+    ]
+    now = summary("t3", ("a", "failed", "steady state violated", {"writes time to recover [during]": 2.0}))
+    found = [r.line() for r in regressions(now, before)]
+    assert found == [
+        "experiments/test_x.py::a: passed before, failed now",
+        "experiments/test_x.py::a: writes time to recover [during]: 2 s, was 1.1 s (median)",
+    ]
+    # within 25 % (or 0.1 s) of the median is noise, not a regression; non-time figures never are
+    same = summary(
+        "t3", ("a", "passed", "", {"writes time to recover [during]": 1.3, "writes lost [all]": 9})
+    )
+    assert regressions(same, before) == []
+
+
+def test_two_runs_render_a_summary_with_trend(tmp_path):
+    reports = tmp_path / "reports"
+    first = reports / "one" / "summary.json"
+    first.parent.mkdir(parents=True)
+    first.write_text(
+        json.dumps(summary("2026-11-26T10:00:00Z", ("a", "passed", "", {"failover to west [during]": 0.3})))
+    )
+    write_review(first, reports)
+    second = reports / "two" / "summary.json"
+    second.parent.mkdir(parents=True)
+    second.write_text(
+        json.dumps(
+            summary(
+                "2026-11-26T11:00:00Z",
+                ("a", "passed", "", {"failover to west [during]": 0.9}),
+                ("b", "failed", "steady state violated (1 of 1 checks)", {}),
+            )
+        )
+    )
+    md, page = write_review(second, reports, {"Allure report": "allure-report/index.html"})
+    text = md.read_text()
+    assert "**Score: 50 / 100** — 1 passed, 1 failed" in text
+    assert "| 2026-11-26T10:00:00Z | 100 | 1 | 0 |" in text
+    assert "| 2026-11-26T11:00:00Z | 50 | 1 | 1 |" in text
+    assert "failover to west [during]: 0.9 s, was 0.3 s (median)" in text
+    assert "| b | HA | failed (steady state violated) |" in text
+    assert "- Allure report: allure-report/index.html" in text
+    assert '<a href="allure-report/index.html">' in page.read_text()
+    assert len(runs(reports)) == 2
+    write_review(second, reports)  # reviewing the same run again does not add it twice
+    assert len(runs(reports)) == 2
+
+
+def test_a_missing_or_foreign_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no run summary at"):
+        load_summary(tmp_path / "summary.json")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="is not a run summary"):
+        load_summary(tmp_path / "x.json")
+    assert "none against the previous runs" in markdown(summary("t", ("a", "passed", "", {})), [], {})
