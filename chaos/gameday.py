@@ -96,17 +96,18 @@ class RunView:
             f"{'~' + format(eta, '.0f') + ' s left' if eta is not None else 'estimating'}, "
             f"time limit {plan.time_limit:.0f} s"
         )
+        # Text, not str: figure names hold "[during]", which rich would read as markup
         now = Table(show_header=False, box=None)
-        now.add_row("experiment", self.current or "-")
-        now.add_row("phase", self.phase or "-")
-        now.add_row("fault in force", ", ".join(self.faults) or "none")
+        now.add_row("experiment", Text(self.current or "-"))
+        now.add_row("phase", Text(self.phase or "-"))
+        now.add_row("fault in force", Text(", ".join(self.faults) or "none"))
         done = Table("experiment", "verdict", "figures")
         for r in self.results[-8:]:
             figs = "; ".join(
                 f"{k}: {v:.3g}" if isinstance(v, (int, float)) else f"{k}: n/a"
                 for k, v in list(r.get("figures", {}).items())[:4]
             )
-            done.add_row(r["nodeid"].split("::", 1)[-1], r["outcome"], figs)
+            done.add_row(Text(r["nodeid"].split("::", 1)[-1]), Text(r["outcome"]), Text(figs))
         return Group(head, now, done, *[Text(n, style="bold red") for n in self.notes[-3:]])
 
 
@@ -142,7 +143,7 @@ def _show(
     for ev in events:
         line = view.apply(ev)
         if line and live is None:
-            console.print(line)
+            console.print(line, markup=False, highlight=False)  # text, never markup
     if live is not None:
         live.update(view.render(plan))
     return offset
@@ -187,7 +188,7 @@ def run_plan(plan: Plan, *, console: Console, html: bool = True, allure: list[st
                     elif time.time() - started > plan.time_limit:
                         stop_reason = f"time limit of {plan.time_limit:.0f} s reached"
                     if stop_reason is not None:
-                        console.print(f"stopping: {stop_reason}")
+                        console.print(f"stopping: {stop_reason}", markup=False)
                         os.killpg(proc.pid, signal.SIGINT)
                         stopped_at = time.time()
                 elif time.time() - stopped_at > GRACE_S:
@@ -274,7 +275,7 @@ def _finish(
         f"record {run_dir / 'run.json'}"
     )
     if stop_reason:
-        console.print(f"stopped: {stop_reason}")
+        console.print(f"stopped: {stop_reason}", markup=False)
     for name, target in links.items():
-        console.print(f"  {name}: {run_dir / target}")
+        console.print(f"  {name}: {run_dir / target}", markup=False, highlight=False)
     return rc if rc != 0 or stop_reason is None else 1

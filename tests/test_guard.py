@@ -3,6 +3,7 @@ force at once, wakes the experiment and fails it as aborted."""
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,45 @@ def test_guard_needs_checks(ctx):
         steady.guard()
     with pytest.raises(ConfigError, match="guard\\(\\) takes checks"):
         steady.guard(0.5)
+
+
+def test_the_live_view_folds_the_progress_stream():
+    from rich.console import Console
+
+    from chaos.gameday import RunView
+    from chaos.plan import Plan
+
+    view = RunView()
+    lines = [
+        view.apply({"event": "session", "total": 2}),
+        view.apply({"event": "test", "nodeid": "experiments/test_a.py::test_one"}),
+        view.apply({"event": "phase.start", "name": "during"}),
+        view.apply({"event": "fault.start", "name": "SIGKILL etcd leader m2"}),
+    ]
+    assert lines == [
+        "2 experiment(s) to run",
+        "[1/2] experiments/test_a.py::test_one",
+        None,
+        "    fault in force: SIGKILL etcd leader m2",
+    ]
+    console = Console(record=True, width=160)
+    console.print(view.render(Plan(path=Path("p.yaml"), name="weekly", experiments=("x",))))
+    shown = console.export_text()
+    assert "game day weekly: 0/2 done" in shown
+    assert "SIGKILL etcd leader m2" in shown and "during" in shown
+    view.apply({"event": "fault.end", "name": "SIGKILL etcd leader m2"})
+    done = view.apply(
+        {
+            "event": "result",
+            "nodeid": "experiments/test_a.py::test_one",
+            "outcome": "failed",
+            "message": "aborted: guard breached",
+            "figures": {"writes time to recover [during]": 1.4},
+        }
+    )
+    assert done == "    FAILED: aborted: guard breached"
+    console = Console(record=True, width=160)
+    console.print(view.render(Plan(path=Path("p.yaml"), name="weekly", experiments=("x",))))
+    shown = console.export_text()
+    assert "1/2 done" in shown and "writes time to recover [during]: 1.4" in shown
+    assert "fault in force  none" in shown

@@ -17,6 +17,8 @@ _HINTS = {
     "mount": "apt-get install mount",
     "haproxy": "apt-get install haproxy",
     "prometheus": "apt-get install prometheus",
+    "fusermount3": "apt-get install fuse3",
+    "nsenter": "apt-get install util-linux",
 }
 
 

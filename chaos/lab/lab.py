@@ -209,6 +209,11 @@ class Lab:
             etcd = find("etcd")
             for tool in ("ip", "nsenter", "mkfs.ext4", "losetup", "mount", "fusermount3"):
                 find(tool)
+            if not Path("/dev/fuse").exists():
+                raise EnvironmentNotReady(
+                    "/dev/fuse is missing: the lab's storage daemon needs FUSE (modprobe fuse; in a "
+                    "container, pass the device: --device /dev/fuse)"
+                )
             services.check_binaries()
             try:
                 return self._up_locked(profile, etcd, progress), True

@@ -3,6 +3,8 @@ with a trend and an Allure report; a breached guard or `chaos abort` reverts eve
 force and the run says "aborted"."""
 
 import json
+import subprocess
+import sys
 import textwrap
 import time
 
@@ -13,6 +15,7 @@ from chaos.lab import Lab
 from tests.lab.conftest import chaos_cli, machine_snapshot, start_a_run
 
 pytestmark = pytest.mark.lab
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
 
 GUARDED = """
     from chaos import experiment, kill_service
@@ -108,3 +111,34 @@ def test_chaos_abort_from_another_terminal_stops_the_run(resilient_lab, tmp_path
     assert "aborted: operator abort (stop now) at t=" in out.decode()
     assert machine_snapshot()["iptables"] == rules_before  # the partition's rules are gone
     assert default_journal().entries() == []
+
+
+def test_a_promql_guard_aborts_when_prometheus_sees_a_target_down(resilient_lab, tmp_path):
+    test_file = tmp_path / "test_gateway_loss.py"
+    test_file.write_text(
+        textwrap.dedent(
+            """
+            from chaos import experiment, kill_service
+
+            @experiment(verifies="circuit breaking", hypothesis="losing a gateway goes unnoticed")
+            def test_gateway_loss(platform, steady):
+                steady.baseline(seconds=1)
+                with kill_service(platform, "east-gw1"):
+                    steady.hold(seconds=30, phase="during")
+            """
+        )
+    )
+    guard = 'max=0,promql=count(up{job="workload"} == 0) or vector(0)'
+    out = subprocess.run(
+        [*PYTEST, str(test_file), "--chaos-reports", str(tmp_path), "--chaos-guard", guard],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert 'aborted: guard breached: [VIOLATED] guard count(up{job="workload"} == 0)' in out.stdout
+    assert "1 > 0" in out.stdout
+    assert default_journal().entries() == []
+    assert Lab().status().problems == []  # the gateway was restarted by the abort
