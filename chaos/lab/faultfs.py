@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# mfusepy looks for libfuse 2 first; the daemon is written against libfuse 3 (Debian's fuse3:
+# libfuse3.so.3 on Debian 12, .so.4 on 13, same API)
+os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
 import mfusepy  # type: ignore[import-untyped]
 
 MODES = ("none", "slow", "flaky", "read_only")

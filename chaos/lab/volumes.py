@@ -135,7 +135,9 @@ def serve(vol: Volume, log: Path, netns: str | None) -> procs.Proc:
             timeout=15,
             interval=0.02,
             what=f"the storage daemon to serve {vol.mountpoint}",
-            abort=lambda: None if proc.alive() else f"faultfs {vol.name} exited; see {log}",
+            abort=lambda: (
+                None if proc.alive() else f"faultfs {vol.name} exited (is fuse3 installed?); see {log}"
+            ),
         )
     except WaitTimeout:
         procs.kill(proc)
