@@ -1,0 +1,126 @@
+"""Connecting to clusters: one ``ApiClient`` per kubeconfig context (never the client's global
+default), explicit timeouts, and API errors turned into messages that say what was refused."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from chaos.errors import ConfigError, EnvironmentNotReady, PlatformError
+
+T = TypeVar("T")
+IN_CLUSTER = "in-cluster"
+TIMEOUT_S = 10.0
+
+
+class Forbidden(PlatformError):
+    """RBAC refused a request; the message names the verb, resource and namespace."""
+
+
+class NotFound(PlatformError):
+    """The object is not there (any more)."""
+
+
+class Refused(PlatformError):
+    """The API server declined for now (429), e.g. an eviction a PodDisruptionBudget forbids."""
+
+
+def kubeconfig_path(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit
+    return Path(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
+
+
+@dataclass
+class Cluster:
+    """One cluster, by role (e.g. ``east``) and kubeconfig context, with its own client."""
+
+    role: str
+    context: str
+    kubeconfig: Path | None
+    api: Any = field(repr=False)  # kubernetes.client.ApiClient (untyped)
+    timeout: float = TIMEOUT_S
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api)
+
+    def call(
+        self, verb: str, resource: str, namespace: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        """Make one API call with this cluster's timeout; errors say what was asked of whom."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        where = f"{verb} {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
+        try:
+            return fn(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            if exc.status == 403:
+                raise Forbidden(
+                    f"forbidden: {where}: the credentials may not {verb} {resource}; grant it "
+                    f"(deploy/rbac.yaml is the least the framework needs) or leave the namespace out"
+                ) from None
+            if exc.status == 404:
+                raise NotFound(f"not found: {where}") from None
+            if exc.status == 429:
+                raise Refused(f"refused: {where}: {_message(exc)}") from None
+            raise PlatformError(f"{where}: HTTP {exc.status} {exc.reason}: {_message(exc)}") from None
+        except HTTPError as exc:
+            host = self.api.configuration.host
+            raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from None
+
+
+def _message(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message", exc.body))
+    except (TypeError, ValueError):
+        return str(exc.body)[:200]
+
+
+def connect(
+    role: str, context: str, *, kubeconfig: Path | None = None, timeout: float = TIMEOUT_S
+) -> Cluster:
+    """A client for ``context`` of the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``),
+    or for the pod's own service account with context ``in-cluster``."""
+    from kubernetes import client
+    from kubernetes import config as untyped_config
+
+    config: Any = untyped_config  # the client's config helpers are untyped
+    if context == IN_CLUSTER:
+        conf = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=conf)
+        except config.ConfigException as exc:
+            raise EnvironmentNotReady(
+                f"context in-cluster: not running in a pod with a service account ({exc})"
+            ) from None
+        return Cluster(role, context, None, client.ApiClient(conf), timeout)
+    path = kubeconfig_path(kubeconfig)
+    if not path.is_file():
+        raise EnvironmentNotReady(f"no kubeconfig at {path}: set KUBECONFIG or pass the file explicitly")
+    try:
+        contexts, _current = config.list_kube_config_contexts(config_file=str(path))
+    except config.ConfigException as exc:
+        raise ConfigError(f"{path} is not a usable kubeconfig: {exc}") from None
+    names = [c["name"] for c in contexts]
+    if context not in names:
+        raise ConfigError(
+            f"unknown context {context!r} (role {role}) in {path}; contexts are: {', '.join(names)}"
+        )
+    api = config.new_client_from_config(config_file=str(path), context=context, persist_config=False)
+    api.configuration.retries = 2
+    return Cluster(role, context, path, api, timeout)

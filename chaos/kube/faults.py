@@ -1,0 +1,216 @@
+"""Kubernetes faults of part 1: kill pods (delete with grace 0, or evict honouring
+PodDisruptionBudgets) and scale a deployment (to zero and back). Each change is journaled
+with cluster, kind, name and UID before it is made; the blast radius is checked in
+``prepare``, so a refused fault has made no request that writes."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from chaos.context import RunContext
+from chaos.errors import ConfigError, UnsafeFaultRefused
+from chaos.fault import Fault, not_in_effect
+from chaos.journal import register_undo
+from chaos.kube.connect import Cluster, NotFound, Refused, connect
+from chaos.kube.targets import BlastRadius, Target, select_pods
+from chaos.wait import WaitTimeout, wait_until
+
+POD_KILLED = "kube.pod.killed"
+SCALED = "kube.deployment.scale"
+
+
+@register_undo(POD_KILLED)
+def _pod_killed(undo: dict[str, Any]) -> None:
+    """Nothing to restore: the pod's controller recreates it. The entry records what was hit."""
+
+
+@register_undo(SCALED)
+def _scale_back(undo: dict[str, Any]) -> None:
+    kubeconfig = Path(undo["kubeconfig"]) if undo.get("kubeconfig") else None
+    cluster = connect(undo["cluster"], undo["context"], kubeconfig=kubeconfig)
+    ns, name = undo["namespace"], undo["name"]
+    cluster.call(
+        "patch",
+        "deployments/scale",
+        ns,
+        cluster.apps.patch_namespaced_deployment_scale,
+        name,
+        ns,
+        {"spec": {"replicas": undo["replicas"]}},
+    )
+
+
+def _where(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "cluster": cluster.role,
+        "context": cluster.context,
+        "kubeconfig": str(cluster.kubeconfig) if cluster.kubeconfig else None,
+    }
+
+
+class KillPods(Fault):
+    kind = "kill_pods"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        cluster: Cluster,
+        namespace: str,
+        radius: BlastRadius,
+        *,
+        labels: str = "",
+        fields: str = "",
+        count: int = 1,
+        evict: bool = False,
+    ) -> None:
+        super().__init__(ctx)
+        self.cluster, self.namespace, self.radius = cluster, namespace, radius
+        self.labels, self.fields, self.count, self.evict = labels, fields, count, evict
+        self.targets: list[Target] = []
+
+    def describe(self) -> str:
+        how = "evict" if self.evict else "delete (grace 0)"
+        shown = ", ".join(t.name for t in self.targets) or f"{self.count} pod(s) matching {self.labels!r}"
+        return f"{how} {shown} in {self.namespace} on {self.cluster.role}"
+
+    def details(self) -> dict[str, Any]:
+        return {"targets": [t.__dict__ for t in self.targets], "evict": self.evict}
+
+    def prepare(self) -> None:
+        self.targets = select_pods(
+            self.cluster,
+            self.namespace,
+            self.radius,
+            self.ctx.rng,
+            labels=self.labels,
+            fields=self.fields,
+            count=self.count,
+        )
+
+    def inject(self) -> None:
+        from kubernetes import client
+
+        core = self.cluster.core
+        for t in self.targets:
+            self.journaled(
+                POD_KILLED, {**_where(self.cluster), **t.__dict__}, f"record: {t.describe()} killed"
+            )
+            if self.evict:
+                body = client.V1Eviction(metadata=client.V1ObjectMeta(name=t.name, namespace=t.namespace))
+                try:
+                    self.cluster.call(
+                        "create",
+                        "pods/eviction",
+                        t.namespace,
+                        core.create_namespaced_pod_eviction,
+                        t.name,
+                        t.namespace,
+                        body,
+                    )
+                except Refused as exc:
+                    raise UnsafeFaultRefused(
+                        f"evicting {t.describe()} would violate its PodDisruptionBudget: {exc}"
+                    ) from None
+            else:
+                self.cluster.call(
+                    "delete",
+                    "pods",
+                    t.namespace,
+                    core.delete_namespaced_pod,
+                    t.name,
+                    t.namespace,
+                    grace_period_seconds=0,
+                )
+
+    def verify(self) -> None:
+        def gone(t: Target) -> bool:
+            try:
+                pod = self.cluster.call(
+                    "get", "pods", t.namespace, self.cluster.core.read_namespaced_pod, t.name, t.namespace
+                )
+            except NotFound:
+                return True
+            return bool(pod.metadata.uid != t.uid or pod.metadata.deletion_timestamp is not None)
+
+        for t in self.targets:
+            try:
+                wait_until(partial(gone, t), timeout=10, interval=0.1, what=f"{t.describe()} to go")
+            except WaitTimeout as exc:
+                raise not_in_effect(self, f"{t.describe()} is still there") from exc
+
+
+class ScaleDeployment(Fault):
+    kind = "scale_deployment"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        cluster: Cluster,
+        namespace: str,
+        name: str,
+        radius: BlastRadius,
+        *,
+        replicas: int = 0,
+    ) -> None:
+        super().__init__(ctx)
+        self.cluster, self.namespace, self.name, self.radius, self.replicas = (
+            cluster,
+            namespace,
+            name,
+            radius,
+            replicas,
+        )
+        self.before: int | None = None
+        self.uid = ""
+
+    def describe(self) -> str:
+        was = f" (from {self.before})" if self.before is not None else ""
+        return f"scale deployment {self.namespace}/{self.name} on {self.cluster.role} to {self.replicas}{was}"
+
+    def prepare(self) -> None:
+        if self.replicas < 0:
+            raise ConfigError(f"replicas={self.replicas!r}: 0 or more")
+        self.radius.check(self.namespace)
+        apps = self.cluster.apps
+        dep = self.cluster.call(
+            "get", "deployments", self.namespace, apps.read_namespaced_deployment, self.name, self.namespace
+        )
+        self.uid = dep.metadata.uid
+        self.before = int(dep.spec.replicas or 0)
+
+    def inject(self) -> None:
+        undo = {
+            **_where(self.cluster),
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "replicas": self.before,
+        }
+        self.journaled(
+            SCALED, undo, f"scale {self.namespace}/{self.name} on {self.cluster.role} back to {self.before}"
+        )
+        apps = self.cluster.apps
+        self.cluster.call(
+            "patch",
+            "deployments/scale",
+            self.namespace,
+            apps.patch_namespaced_deployment_scale,
+            self.name,
+            self.namespace,
+            {"spec": {"replicas": self.replicas}},
+        )
+
+    def verify(self) -> None:
+        apps = self.cluster.apps
+        scale = self.cluster.call(
+            "get",
+            "deployments/scale",
+            self.namespace,
+            apps.read_namespaced_deployment_scale,
+            self.name,
+            self.namespace,
+        )
+        if scale.spec.replicas != self.replicas:
+            raise not_in_effect(self, f"spec.replicas is {scale.spec.replicas}")

@@ -1,0 +1,171 @@
+"""The kube platform (part 1) against the API emulator, over real HTTP with the official
+client unpatched: selection, blast radius with zero writes, RBAC messages, pod kill and
+eviction, scale to zero and back, crash + `chaos recover`."""
+
+import random
+import subprocess
+import sys
+
+import pytest
+
+from chaos import ConfigError, EnvironmentNotReady, Journal, RunContext, UnsafeFaultRefused
+from chaos.journal import recover
+from chaos.kube import BlastRadius, KillPods, ScaleDeployment, connect, select_pods
+from chaos.kube.connect import Forbidden
+from tests.kube_emulator import Emulator
+
+SHOP = BlastRadius(("shop",))
+
+
+@pytest.fixture
+def emu():
+    return Emulator()
+
+
+@pytest.fixture
+def cluster(emu, tmp_path):
+    emu.add_deployment("shop", "gateway", 3, {"app": "gateway"})
+    emu.add_deployment("shop", "inventory", 1, {"app": "inventory"})
+    emu.add_deployment("kube-system", "coredns", 2, {"k8s-app": "kube-dns"})
+    with emu.serving(tmp_path) as kubeconfig:
+        yield connect("east", "emu-east", kubeconfig=kubeconfig)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(3))
+
+
+def test_selection_honours_selectors_and_the_seed(cluster):
+    picks = [
+        [
+            t.name
+            for t in select_pods(cluster, "shop", SHOP, random.Random(seed), labels="app=gateway", count=2)
+        ]
+        for seed in (1, 1, 2)
+    ]
+    assert picks[0] == picks[1]  # same seed, same pods
+    assert all(name.startswith("gateway-") for name in picks[0] + picks[2])
+    none = select_pods
+    with pytest.raises(UnsafeFaultRefused, match="0 running pod\\(s\\) in shop match labels 'app=nothing'"):
+        none(cluster, "shop", SHOP, random.Random(0), labels="app=nothing")
+    [node] = select_pods(
+        cluster, "shop", SHOP, random.Random(0), fields="spec.nodeName=node-1", labels="app=inventory"
+    )
+    assert node.kind == "Pod" and node.uid
+
+
+def test_outside_the_blast_radius_nothing_is_written(cluster, emu, ctx):
+    with (
+        pytest.raises(UnsafeFaultRefused, match="namespace kube-system is the control plane"),
+        KillPods(
+            ctx, cluster, "kube-system", BlastRadius(("shop", "kube-system")), labels="k8s-app=kube-dns"
+        ),
+    ):
+        pass
+    with (
+        pytest.raises(UnsafeFaultRefused, match="namespace payments is outside the blast radius \\(shop\\)"),
+        KillPods(ctx, cluster, "payments", SHOP),
+    ):
+        pass
+    with (
+        pytest.raises(UnsafeFaultRefused, match="outside the blast radius"),
+        ScaleDeployment(ctx, cluster, "billing", "api", SHOP),
+    ):
+        pass
+    assert emu.writes() == [] and emu.requests == []  # refused before a single request
+    assert ctx.journal.entries() == []
+
+
+def test_dry_run_resolves_targets_and_writes_nothing(cluster, emu, tmp_path):
+    from chaos import DryRunPlan
+
+    dry = RunContext(journal=Journal(tmp_path / "j.json"), rng=random.Random(0), dry_run=True)
+    with (
+        pytest.raises(DryRunPlan, match="would delete \\(grace 0\\) gateway-"),
+        KillPods(dry, cluster, "shop", SHOP, labels="app=gateway"),
+    ):
+        pass
+    assert emu.writes() == [] and [m for m, _ in emu.requests] == ["GET"]
+
+
+def test_rbac_refusal_names_verb_resource_and_namespace(cluster, emu, ctx):
+    emu.denied.add(("delete", "pods", "shop"))
+    with pytest.raises(Forbidden) as err, KillPods(ctx, cluster, "shop", SHOP, labels="app=gateway"):
+        pass
+    assert "forbidden: delete pods in namespace shop on cluster east (context emu-east)" in str(err.value)
+    assert "deploy/rbac.yaml" in str(err.value)
+    assert len(emu.pods) == 6  # nothing was deleted
+
+
+def test_pod_kill_is_journaled_with_uid_and_the_controller_recreates(cluster, emu, ctx):
+    before = {
+        p["metadata"]["uid"] for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}
+    }
+    with KillPods(ctx, cluster, "shop", SHOP, labels="app=gateway") as fault:
+        [entry] = ctx.journal.entries()
+        assert entry.kind == "kube.pod.killed"
+        assert entry.undo["uid"] in before and entry.undo["cluster"] == "east" and entry.undo["kind"] == "Pod"
+        after = {
+            p["metadata"]["uid"] for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}
+        }
+        assert len(after) == 3 and entry.undo["uid"] not in after  # replaced by the ReplicaSet controller
+        assert [m for m, _ in emu.writes()] == ["DELETE"]
+    assert fault.details()["targets"][0]["name"].startswith("gateway-")
+    assert ctx.journal.entries() == []
+
+
+def test_eviction_honours_the_disruption_budget(cluster, emu, ctx):
+    emu.add_pdb("shop", "inventory", {"app": "inventory"}, min_available=1)
+    with (
+        pytest.raises(UnsafeFaultRefused, match="would violate its PodDisruptionBudget"),
+        KillPods(ctx, cluster, "shop", SHOP, labels="app=inventory", evict=True),
+    ):
+        pass
+    assert sum(1 for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "inventory"}) == 1
+    with KillPods(ctx, cluster, "shop", SHOP, labels="app=gateway", evict=True):
+        assert [p for m, p in emu.writes() if m == "POST"][-1].endswith("/eviction")
+
+
+def test_scale_to_zero_and_back(cluster, emu, ctx):
+    with ScaleDeployment(ctx, cluster, "shop", "gateway", SHOP) as fault:
+        assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 0
+        assert not [p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]
+        assert fault.describe() == "scale deployment shop/gateway on east to 0 (from 3)"
+    assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 3
+    assert len([p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]) == 3
+
+
+def test_a_killed_run_is_recovered_from_the_journal(cluster, emu, ctx):
+    fault = ScaleDeployment(ctx, cluster, "shop", "gateway", SHOP)
+    fault.__enter__()  # the run dies here: no __exit__
+    assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 0
+    report = recover(ctx.journal, include_live=True)
+    assert [e.description for e in report.undone] == ["scale shop/gateway on east back to 3"]
+    assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 3
+    assert ctx.journal.entries() == []
+
+
+def test_connection_errors_are_clear(tmp_path, emu):
+    with pytest.raises(EnvironmentNotReady, match="no kubeconfig at .*missing: set KUBECONFIG"):
+        connect("east", "x", kubeconfig=tmp_path / "missing")
+    with emu.serving(tmp_path) as kubeconfig:
+        with pytest.raises(
+            ConfigError, match="unknown context 'prod' \\(role east\\).*contexts are: emu-east, emu-west"
+        ):
+            connect("east", "prod", kubeconfig=kubeconfig)
+        cluster = connect("east", "emu-east", kubeconfig=kubeconfig, timeout=1)
+    # the emulator is gone now: the API server cannot be reached
+    cluster.api.configuration.retries = 0
+    with pytest.raises(Exception, match="cannot reach the API server of east at http://127.0.0.1:"):
+        select_pods(cluster, "shop", SHOP, random.Random(0))
+
+
+def test_importing_the_kube_platform_stays_cheap():
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, chaos.kube; print('kubernetes' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"  # the client is imported when a cluster is connected
