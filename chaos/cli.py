@@ -185,12 +185,33 @@ def _yes(flag: bool) -> str:
 
 @main.command()
 @click.option("--force", is_flag=True, help="also undo faults owned by a run that is still alive")
+@click.option(
+    "--kube-context",
+    "contexts",
+    multiple=True,
+    metavar="ROLE=CONTEXT",
+    help="also reap expired objects there",
+)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None)
+@click.option("--kube-namespace", "namespaces", multiple=True, help="namespaces to reap (repeatable)")
 @_friendly
-def recover(force: bool) -> None:
-    """Undo every fault a killed run left in force (idempotent)."""
+def recover(
+    force: bool, contexts: tuple[str, ...], kubeconfig: Path | None, namespaces: tuple[str, ...]
+) -> None:
+    """Undo every fault a killed run left in force (idempotent); with --kube-context, also
+    delete the framework's expired objects on those clusters (the reaper)."""
+    import chaos.kube.platform
     import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
+    from chaos.config import parse_contexts
     from chaos.context import default_journal
     from chaos.journal import recover as do_recover
+
+    problems: list[str] = []
+    clusters = parse_contexts(list(contexts), problems)
+    if clusters and not namespaces:
+        problems.append("--kube-context needs --kube-namespace: the namespaces to reap")
+    if problems:
+        raise ConfigError(problems)
 
     journal = default_journal()
     report = do_recover(journal, include_live=force)
@@ -200,6 +221,16 @@ def recover(force: bool) -> None:
         click.echo(f"skipped: {e.description}: its run (pid {e.owner_pid}) is still alive; --force to undo")
     if not report.undone and not report.skipped_live:
         click.echo("nothing to recover")
+    if clusters:
+        from chaos.kube import connect
+        from chaos.kube.platform import reap
+
+        for role, context in clusters:
+            removed = reap(connect(role, context, kubeconfig=kubeconfig), namespaces)
+            for item in removed:
+                click.echo(f"reaped: {item}")
+            if not removed:
+                click.echo(f"nothing expired on {role}")
 
 
 @main.command()

@@ -93,6 +93,10 @@ class RunConfig:
     reports: Path = Path("reports")
     guards: tuple[GuardSpec, ...] = ()
     progress: Path | None = None
+    kube_contexts: tuple[tuple[str, str], ...] = ()  # (role, kubeconfig context)
+    kubeconfig: Path | None = None
+    kube_namespaces: tuple[str, ...] = ()
+    kube_control_plane: bool = False
 
     @classmethod
     def build(
@@ -107,16 +111,26 @@ class RunConfig:
         reports: Path,
         guards: list[str] | None = None,
         progress: Path | None = None,
+        kube_contexts: list[str] | None = None,
+        kubeconfig: Path | None = None,
+        kube_namespaces: list[str] | None = None,
+        kube_control_plane: bool = False,
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
 
         problems: list[str] = []
         if platform not in PLATFORMS:
             problems.append(f"--platform {platform!r}: choose one of {', '.join(PLATFORMS)}")
-        elif platform == "kube":
-            problems.append(
-                "--platform kube: the Kubernetes driver is not part of this release yet; use --platform lab"
-            )
+        contexts = parse_contexts(kube_contexts or [], problems)
+        if platform == "kube":
+            if not contexts:
+                problems.append(
+                    "--platform kube needs --kube-context ROLE=CONTEXT, e.g. --kube-context east=kind-east"
+                )
+            if not kube_namespaces:
+                problems.append(
+                    "--platform kube needs a blast radius: --kube-namespace NAMESPACE (repeatable)"
+                )
         if lab_profile not in PROFILES:
             problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
         if not 0 < probe_hz <= MAX_HZ:
@@ -134,4 +148,33 @@ class RunConfig:
                 problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
-        return cls(platform, lab_profile, seed, dry_run, probe_hz, ttl, reports, tuple(specs), progress)
+        return cls(
+            platform,
+            lab_profile,
+            seed,
+            dry_run,
+            probe_hz,
+            ttl,
+            reports,
+            tuple(specs),
+            progress,
+            tuple(contexts),
+            kubeconfig,
+            tuple(kube_namespaces or ()),
+            kube_control_plane,
+        )
+
+
+def parse_contexts(items: list[str], problems: list[str]) -> list[tuple[str, str]]:
+    """``ROLE=CONTEXT`` (or a bare CONTEXT, whose role is its name) for each cluster."""
+    out: list[tuple[str, str]] = []
+    for item in items:
+        role, sep, context = item.partition("=")
+        role, context = (role.strip(), context.strip()) if sep else (item.strip(), item.strip())
+        if not role or not context:
+            problems.append(f"--kube-context {item!r}: write ROLE=CONTEXT, e.g. east=kind-east")
+        elif role in {r for r, _ in out}:
+            problems.append(f"--kube-context {item!r}: role {role!r} is given twice")
+        else:
+            out.append((role, context))
+    return out

@@ -60,5 +60,9 @@ class Aborted(ChaosError, AssertionError):
         self.evidence: dict[str, Any] = dict(evidence or {})
 
 
+class NotSupported(ChaosError):
+    """The platform cannot do what the experiment asks (yet, or at all); experiments skip."""
+
+
 class DryRunPlan(ChaosError):
     """Raised by a fault in dry-run mode after resolving its targets; nothing was changed."""

@@ -120,6 +120,12 @@ def pytest_argv(plan: Plan, run_dir: Path, progress: Path) -> list[str]:
         argv += ["--chaos-guard", arg]
     for name, value in plan.slo.items():
         argv += ["--chaos-slo", f"{name}={value:g}"]
+    for role, context in plan.contexts.items():
+        argv += ["--kube-context", f"{role}={context}"]
+    for namespace in plan.namespaces:
+        argv += ["--kube-namespace", namespace]
+    if plan.control_plane:
+        argv.append("--kube-control-plane")
     return argv
 
 

@@ -1,7 +1,7 @@
 """A game-day plan: which experiments to run where, with which guards, on what schedule.
 
     name: weekly-game-day
-    platform: lab                 # lab; kube is not in this release
+    platform: lab                 # lab, or kube (then contexts and namespaces)
     profile: resilient            # lab profile
     seed: 7
     experiments:                  # files or file::test, relative to where the plan is run
@@ -15,6 +15,8 @@
         max: 5
     slo: {p99_ms: 300}            # --chaos-slo overrides
     contexts: {east: kind-east}   # kube only: role -> kubeconfig context
+    namespaces: [shop]            # kube only: the blast radius
+    control_plane: false          # kube only: allow faults on etcd members
     schedule: "0 3 * * 1"         # cron, for the CronJob / CI schedule that runs this plan
     time_limit: 30m               # the whole run; it is stopped (faults reverted) after this
     reports: reports/gameday      # each run gets a directory under it
@@ -46,6 +48,8 @@ KEYS = (
     "guards",
     "slo",
     "contexts",
+    "namespaces",
+    "control_plane",
     "schedule",
     "time_limit",
     "reports",
@@ -65,6 +69,8 @@ class Plan:
     guard_args: tuple[str, ...] = ()
     slo: dict[str, float] = field(default_factory=dict)
     contexts: dict[str, str] = field(default_factory=dict)
+    namespaces: tuple[str, ...] = ()
+    control_plane: bool = False
     schedule: str | None = None
     time_limit: float = 3600.0
     reports: Path = Path("reports/gameday")
@@ -144,8 +150,18 @@ def load_plan(path: Path) -> Plan:
     platform = values.get("platform", "lab")
     if platform not in ("lab", "kube"):
         problems.add(nodes.get("platform"), f"platform {platform!r}: use lab or kube")
-    elif platform == "kube":
-        problems.add(nodes.get("platform"), "platform kube: the Kubernetes driver is not in this release yet")
+    elif platform == "kube" and not values.get("contexts"):
+        problems.add(nodes.get("platform"), "platform kube needs contexts: {ROLE: kubeconfig context}")
+    namespaces = values.get("namespaces") or []
+    if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
+        problems.add(nodes.get("namespaces"), "namespaces: a list of namespace names, e.g. [shop]")
+        namespaces = []
+    if platform == "kube" and not namespaces:
+        problems.add(nodes.get("platform"), "platform kube needs namespaces: the blast radius, e.g. [shop]")
+    control_plane = values.get("control_plane", False)
+    if not isinstance(control_plane, bool):
+        problems.add(nodes.get("control_plane"), f"control_plane {control_plane!r}: true or false")
+        control_plane = False
     profile = values.get("profile", "resilient")
     if profile not in PROFILES:
         problems.add(nodes.get("profile"), f"profile {profile!r}: use one of {', '.join(PROFILES)}")
@@ -257,6 +273,8 @@ def load_plan(path: Path) -> Plan:
         guard_args=tuple(guard_args),
         slo=slo,
         contexts=contexts,
+        namespaces=tuple(namespaces),
+        control_plane=control_plane,
         schedule=None if schedule is None else str(schedule),
         time_limit=time_limit,
         reports=reports if reports.is_absolute() else base / reports,

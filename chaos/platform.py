@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from chaos.context import RunContext
 from chaos.durability import KV
+from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault
 from chaos.slo import Measure
 
@@ -130,6 +132,59 @@ class Masters(Protocol):
     def tolerance(self) -> Measure:
         """How many more members may fail before quorum is lost (healthy - quorum)."""
         ...
+
+
+def pick_member(
+    pick: str,
+    *,
+    names: list[str],
+    up: list[str],
+    leader: str | None,
+    rng: random.Random,
+    allow_below_quorum: bool,
+    up_word: str = "running",
+) -> str:
+    """The etcd member ``pick`` names ("leader", "follower" — a seeded choice — or a member),
+    refusing, before anything changes, a member that is not ``up`` or a kill below quorum."""
+    if pick == "leader":
+        if leader is None:
+            raise PlatformError("no etcd leader right now (the cluster has no quorum): nothing to kill")
+        target = leader
+    elif pick == "follower":
+        followers = sorted(n for n in up if n != leader)
+        if not followers:
+            raise UnsafeFaultRefused(
+                f"no {up_word} follower to kill (members: {', '.join(names)}, leader: {leader})"
+            )
+        target = rng.choice(followers)
+    elif pick in names:
+        target = pick
+    else:
+        raise ConfigError(
+            f"kill_master(pick={pick!r}): use 'leader', 'follower' or a master name ({', '.join(names)})"
+        )
+    if target not in up:
+        raise UnsafeFaultRefused(f"etcd {target} is not {up_word}; killing it would prove nothing")
+    quorum = len(names) // 2 + 1
+    left = len(up) - 1
+    if left < quorum and not allow_below_quorum:
+        raise UnsafeFaultRefused(
+            f"killing etcd {target} would leave {left} of {len(names)} members {up_word}, below "
+            f"quorum ({quorum}): the cluster would stop accepting writes. Pass "
+            "allow_below_quorum=True to do it anyway"
+        )
+    return target
+
+
+def failure_tolerance(masters: Masters) -> Measure:
+    """How many more members may fail before quorum is lost: healthy members - quorum."""
+
+    def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        healthy, total, quorum = len(masters.healthy()), len(masters.names()), masters.quorum()
+        detail = {"members": total, "healthy": healthy, "quorum": quorum}
+        return float(healthy - quorum), detail, (None, None)
+
+    return Measure("masters failure tolerance", "all", compute, unit=" members")
 
 
 @runtime_checkable

@@ -19,12 +19,12 @@ import pytest
 from chaos.categories import category_of
 from chaos.config import RunConfig
 from chaos.context import RunContext, default_journal, state_dir
-from chaos.errors import ConfigError, DryRunPlan, EnvironmentNotReady, PlatformError
+from chaos.errors import ChaosError, ConfigError, DryRunPlan, EnvironmentNotReady, NotSupported, PlatformError
 from chaos.progress import ProgressLog
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
-    from chaos.lab import Lab, LabPlatform
+    from chaos.lab import Lab
 
 CONFIG = pytest.StashKey[RunConfig]()
 RECORDS = pytest.StashKey[list[dict[str, Any]]]()
@@ -69,6 +69,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "is in force reverts every fault and fails the test as aborted",
     )
     group.addoption(
+        "--kube-context",
+        action="append",
+        default=[],
+        metavar="ROLE=CONTEXT",
+        help="a cluster for --platform kube (repeatable): its role and kubeconfig context, or in-cluster",
+    )
+    group.addoption(
+        "--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)"
+    )
+    group.addoption(
+        "--kube-namespace",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="blast radius for --platform kube (repeatable): faults touch only these namespaces",
+    )
+    group.addoption(
+        "--kube-control-plane", action="store_true", help="allow faults on the control plane (etcd members)"
+    )
+    group.addoption(
         "--chaos-progress",
         default=None,
         metavar="FILE",
@@ -83,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab: needs the embedded lab (root); skipped with the reason otherwise"
     )
+    config.addinivalue_line("markers", "kube: needs a real cluster (CHAOS_KUBE_CONTEXT); skipped otherwise")
     reports = Path(config.getoption("--chaos-reports"))
     try:
         cfg = RunConfig.build(
@@ -94,6 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
             fault_ttl=config.getoption("--chaos-fault-ttl"),
             reports=reports if reports.is_absolute() else config.rootpath / reports,
             guards=config.getoption("--chaos-guard"),
+            kube_contexts=config.getoption("--kube-context"),
+            kubeconfig=Path(k) if (k := config.getoption("--kubeconfig")) else None,
+            kube_namespaces=config.getoption("--kube-namespace"),
+            kube_control_plane=config.getoption("--kube-control-plane"),
             progress=Path(p) if (p := config.getoption("--chaos-progress")) else None,
         )
         slos = parse_slo_overrides(config.getoption("--chaos-slo"))
@@ -117,6 +142,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     journal = default_journal()
     if _lab_unavailable() or not journal.path.exists():
         return
+    import chaos.kube.platform
     import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
     from chaos.journal import recover
 
@@ -213,20 +239,37 @@ def timeline(chaos_context: RunContext) -> Any:
 
 
 @pytest.fixture
-def platform(chaos_lab: Lab, chaos_context: RunContext, request: pytest.FixtureRequest) -> LabPlatform:
-    """The platform experiments act on (the lab unless --platform says otherwise)."""
-    from chaos.lab import LabPlatform
+def platform(chaos_config: RunConfig, chaos_context: RunContext, request: pytest.FixtureRequest) -> Any:
+    """The platform experiments act on: the lab, or the clusters of --platform kube."""
+    plat: Any
+    if chaos_config.platform == "kube":
+        plat = _kube_platform(chaos_config, chaos_context)
+    else:
+        from chaos.lab import LabPlatform
 
-    plat = LabPlatform(chaos_lab, chaos_context)
+        plat = LabPlatform(request.getfixturevalue("chaos_lab"), chaos_context)
     try:
         plat.wait_healthy()
     except PlatformError as exc:
-        pytest.fail(f"chaos lab: {exc}", pytrace=False)
+        pytest.fail(f"chaos {chaos_config.platform}: {exc}", pytrace=False)
     env = request.config.stash[ENVIRONMENT]
     if not env:
         env.update(plat.environment())
         env["seed"] = request.config.stash[CONFIG].seed
     return plat
+
+
+def _kube_platform(cfg: RunConfig, ctx: RunContext) -> Any:
+    from chaos.kube import BlastRadius, connect
+    from chaos.kube.platform import KubePlatform
+
+    try:
+        clusters = {
+            role: connect(role, context, kubeconfig=cfg.kubeconfig) for role, context in cfg.kube_contexts
+        }
+    except ChaosError as exc:
+        pytest.fail(f"chaos kube: {exc}", pytrace=False)
+    return KubePlatform(ctx, clusters, BlastRadius(cfg.kube_namespaces, cfg.kube_control_plane))
 
 
 @pytest.fixture
@@ -320,7 +363,7 @@ def slo(request: pytest.FixtureRequest) -> SLOs:
 
 
 @pytest.fixture
-def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: LabPlatform) -> Iterator[Any]:
+def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: Any) -> Iterator[Any]:
     """``load(users=20, duration=30, shape="steady")``: Locust against the platform's entry point
     (a context manager); ``load.spike(users=...)`` as a fault. Every load still running at the
     end of the test is stopped."""
@@ -376,6 +419,14 @@ def pytest_runtest_makereport(
     if call.when == "call":
         _collect_evidence(item)
     report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(NotSupported):
+        # a capability the platform lacks: the experiment does not apply there, and says why
+        report.outcome = "skipped"
+        report.longrepr = (
+            str(item.path),
+            0,
+            f"Skipped: not on platform {item.config.stash[CONFIG].platform}: {call.excinfo.value}",
+        )
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown" and item.get_closest_marker("experiment"):
         record = _record(item)

@@ -10,15 +10,50 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+ELECTION_S = 1.0  # etcd's election timeout: how long a cluster that lost its leader has none
+RESTART_S = 1.5  # how long the kubelet takes to restart a killed static pod
+
+
+class EtcdSim:
+    """Three etcd members as static pods ``etcd-node-N`` in kube-system: who is alive, who
+    leads. A killed member comes back after RESTART_S; a killed leader leaves the cluster
+    leaderless for ELECTION_S, then the first live member leads if a quorum is alive."""
+
+    def __init__(self, members: int = 3) -> None:
+        self.members = [f"etcd-node-{i}" for i in range(1, members + 1)]
+        self.down_until = dict.fromkeys(self.members, 0.0)
+        self.restarts = dict.fromkeys(self.members, 0)
+        self.leader: str | None = self.members[0]
+        self.leaderless_until = 0.0
+
+    def alive(self, member: str) -> bool:
+        return time.monotonic() >= self.down_until[member]
+
+    def kill(self, member: str) -> None:
+        now = time.monotonic()
+        self.down_until[member] = now + RESTART_S
+        self.restarts[member] += 1
+        if member == self.leader:
+            self.leader, self.leaderless_until = None, now + ELECTION_S
+
+    def current_leader(self) -> str | None:
+        if self.leader is not None and self.alive(self.leader):
+            return self.leader
+        if time.monotonic() < self.leaderless_until:
+            return None
+        alive = [m for m in self.members if self.alive(m)]
+        self.leader = alive[0] if len(alive) > len(self.members) // 2 else None
+        return self.leader
 
 
 def _matches_labels(labels: dict[str, str], selector: str) -> bool:
@@ -62,6 +97,8 @@ class Emulator:
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.pdbs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.requests: list[tuple[str, str]] = []
         self._rv = itertools.count(1)
@@ -135,6 +172,75 @@ class Emulator:
             self.add_pod(ns, f"{name}-{uuid.uuid4().hex[:5]}", labels, owner=name)
         dep["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want}
 
+    def add_control_plane(self) -> None:
+        """The etcd members as static pods, one per control-plane node."""
+        for i, member in enumerate(self.etcd.members, 1):
+            pod = self.add_pod(
+                "kube-system", member, {"component": "etcd", "tier": "control-plane"}, node=f"node-{i}"
+            )
+            pod["metadata"]["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": f"node-{i}", "uid": f"node-{i}"}
+            ]
+
+    def _etcd_status(self, pod: dict[str, Any]) -> None:
+        member = pod["metadata"]["name"]
+        if member in self.etcd.members:
+            ready = self.etcd.alive(member)
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+            pod["status"]["containerStatuses"] = [
+                {
+                    "name": "etcd",
+                    "ready": ready,
+                    "restartCount": self.etcd.restarts[member],
+                    "image": "etcd",
+                    "imageID": "",
+                    "containerID": "",
+                }
+            ]
+
+    def _etcd_metrics(self, target: str) -> tuple[int, dict[str, Any]]:
+        """The API server's pod proxy to etcd's metrics port (``etcd-node-1:2381``)."""
+        member = target.split(":", 1)[0]
+        if member not in self.etcd.members:
+            return 404, _status(404, "NotFound", f'pods "{member}" not found')
+        if not self.etcd.alive(member):
+            return 503, _status(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {member}:2381: connect: connection refused",
+            )
+        leader = self.etcd.current_leader()
+        text = f"etcd_server_has_leader {int(leader is not None)}\n"
+        text += f"etcd_server_is_leader {int(leader == member)}\n"
+        return 200, {"_text": text}
+
+    def _configmaps(
+        self, method: str, ns: str, rest: list[str], query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """ConfigMaps, stored in the emulated etcd: no leader, no write."""
+        if method == "POST" and not rest:
+            if self.etcd.current_leader() is None:
+                return 503, _status(503, "ServiceUnavailable", "etcdserver: no leader")
+            obj = json.loads(body)
+            meta = obj.setdefault("metadata", {})
+            meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
+            self.configmaps[(ns, meta["name"])] = obj
+            return 201, obj
+        if method == "GET" and not rest:
+            if self.etcd.current_leader() is None:
+                return 504, _status(504, "Timeout", "etcdserver: request timed out")
+            items = [
+                c
+                for (cns, _), c in sorted(self.configmaps.items())
+                if cns == ns
+                and _matches_labels(c["metadata"].get("labels", {}), query.get("labelSelector", ""))
+            ]
+            return 200, {"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": items}
+        if method == "DELETE" and rest:
+            obj = self.configmaps.pop((ns, rest[0]), None)
+            return (200, obj) if obj else (404, _status(404, "NotFound", f'configmaps "{rest[0]}" not found'))
+        return 405, _status(405, "MethodNotAllowed", method)
+
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] in WRITES]
 
@@ -142,11 +248,27 @@ class Emulator:
     def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        parts = [p for p in url.path.split("/") if p]
+        parts = [unquote(p) for p in url.path.split("/") if p]
         with self.lock:
             self.requests.append((method, url.path))
+            if parts == ["version"]:
+                return 200, {
+                    "major": "1",
+                    "minor": "31",
+                    "gitVersion": "v1.31.0-emulator",
+                    "gitCommit": "emulator",
+                    "gitTreeState": "clean",
+                    "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "go1.22",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "pods":
+                if len(parts) == 8 and parts[6] == "proxy" and parts[7] == "metrics":
+                    return self._etcd_metrics(parts[5])
                 return self._pods(method, parts[3], parts[5:], query, body)
+            if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "configmaps":
+                return self._configmaps(method, parts[3], parts[5:], query, body)
             if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 6 and parts[5] == "deployments":
                 return self._deployments(method, parts[4], parts[6:], body)
         return 404, _status(404, "NotFound", f"the emulator does not serve {url.path}")
@@ -163,6 +285,10 @@ class Emulator:
     def _pods(  # noqa: PLR0911  one return per answer, as the API's own table reads
         self, method: str, ns: str, rest: list[str], query: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, Any]]:
+        for pod in self.pods.values():
+            self._etcd_status(pod)
+        if not rest and method == "POST":
+            return self._create_pod(ns, json.loads(body))
         if not rest:
             denied = self._deny("list", "pods", ns)
             if denied:
@@ -210,6 +336,25 @@ class Emulator:
             denied = self._deny("delete", "pods", ns)
             return denied or self._delete_pod(ns, name)
         return 405, _status(405, "MethodNotAllowed", method)
+
+    def _create_pod(self, ns: str, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A created pod runs at once. An actuator pod (label chaos.io/actuator=etcd-kill) on a
+        control-plane node kills that node's etcd, as its `kill -9` would."""
+        denied = self._deny("create", "pods", ns)
+        if denied:
+            return denied
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name") or f"{meta.get('generateName', 'pod-')}{uuid.uuid4().hex[:5]}"
+        meta.update(name=name, namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
+        obj["status"] = {"phase": "Running"}
+        if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
+            node = obj.get("spec", {}).get("nodeName", "")
+            for member in self.etcd.members:
+                if self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node:
+                    self.etcd.kill(member)
+            obj["status"] = {"phase": "Succeeded"}
+        self.pods[(ns, name)] = obj
+        return 201, obj
 
     def _delete_pod(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
         pod = self.pods.pop((ns, name))
@@ -259,9 +404,10 @@ class Emulator:
             def _do(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, payload = emulator.handle(self.command, self.path, self.rfile.read(length))
-                data = json.dumps(payload).encode()
+                text = payload.get("_text")
+                data = text.encode() if text is not None else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain" if text is not None else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

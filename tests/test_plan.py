@@ -102,7 +102,26 @@ def test_unknown_kube_context_names_the_ones_there_are(tmp_path, monkeypatch):
     assert f"{path}:3: unknown context 'prod-west' (role west); the kubeconfig has: kind-east, kind-west" in (
         err.value.problems
     )
-    assert f"{path}:1: platform kube: the Kubernetes driver is not in this release yet" in err.value.problems
+    assert f"{path}:1: platform kube needs namespaces: the blast radius, e.g. [shop]" in err.value.problems
+
+
+def test_a_kube_plan_passes_contexts_and_blast_radius_to_pytest(tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("contexts:\n  - name: kind-east\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    path = write(
+        tmp_path,
+        """\
+        platform: kube
+        experiments: [experiments/test_master_ha.py]
+        contexts: {east: kind-east}
+        namespaces: [shop, chaos]
+        control_plane: true
+        """,
+    )
+    argv = pytest_argv(load_plan(path), tmp_path, tmp_path / "p.jsonl")
+    assert argv[argv.index("--kube-context") + 1] == "east=kind-east"
+    assert argv.count("--kube-namespace") == 2 and "--kube-control-plane" in argv
 
 
 def test_not_yaml_or_not_a_mapping(tmp_path):

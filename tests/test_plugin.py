@@ -46,11 +46,14 @@ def test_slo_fixture_takes_overrides(pytester):
     pytester.runpytest_subprocess("--chaos-slo", "p99_ms=12.5").assert_outcomes(passed=1)
 
 
-def test_unimplemented_platform_is_refused_clearly(pytester):
+def test_platform_kube_without_clusters_is_refused_clearly(pytester):
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest_subprocess("--platform", "kube")
+    result = pytester.runpytest_subprocess("--platform", "kube", "--kube-context", "east=")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "use --platform lab" in result.stderr.str()
+    err = result.stderr.str()
+    assert "--kube-context 'east=': write ROLE=CONTEXT, e.g. east=kind-east" in err
+    assert "--platform kube needs --kube-context ROLE=CONTEXT" in err
+    assert "--platform kube needs a blast radius: --kube-namespace NAMESPACE" in err
 
 
 def test_markers_are_declared_for_strict_markers(pytester):

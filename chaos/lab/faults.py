@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from chaos.context import RunContext
-from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
+from chaos.errors import PlatformError
 from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab.lab import Lab
 from chaos.lab.labfault import LabFault
+from chaos.platform import pick_member
 from chaos.wait import WaitTimeout, wait_until
 
 RESTART_MEMBER = "lab.etcd.restart"
@@ -46,36 +47,15 @@ class KillMaster(LabFault):
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
         names = [m.name for m in st.members]
-        healthy = [m.name for m in st.members if m.proc.alive()]
         leader = self.lab.leader()
-        if self.pick == "leader":
-            if leader is None:
-                raise PlatformError("no etcd leader right now (the cluster has no quorum): nothing to kill")
-            target = leader
-        elif self.pick == "follower":
-            followers = sorted(n for n in healthy if n != leader)
-            if not followers:
-                raise UnsafeFaultRefused(
-                    f"no running follower to kill (members: {', '.join(names)}, leader: {leader})"
-                )
-            target = self.ctx.rng.choice(followers)
-        elif self.pick in names:
-            target = self.pick
-        else:
-            raise ConfigError(
-                f"kill_master(pick={self.pick!r}): use 'leader', 'follower' or a master name "
-                f"({', '.join(names)})"
-            )
-        if target not in healthy:
-            raise UnsafeFaultRefused(f"etcd {target} is not running; killing it would prove nothing")
-        quorum = len(names) // 2 + 1
-        left = len(healthy) - 1
-        if left < quorum and not self.allow_below_quorum:
-            raise UnsafeFaultRefused(
-                f"killing etcd {target} would leave {left} of {len(names)} members running, below "
-                f"quorum ({quorum}): the cluster would stop accepting writes. Pass "
-                "allow_below_quorum=True to do it anyway"
-            )
+        target = pick_member(
+            self.pick,
+            names=names,
+            up=[m.name for m in st.members if m.proc.alive()],
+            leader=leader,
+            rng=self.ctx.rng,
+            allow_below_quorum=self.allow_below_quorum,
+        )
         self.target = target
         self.was_leader = target == leader
 

@@ -18,7 +18,7 @@ from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
 from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.storage import FailStorage
-from chaos.platform import LinkFault, StorageFault
+from chaos.platform import LinkFault, StorageFault, failure_tolerance
 from chaos.slo import Measure
 from chaos.wait import WaitTimeout, wait_until
 
@@ -75,12 +75,7 @@ class LabMasters:
         return len(self.names()) // 2 + 1
 
     def tolerance(self) -> Measure:
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
-            healthy, total, quorum = len(self.healthy()), len(self.names()), self.quorum()
-            detail = {"members": total, "healthy": healthy, "quorum": quorum}
-            return float(healthy - quorum), detail, (None, None)
-
-        return Measure("masters failure tolerance", "all", compute, unit=" members")
+        return failure_tolerance(self)
 
 
 class LabPlatform:

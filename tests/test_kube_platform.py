@@ -1,0 +1,165 @@
+"""`--platform kube` against the API emulator (standing in for etcd leadership too): the HA
+experiment runs unchanged; the quorum guard, control-plane opt-in and dry run write nothing;
+a killed run is recovered; the reaper deletes expired objects; part-2 faults skip."""
+
+import json
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from chaos import DryRunPlan, Journal, RunContext, UnsafeFaultRefused, kill_master
+from chaos.journal import recover
+from chaos.kube import BlastRadius, connect
+from chaos.kube.masters import EXPIRES, MANAGED
+from chaos.kube.platform import KubePlatform
+from tests.kube_emulator import Emulator
+from tests.lab.conftest import ROOT
+
+RADIUS = BlastRadius(("chaos",), control_plane=True)
+
+
+@pytest.fixture
+def emu():
+    e = Emulator()
+    e.add_control_plane()
+    return e
+
+
+@pytest.fixture
+def kubeconfig(emu, tmp_path):
+    with emu.serving(tmp_path) as path:
+        yield path
+
+
+def platform(kubeconfig, tmp_path, *, radius=RADIUS, dry_run=False):
+    ctx = RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(0), dry_run=dry_run)
+    return KubePlatform(ctx, {"east": connect("east", "emu-east", kubeconfig=kubeconfig)}, radius)
+
+
+def run_pytest(target, kubeconfig, tmp_path, *extra):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            target,
+            "-p",
+            "no:cacheprovider",
+            "--platform",
+            "kube",
+            "--kube-context",
+            "east=emu-east",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--kube-namespace",
+            "chaos",
+            "--chaos-reports",
+            str(tmp_path),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_ha_experiment_runs_unchanged_through_platform_kube(emu, kubeconfig, tmp_path):
+    out = run_pytest("experiments/test_master_ha.py", kubeconfig, tmp_path, "--kube-control-plane")
+    assert out.returncode == 0, out.stdout[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    leader = summary["experiments"][0]["figures"]
+    assert leader["leader changes [during]"] >= 1
+    assert leader["writes time to recover [during]"] <= 5.0
+    assert leader["writes lost (acknowledged) [all]"] == 0
+    assert summary["environment"]["platform"] == "kube"
+    assert "v1.31.0-emulator" in summary["environment"]["context east"]
+    created = [p for m, p in emu.writes() if m == "POST" and p == "/api/v1/namespaces/chaos/pods"]
+    deleted = [p for m, p in emu.writes() if m == "DELETE" and p.startswith("/api/v1/namespaces/chaos/pods/")]
+    assert len(created) == 2 and len(deleted) == 2  # one actuator per kill, each deleted on revert
+    assert not [k for k in emu.pods if k[0] == "chaos"]
+    assert emu.etcd.restarts["etcd-node-1"] == 1  # the leader was killed, and came back
+
+
+def test_without_the_control_plane_opt_in_the_experiment_fails_with_nothing_written(
+    emu, kubeconfig, tmp_path
+):
+    out = run_pytest("experiments/test_master_ha.py::test_leader_loss_keeps_writes", kubeconfig, tmp_path)
+    assert out.returncode == 1
+    assert "killing an etcd member touches the control plane: opt in with --kube-control-plane" in out.stdout
+    assert [p for m, p in emu.writes() if "/pods" in p] == []
+
+
+def test_part_two_faults_skip_saying_why(emu, kubeconfig, tmp_path):
+    out = run_pytest("experiments/test_master_partition.py", kubeconfig, tmp_path, "-rs")
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "SKIPPED" in out.stdout and "not on platform kube" in out.stdout
+    assert "part 2" in out.stdout
+    assert [p for m, p in emu.writes() if "/pods" in p] == []
+
+
+def test_the_quorum_guard_refuses_with_zero_writes(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path)
+    emu.etcd.down_until["etcd-node-3"] = time.monotonic() + 60  # one member already down
+    with pytest.raises(UnsafeFaultRefused, match="would leave 1 of 3 members healthy, below quorum \\(2\\)"):
+        with kill_master(p, pick="follower"):
+            pass
+    assert emu.writes() == []
+    assert p.ctx.journal.entries() == []
+
+
+def test_dry_run_resolves_the_leader_and_writes_nothing(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path, dry_run=True)
+    with pytest.raises(DryRunPlan, match="would SIGKILL etcd leader etcd-node-1 on east"), kill_master(p):
+        pass
+    assert emu.writes() == []
+
+
+def test_a_killed_run_is_recovered_actuator_deleted_member_back(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path)
+    fault = kill_master(p, pick="etcd-node-2")
+    fault.__enter__()  # the run dies with the member down and the actuator pod left
+    [actuator] = [k for k in emu.pods if k[0] == "chaos"]
+    pod = emu.pods[actuator]
+    assert pod["metadata"]["labels"][MANAGED] == "true" and EXPIRES in pod["metadata"]["annotations"]
+    assert pod["spec"]["hostPID"] is True and pod["spec"]["nodeName"] == "node-2"
+    kinds = sorted(e.kind for e in p.ctx.journal.entries())
+    assert kinds == ["kube.actuator.delete", "kube.etcd.killed"]
+    report = recover(p.ctx.journal, include_live=True)
+    assert len(report.undone) == 2
+    assert not [k for k in emu.pods if k[0] == "chaos"]
+    assert "etcd-node-2" in p.masters.healthy()
+
+
+def test_the_reaper_deletes_only_expired_objects(emu, kubeconfig, tmp_path):
+    old = {MANAGED: "true"}
+    for name, expires in (("old", "2020-01-01T00:00:00Z"), ("fresh", "2099-01-01T00:00:00Z")):
+        pod = emu.add_pod("chaos", name, old)
+        pod["metadata"]["annotations"] = {EXPIRES: expires}
+    emu.add_pod("chaos", "not-ours", {"app": "x"})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos",
+            "recover",
+            "--kube-context",
+            "east=emu-east",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--kube-namespace",
+            "chaos",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"CHAOS_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "reaped: pod chaos/old on east" in out.stdout
+    assert sorted(name for ns, name in emu.pods if ns == "chaos") == ["fresh", "not-ours"]
