@@ -98,6 +98,11 @@ class Emulator:
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.pdbs: dict[tuple[str, str], dict[str, Any]] = {}
         self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.priority_classes: dict[str, int] = {}
+        self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
+        self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.requests: list[tuple[str, str]] = []
@@ -116,7 +121,16 @@ class Emulator:
         }
 
     def add_pod(
-        self, ns: str, name: str, labels: dict[str, str], *, node: str = "node-1", owner: str = ""
+        self,
+        ns: str,
+        name: str,
+        labels: dict[str, str],
+        *,
+        node: str = "node-1",
+        owner: str = "",
+        cpu_millis: int = 0,
+        priority_class: str = "",
+        phase: str = "Running",
     ) -> dict[str, Any]:
         with self.lock:
             meta = self._meta(ns, name, labels)
@@ -128,9 +142,21 @@ class Emulator:
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": meta,
-                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "workload"}]},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "workload",
+                            "resources": {"requests": {"cpu": f"{cpu_millis}m"}} if cpu_millis else {},
+                        }
+                    ],
+                },
+                "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]},
             }
+            if priority_class:
+                pod["spec"]["priorityClassName"] = priority_class
+                pod["spec"]["priority"] = self.priority_classes.get(priority_class, 0)
             self.pods[(ns, name)] = pod
             return pod
 
@@ -152,6 +178,32 @@ class Emulator:
             }
             self._reconcile(ns, name)
 
+    def add_node(self, name: str, cpu_millis: int) -> None:
+        with self.lock:
+            self.nodes[name] = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": self._meta("", name, {}),
+                "status": {"allocatable": {"cpu": f"{cpu_millis}m", "memory": "8Gi", "pods": "110"}},
+            }
+
+    def add_priority_class(self, name: str, value: int) -> None:
+        self.priority_classes[name] = value
+
+    def add_hpa(self, ns: str, name: str, *, current: int, desired: int, lo: int, hi: int) -> None:
+        with self.lock:
+            self.hpas[(ns, name)] = {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": self._meta(ns, name, {}),
+                "spec": {
+                    "scaleTargetRef": {"kind": "Deployment", "name": name},
+                    "minReplicas": lo,
+                    "maxReplicas": hi,
+                },
+                "status": {"currentReplicas": current, "desiredReplicas": desired},
+            }
+
     def add_pdb(self, ns: str, name: str, selector: dict[str, str], min_available: int) -> None:
         with self.lock:
             self.pdbs[(ns, name)] = {"selector": selector, "minAvailable": min_available}
@@ -170,7 +222,22 @@ class Emulator:
             del self.pods[key]
         for _ in range(want - len(mine)):
             self.add_pod(ns, f"{name}-{uuid.uuid4().hex[:5]}", labels, owner=name)
-        dep["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want}
+        ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
+        dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
+        dep["metadata"]["resourceVersion"] = str(next(self._rv))
+        if ready < want:
+            threading.Timer(self.ready_delay, self._become_ready, (ns, name)).start()
+        with self.changed:
+            self.changed.notify_all()
+
+    def _become_ready(self, ns: str, name: str) -> None:
+        with self.lock:
+            dep = self.deployments[(ns, name)]
+            want = dep["spec"]["replicas"]
+            dep["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want}
+            dep["metadata"]["resourceVersion"] = str(next(self._rv))
+        with self.changed:
+            self.changed.notify_all()
 
     def add_control_plane(self) -> None:
         """The etcd members as static pods, one per control-plane node."""
@@ -241,11 +308,46 @@ class Emulator:
             return (200, obj) if obj else (404, _status(404, "NotFound", f'configmaps "{rest[0]}" not found'))
         return 405, _status(405, "MethodNotAllowed", method)
 
+    def watch(self, raw_path: str) -> Iterator[dict[str, Any]] | None:
+        """A watch of deployments (``?watch=true``): ADDED for what matches now, then MODIFIED
+        as it changes, until ``timeoutSeconds``; None when the request is not such a watch."""
+        url = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if (
+            query.get("watch") not in ("true", "1")
+            or parts[:3] != ["apis", "apps", "v1"]
+            or parts[5:] != ["deployments"]
+        ):
+            return None
+        self.requests.append(("GET", url.path))
+        ns, selector = parts[4], query.get("fieldSelector", "")
+        deadline = time.monotonic() + float(query.get("timeoutSeconds", 30))
+
+        def events() -> Iterator[dict[str, Any]]:
+            seen: dict[str, str] = {}
+            while time.monotonic() < deadline:
+                with self.lock:
+                    current = [
+                        json.loads(json.dumps(d))
+                        for (dns, _), d in sorted(self.deployments.items())
+                        if dns == ns and _matches_fields(d, selector)
+                    ]
+                for d in current:
+                    name, rv = d["metadata"]["name"], d["metadata"]["resourceVersion"]
+                    if seen.get(name) != rv:
+                        yield {"type": "ADDED" if name not in seen else "MODIFIED", "object": d}
+                        seen[name] = rv
+                with self.changed:
+                    self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+
+        return events()
+
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] in WRITES]
 
     # -- HTTP ---------------------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any]]:  # noqa: PLR0911  a route table
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
@@ -267,6 +369,35 @@ class Emulator:
                 if len(parts) == 8 and parts[6] == "proxy" and parts[7] == "metrics":
                     return self._etcd_metrics(parts[5])
                 return self._pods(method, parts[3], parts[5:], query, body)
+            if parts == ["api", "v1", "nodes"]:
+                return 200, {
+                    "apiVersion": "v1",
+                    "kind": "NodeList",
+                    "metadata": {},
+                    "items": list(self.nodes.values()),
+                }
+            if parts == ["api", "v1", "pods"]:
+                items = [p for p in self.pods.values() if _matches_fields(p, query.get("fieldSelector", ""))]
+                return 200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}
+            if parts == ["apis", "scheduling.k8s.io", "v1", "priorityclasses"]:
+                items = [
+                    {
+                        "apiVersion": "scheduling.k8s.io/v1",
+                        "kind": "PriorityClass",
+                        "metadata": {"name": n},
+                        "value": v,
+                    }
+                    for n, v in self.priority_classes.items()
+                ]
+                return 200, {
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClassList",
+                    "metadata": {},
+                    "items": items,
+                }
+            if parts[:3] == ["apis", "autoscaling", "v2"] and len(parts) == 7:
+                hpa = self.hpas.get((parts[4], parts[6]))
+                return (200, hpa) if hpa else (404, _status(404, "NotFound", f"hpa {parts[6]} not found"))
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "configmaps":
                 return self._configmaps(method, parts[3], parts[5:], query, body)
             if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 6 and parts[5] == "deployments":
@@ -402,6 +533,23 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             def _do(self) -> None:
+                stream = emulator.watch(self.path) if self.command == "GET" else None
+                if stream is not None:
+                    # chunked, as a real API server streams a watch: each event arrives as it happens
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for event in stream:
+                            line = json.dumps(event).encode() + b"\n"
+                            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                            self.wfile.flush()
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client had what it wanted and hung up: a watch's usual end
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 status, payload = emulator.handle(self.command, self.path, self.rfile.read(length))
                 text = payload.get("_text")
@@ -413,6 +561,7 @@ class Emulator:
                 self.wfile.write(data)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _do
+            protocol_version = "HTTP/1.1"  # keep-alive, and chunked watches
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -67,6 +67,28 @@ class KubePlatform:
     def scale(self, namespace: str, deployment: str, replicas: int = 0) -> Fault:
         return ScaleDeployment(self.ctx, self.primary, namespace, deployment, self.radius, replicas=replicas)
 
+    def capacity(self, cluster: str | None = None) -> dict[str, Any]:
+        """CPU allocatable, used, held in reserve by placeholder pods, free; headroom (free +
+        reserve, as a share) and pending pods, of ``cluster`` (the first one by default)."""
+        from chaos.kube.observe import capacity
+
+        return capacity(self._cluster(cluster))
+
+    def wait_ready(
+        self, namespace: str, deployment: str, *, cluster: str | None = None, timeout: float = 60.0
+    ) -> float:
+        """Seconds until the deployment is fully ready, by watch."""
+        from chaos.kube.observe import wait_ready
+
+        return wait_ready(self._cluster(cluster), namespace, deployment, timeout=timeout)
+
+    def _cluster(self, role: str | None) -> Cluster:
+        if role is None:
+            return self.primary
+        if role not in self.clusters:
+            raise ConfigError(f"no cluster {role!r}; clusters are: {', '.join(self.clusters)}")
+        return self.clusters[role]
+
     def nodes(self) -> list[str]:
         raise NotSupported(PART_2)
 

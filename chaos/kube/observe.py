@@ -1,0 +1,100 @@
+"""Observing a cluster's capacity and recovery: a deployment's readiness by watch (one
+request, no polling), HorizontalPodAutoscaler status, pending pods, node allocatable CPU
+against what pods request, and the reserve held by placeholder pods (pods of a negative
+PriorityClass, which real workloads preempt)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chaos.errors import PlatformError
+from chaos.kube.connect import Cluster
+
+
+def cpu_millis(quantity: str | None) -> int:
+    """Kubernetes CPU quantity ("250m", "2", "0.5") in millicores."""
+    if not quantity:
+        return 0
+    q = str(quantity)
+    return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
+
+
+def wait_ready(cluster: Cluster, namespace: str, deployment: str, *, timeout: float = 60.0) -> float:
+    """Seconds until ``deployment`` has all its replicas ready, watched (not polled)."""
+    from kubernetes import watch as untyped_watch
+
+    watch: Any = untyped_watch  # the watch helper is untyped
+    start = time.monotonic()
+    stream = watch.Watch().stream(
+        cluster.apps.list_namespaced_deployment,
+        namespace,
+        field_selector=f"metadata.name={deployment}",
+        timeout_seconds=max(1, int(timeout)),
+    )
+    for event in stream:
+        dep = event["object"]
+        want = dep.spec.replicas or 0
+        if (dep.status.ready_replicas or 0) >= want:
+            return time.monotonic() - start
+    raise PlatformError(
+        f"deployment {namespace}/{deployment} on {cluster.role} not ready within {timeout:g} s"
+    )
+
+
+def hpa(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    api = client.AutoscalingV2Api(cluster.api)
+    h: Any = cluster.call(
+        "get",
+        "horizontalpodautoscalers",
+        namespace,
+        api.read_namespaced_horizontal_pod_autoscaler,
+        name,
+        namespace,
+    )
+    return {
+        "current": h.status.current_replicas,
+        "desired": h.status.desired_replicas,
+        "min": h.spec.min_replicas,
+        "max": h.spec.max_replicas,
+    }
+
+
+def capacity(cluster: Cluster) -> dict[str, Any]:
+    """CPU the nodes can give, what running pods request, what placeholder pods hold in
+    reserve, what is free, and how many pods wait for room (Pending)."""
+    from kubernetes import client
+
+    core = cluster.core
+    nodes = cluster.call("list", "nodes", "-", core.list_node).items
+    allocatable = sum(cpu_millis((n.status.allocatable or {}).get("cpu")) for n in nodes)
+    classes = client.SchedulingV1Api(cluster.api)
+    classes_listed: Any = cluster.call("list", "priorityclasses", "-", classes.list_priority_class)
+    negative = {pc.metadata.name for pc in classes_listed.items if pc.value < 0}
+    pods = cluster.call(
+        "list", "pods", "-", core.list_pod_for_all_namespaces, field_selector="status.phase=Running"
+    ).items
+    pending = cluster.call(
+        "list", "pods", "-", core.list_pod_for_all_namespaces, field_selector="status.phase=Pending"
+    ).items
+
+    def requested(p: Any) -> int:
+        return sum(
+            cpu_millis(((c.resources and c.resources.requests) or {}).get("cpu")) for c in p.spec.containers
+        )
+
+    reserve = sum(requested(p) for p in pods if p.spec.priority_class_name in negative)
+    used = sum(requested(p) for p in pods if p.spec.priority_class_name not in negative)
+    free = allocatable - used - reserve
+    return {
+        "allocatable_mcpu": allocatable,
+        "used_mcpu": used,
+        "reserve_mcpu": reserve,
+        "free_mcpu": free,
+        "headroom": (free + reserve) / allocatable if allocatable else 0.0,
+        "reserve": reserve / allocatable if allocatable else 0.0,
+        "pending": len(pending),
+        "nodes": len(nodes),
+    }

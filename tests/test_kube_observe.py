@@ -1,0 +1,79 @@
+"""Observation on the API emulator: readiness by watch (one request), HPA status, and capacity
+with the reserve held by placeholder pods of a negative PriorityClass."""
+
+import threading
+
+import pytest
+
+from chaos import PlatformError
+from chaos.kube import connect
+from chaos.kube.observe import capacity, cpu_millis, hpa, wait_ready
+from tests.kube_emulator import Emulator
+
+
+@pytest.fixture
+def emu():
+    e = Emulator()
+    e.add_node("node-1", 4000)
+    e.add_node("node-2", 4000)
+    e.add_priority_class("reserve", -10)
+    e.add_pod("shop", "api-1", {"app": "api"}, cpu_millis=2000)
+    e.add_pod("shop", "api-2", {"app": "api"}, cpu_millis=2400)
+    e.add_pod("shop", "placeholder-1", {"app": "reserve"}, cpu_millis=1600, priority_class="reserve")
+    e.add_pod("shop", "waiting", {"app": "api"}, cpu_millis=500, phase="Pending")
+    return e
+
+
+@pytest.fixture
+def cluster(emu, tmp_path):
+    with emu.serving(tmp_path) as kubeconfig:
+        yield connect("east", "emu-east", kubeconfig=kubeconfig)
+
+
+@pytest.mark.parametrize(("q", "m"), [("250m", 250), ("2", 2000), ("0.5", 500), (None, 0), ("", 0)])
+def test_cpu_quantities(q, m):
+    assert cpu_millis(q) == m
+
+
+def test_capacity_counts_the_placeholder_reserve_apart(cluster):
+    c = capacity(cluster)
+    assert c["allocatable_mcpu"] == 8000
+    assert c["used_mcpu"] == 4400 and c["reserve_mcpu"] == 1600
+    assert c["free_mcpu"] == 2000
+    assert c["reserve"] == pytest.approx(0.2) and c["headroom"] == pytest.approx(0.45)
+    assert c["pending"] == 1 and c["nodes"] == 2
+
+
+def test_hpa_status(emu, cluster):
+    emu.add_hpa("shop", "api", current=2, desired=4, lo=2, hi=10)
+    assert hpa(cluster, "shop", "api") == {"current": 2, "desired": 4, "min": 2, "max": 10}
+
+
+def test_readiness_is_watched_not_polled(emu, cluster):
+    emu.ready_delay = 0.4
+    emu.add_deployment("shop", "web", 1, {"app": "web"})
+    emu.deployments[("shop", "web")]["status"]["readyReplicas"] = 1
+    threading.Timer(
+        0.1,
+        lambda: emu.handle(
+            "PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", b'{"spec": {"replicas": 3}}'
+        ),
+    ).start()
+    emu.requests.clear()
+    took = wait_ready(cluster, "shop", "web", timeout=5)
+    # ready at once (1 of 1) — the watch's first event; scale up and wait again
+    assert took < 0.2
+    emu.requests.clear()
+    threading.Event().wait(0.2)
+    took = wait_ready(cluster, "shop", "web", timeout=5)
+    assert 0.1 < took < 2
+    watches = [p for m, p in emu.requests if m == "GET"]
+    assert watches == ["/apis/apps/v1/namespaces/shop/deployments"]  # one watch, no polling
+
+
+def test_a_deployment_that_never_gets_ready_times_out_clearly(emu, cluster):
+    emu.ready_delay = 60
+    emu.add_deployment("shop", "slow", 0, {"app": "slow"})
+    emu.handle("PATCH", "/apis/apps/v1/namespaces/shop/deployments/slow/scale", b'{"spec": {"replicas": 2}}')
+    with pytest.raises(PlatformError, match="deployment shop/slow on east not ready within 1 s"):
+        wait_ready(cluster, "shop", "slow", timeout=1)
