@@ -112,6 +112,7 @@ class RunConfig:
         guards: list[str] | None = None,
         progress: Path | None = None,
         kube_contexts: list[str] | None = None,
+        kube_clusters: Path | None = None,
         kubeconfig: Path | None = None,
         kube_namespaces: list[str] | None = None,
         kube_control_plane: bool = False,
@@ -121,7 +122,7 @@ class RunConfig:
         problems: list[str] = []
         if platform not in PLATFORMS:
             problems.append(f"--platform {platform!r}: choose one of {', '.join(PLATFORMS)}")
-        contexts = parse_contexts(kube_contexts or [], problems)
+        contexts = parse_contexts([*clusters_file(kube_clusters, problems), *(kube_contexts or [])], problems)
         if platform == "kube":
             if not contexts:
                 problems.append(
@@ -163,6 +164,27 @@ class RunConfig:
             tuple(kube_namespaces or ()),
             kube_control_plane,
         )
+
+
+def clusters_file(path: Path | None, problems: list[str]) -> list[str]:
+    """A small YAML file mapping roles to kubeconfig contexts, e.g. ``{east: kind-east, west:
+    kind-west}``, as ``ROLE=CONTEXT`` items."""
+    if path is None:
+        return []
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        problems.append(f"--kube-clusters {path}: {exc.strerror}")
+        return []
+    except yaml.YAMLError as exc:
+        problems.append(f"--kube-clusters {path}: not valid YAML: {exc}")
+        return []
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        problems.append(f"--kube-clusters {path}: a mapping of role: context, e.g. {{east: kind-east}}")
+        return []
+    return [f"{role}={context}" for role, context in doc.items()]
 
 
 def parse_contexts(items: list[str], problems: list[str]) -> list[tuple[str, str]]:

@@ -76,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a cluster for --platform kube (repeatable): its role and kubeconfig context, or in-cluster",
     )
     group.addoption(
+        "--kube-clusters",
+        default=None,
+        metavar="FILE",
+        help="YAML mapping cluster roles to contexts, e.g. {east: kind-east}",
+    )
+    group.addoption(
         "--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG or ~/.kube/config)"
     )
     group.addoption(
@@ -116,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
             reports=reports if reports.is_absolute() else config.rootpath / reports,
             guards=config.getoption("--chaos-guard"),
             kube_contexts=config.getoption("--kube-context"),
+            kube_clusters=Path(c) if (c := config.getoption("--kube-clusters")) else None,
             kubeconfig=Path(k) if (k := config.getoption("--kubeconfig")) else None,
             kube_namespaces=config.getoption("--kube-namespace"),
             kube_control_plane=config.getoption("--kube-control-plane"),
@@ -239,8 +246,11 @@ def timeline(chaos_context: RunContext) -> Any:
 
 
 @pytest.fixture
-def platform(chaos_config: RunConfig, chaos_context: RunContext, request: pytest.FixtureRequest) -> Any:
-    """The platform experiments act on: the lab, or the clusters of --platform kube."""
+def platform(
+    chaos_config: RunConfig, chaos_context: RunContext, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """The platform experiments act on: the lab, or the clusters of --platform kube (whose
+    events in the blast radius go on the timeline while the test runs)."""
     plat: Any
     if chaos_config.platform == "kube":
         plat = _kube_platform(chaos_config, chaos_context)
@@ -256,7 +266,12 @@ def platform(chaos_config: RunConfig, chaos_context: RunContext, request: pytest
     if not env:
         env.update(plat.environment())
         env["seed"] = request.config.stash[CONFIG].seed
-    return plat
+    recorder = plat.record_events() if chaos_config.platform == "kube" and not chaos_config.dry_run else None
+    try:
+        yield plat
+    finally:
+        if recorder is not None:
+            recorder.stop()
 
 
 def _kube_platform(cfg: RunConfig, ctx: RunContext) -> Any:

@@ -101,6 +101,7 @@ class Emulator:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.priority_classes: dict[str, int] = {}
         self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
         self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
@@ -221,7 +222,9 @@ class Emulator:
         for key in mine[want:]:
             del self.pods[key]
         for _ in range(want - len(mine)):
-            self.add_pod(ns, f"{name}-{uuid.uuid4().hex[:5]}", labels, owner=name)
+            pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
+            self.add_pod(ns, pod_name, labels, owner=name)
+            self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
         ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
         dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
@@ -314,11 +317,11 @@ class Emulator:
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
-        if (
-            query.get("watch") not in ("true", "1")
-            or parts[:3] != ["apis", "apps", "v1"]
-            or parts[5:] != ["deployments"]
-        ):
+        if query.get("watch") not in ("true", "1"):
+            return None
+        if parts[:2] == ["api", "v1"] and parts[4:] == ["events"]:
+            return self._watch_events(parts[3], url.path, float(query.get("timeoutSeconds", 30)))
+        if parts[:3] != ["apis", "apps", "v1"] or parts[5:] != ["deployments"]:
             return None
         self.requests.append(("GET", url.path))
         ns, selector = parts[4], query.get("fieldSelector", "")
@@ -338,6 +341,23 @@ class Emulator:
                     if seen.get(name) != rv:
                         yield {"type": "ADDED" if name not in seen else "MODIFIED", "object": d}
                         seen[name] = rv
+                with self.changed:
+                    self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+
+        return events()
+
+    def _watch_events(self, ns: str, path: str, timeout: float) -> Iterator[dict[str, Any]]:
+        self.requests.append(("GET", path))
+        deadline = time.monotonic() + timeout
+
+        def events() -> Iterator[dict[str, Any]]:
+            sent = 0
+            while time.monotonic() < deadline:
+                with self.lock:
+                    fresh = [e for e in self.events[sent:] if e["metadata"]["namespace"] == ns]
+                    sent = len(self.events)
+                for e in fresh:
+                    yield {"type": "ADDED", "object": e}
                 with self.changed:
                     self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
 
@@ -487,8 +507,24 @@ class Emulator:
         self.pods[(ns, name)] = obj
         return 201, obj
 
+    def _event(self, ns: str, kind: str, name: str, reason: str, message: str) -> None:
+        self.events.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": self._meta(ns, f"{name}.{uuid.uuid4().hex[:8]}", {}),
+                "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+                "reason": reason,
+                "message": message,
+                "type": "Normal",
+            }
+        )
+        with self.changed:
+            self.changed.notify_all()
+
     def _delete_pod(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
         pod = self.pods.pop((ns, name))
+        self._event(ns, "Pod", name, "Killing", f"Stopping container {name}")
         owner = pod["metadata"].get("ownerReferences", [{}])[0].get("uid")
         if owner and (ns, owner) in self.deployments:
             self._reconcile(ns, owner)

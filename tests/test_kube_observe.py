@@ -77,3 +77,32 @@ def test_a_deployment_that_never_gets_ready_times_out_clearly(emu, cluster):
     emu.handle("PATCH", "/apis/apps/v1/namespaces/shop/deployments/slow/scale", b'{"spec": {"replicas": 2}}')
     with pytest.raises(PlatformError, match="deployment shop/slow on east not ready within 1 s"):
         wait_ready(cluster, "shop", "slow", timeout=1)
+
+
+def test_cluster_events_go_on_the_timeline(emu, cluster):
+    from chaos.clock import SystemClock
+    from chaos.kube.events import EventRecorder
+    from chaos.timeline import Timeline
+
+    emu.add_deployment("shop", "web", 2, {"app": "web"})
+    tl = Timeline(SystemClock())
+    recorder = EventRecorder(cluster, ("shop",), tl).start()
+    try:
+        threading.Event().wait(0.3)
+        victim = next(name for ns, name in emu.pods if name.startswith("web-"))
+        emu.handle("DELETE", f"/api/v1/namespaces/shop/pods/{victim}", b"")
+        deadline = threading.Event()
+        for _ in range(40):
+            if any(e.data.get("reason") == "Killing" for e in tl.events):
+                break
+            deadline.wait(0.05)
+    finally:
+        recorder.stop()
+    notes = [e.data for e in tl.events if e.name == "k8s"]
+    assert {
+        "reason": "Killing",
+        "object": f"pod shop/{victim}",
+        "message": f"Stopping container {victim}",
+        "cluster": "east",
+    } in notes
+    assert any(n["reason"] == "SuccessfulCreate" for n in notes)  # the controller's replacement

@@ -163,3 +163,41 @@ def test_the_reaper_deletes_only_expired_objects(emu, kubeconfig, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "reaped: pod chaos/old on east" in out.stdout
     assert sorted(name for ns, name in emu.pods if ns == "chaos") == ["fresh", "not-ours"]
+
+
+def test_a_clusters_file_maps_roles_to_contexts(emu, kubeconfig, tmp_path):
+    clusters = tmp_path / "clusters.yaml"
+    clusters.write_text("east: emu-east\n")
+    args = ["experiments/test_master_ha.py::test_follower_loss_keeps_writes", "--platform", "kube"]
+    args += ["--kube-clusters", str(clusters), "--kubeconfig", str(kubeconfig), "--kube-namespace", "chaos"]
+    args += ["--kube-control-plane", "--chaos-reports", str(tmp_path), "-p", "no:cacheprovider"]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-2000:]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- east\n")
+    out = run_pytest("experiments/test_master_ha.py", kubeconfig, tmp_path, "--kube-clusters", str(bad))
+    assert out.returncode == 4  # usage error, before anything runs
+    assert f"--kube-clusters {bad}: a mapping of role: context" in out.stderr
+
+
+def test_the_rbac_manifest_grants_every_call_the_platform_makes():
+    import re
+
+    import yaml
+
+    granted = set()
+    for doc in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()):
+        for rule in doc.get("rules", []) if doc["kind"] in ("Role", "ClusterRole") else []:
+            granted |= {(verb, res) for verb in rule["verbs"] for res in rule["resources"]}
+    source = "\n".join(p.read_text() for p in (ROOT / "chaos" / "kube").glob("*.py"))
+    used = set(re.findall(r'\.call\(\s*"(\w+)",\s*"([\w/]+)"', source))
+    used -= {("get", "version")}  # /version is readable by every authenticated user
+    assert used, "no API calls found: the pattern is stale"
+    assert used <= granted, f"deploy/rbac.yaml lacks {sorted(used - granted)}"

@@ -12,6 +12,7 @@ from chaos.context import RunContext
 from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.fault import Fault
 from chaos.kube.connect import Cluster
+from chaos.kube.events import EventRecorder
 from chaos.kube.faults import KillPods, ScaleDeployment
 from chaos.kube.kill_master import KubeKillMaster
 from chaos.kube.masters import EXPIRES, MANAGED, KubeMasters
@@ -66,6 +67,10 @@ class KubePlatform:
 
     def scale(self, namespace: str, deployment: str, replicas: int = 0) -> Fault:
         return ScaleDeployment(self.ctx, self.primary, namespace, deployment, self.radius, replicas=replicas)
+
+    def record_events(self) -> EventRecorder:
+        """Start putting the clusters' events in the blast radius on the timeline."""
+        return EventRecorder(self.primary, self.radius.namespaces, self.ctx.tl).start()
 
     def capacity(self, cluster: str | None = None) -> dict[str, Any]:
         """CPU allocatable, used, held in reserve by placeholder pods, free; headroom (free +
