@@ -99,6 +99,7 @@ class Emulator:
         self.pdbs: dict[tuple[str, str], dict[str, Any]] = {}
         self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
         self.nodes: dict[str, dict[str, Any]] = {}
+        self.statefulsets: dict[tuple[str, str], dict[str, Any]] = {}
         self.priority_classes: dict[str, int] = {}
         self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
@@ -178,6 +179,39 @@ class Emulator:
                 "status": {"replicas": replicas, "readyReplicas": replicas},
             }
             self._reconcile(ns, name)
+
+    def add_statefulset(self, ns: str, name: str, replicas: int, ready: int) -> None:
+        """A StatefulSet whose pods become ready one by one, ``ready_delay`` apart."""
+        labels = {"app": name}
+        with self.lock:
+            self.statefulsets[(ns, name)] = {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": self._meta(ns, name, labels),
+                "spec": {
+                    "replicas": replicas,
+                    "serviceName": name,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "db", "image": "db"}]},
+                    },
+                },
+                "status": {"replicas": replicas, "readyReplicas": ready},
+            }
+        if ready < replicas:
+            threading.Timer(self.ready_delay, self._statefulset_step, (ns, name)).start()
+
+    def _statefulset_step(self, ns: str, name: str) -> None:
+        with self.lock:
+            sts = self.statefulsets[(ns, name)]
+            sts["status"]["readyReplicas"] += 1
+            sts["metadata"]["resourceVersion"] = str(next(self._rv))
+            more = sts["status"]["readyReplicas"] < sts["spec"]["replicas"]
+        with self.changed:
+            self.changed.notify_all()
+        if more:
+            threading.Timer(self.ready_delay, self._statefulset_step, (ns, name)).start()
 
     def add_node(self, name: str, cpu_millis: int) -> None:
         with self.lock:
@@ -321,8 +355,9 @@ class Emulator:
             return None
         if parts[:2] == ["api", "v1"] and parts[4:] == ["events"]:
             return self._watch_events(parts[3], url.path, float(query.get("timeoutSeconds", 30)))
-        if parts[:3] != ["apis", "apps", "v1"] or parts[5:] != ["deployments"]:
+        if parts[:3] != ["apis", "apps", "v1"] or parts[5:] not in (["deployments"], ["statefulsets"]):
             return None
+        store = self.deployments if parts[5] == "deployments" else self.statefulsets
         self.requests.append(("GET", url.path))
         ns, selector = parts[4], query.get("fieldSelector", "")
         deadline = time.monotonic() + float(query.get("timeoutSeconds", 30))
@@ -333,7 +368,7 @@ class Emulator:
                 with self.lock:
                     current = [
                         json.loads(json.dumps(d))
-                        for (dns, _), d in sorted(self.deployments.items())
+                        for (dns, _), d in sorted(store.items())
                         if dns == ns and _matches_fields(d, selector)
                     ]
                 for d in current:

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from chaos import PlatformError
+from chaos import ConfigError, PlatformError
 from chaos.kube import connect
 from chaos.kube.observe import capacity, cpu_millis, hpa, wait_ready
 from tests.kube_emulator import Emulator
@@ -106,3 +106,12 @@ def test_cluster_events_go_on_the_timeline(emu, cluster):
         "cluster": "east",
     } in notes
     assert any(n["reason"] == "SuccessfulCreate" for n in notes)  # the controller's replacement
+
+
+def test_a_statefulset_is_ready_when_its_last_replica_is(emu, cluster):
+    emu.ready_delay = 0.15
+    emu.add_statefulset("shop", "db", replicas=3, ready=0)
+    took = wait_ready(cluster, "shop", "db", kind="statefulset", timeout=5)
+    assert 0.3 < took < 2  # three replicas, one after another
+    with pytest.raises(ConfigError, match="use deployment or statefulset"):
+        wait_ready(cluster, "shop", "db", kind="daemonset")

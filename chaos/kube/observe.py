@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chaos.errors import PlatformError
+from chaos.errors import ConfigError, PlatformError
 from chaos.kube.connect import Cluster
 
 
@@ -20,16 +20,25 @@ def cpu_millis(quantity: str | None) -> int:
     return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
 
 
-def wait_ready(cluster: Cluster, namespace: str, deployment: str, *, timeout: float = 60.0) -> float:
-    """Seconds until ``deployment`` has all its replicas ready, watched (not polled)."""
+def wait_ready(
+    cluster: Cluster, namespace: str, name: str, *, kind: str = "deployment", timeout: float = 60.0
+) -> float:
+    """Seconds until the deployment or statefulset ``name`` has all its replicas ready,
+    watched (one request, not polled)."""
     from kubernetes import watch as untyped_watch
 
+    listers = {
+        "deployment": cluster.apps.list_namespaced_deployment,
+        "statefulset": cluster.apps.list_namespaced_stateful_set,
+    }
+    if kind not in listers:
+        raise ConfigError(f"wait_ready(kind={kind!r}): use deployment or statefulset")
     watch: Any = untyped_watch  # the watch helper is untyped
     start = time.monotonic()
     stream = watch.Watch().stream(
-        cluster.apps.list_namespaced_deployment,
+        listers[kind],
         namespace,
-        field_selector=f"metadata.name={deployment}",
+        field_selector=f"metadata.name={name}",
         timeout_seconds=max(1, int(timeout)),
     )
     for event in stream:
@@ -37,9 +46,7 @@ def wait_ready(cluster: Cluster, namespace: str, deployment: str, *, timeout: fl
         want = dep.spec.replicas or 0
         if (dep.status.ready_replicas or 0) >= want:
             return time.monotonic() - start
-    raise PlatformError(
-        f"deployment {namespace}/{deployment} on {cluster.role} not ready within {timeout:g} s"
-    )
+    raise PlatformError(f"{kind} {namespace}/{name} on {cluster.role} not ready within {timeout:g} s")
 
 
 def hpa(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:

@@ -80,12 +80,18 @@ class KubePlatform:
         return capacity(self._cluster(cluster))
 
     def wait_ready(
-        self, namespace: str, deployment: str, *, cluster: str | None = None, timeout: float = 60.0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        kind: str = "deployment",
+        cluster: str | None = None,
+        timeout: float = 60.0,
     ) -> float:
-        """Seconds until the deployment is fully ready, by watch."""
+        """Seconds until the deployment (or ``kind="statefulset"``) is fully ready, by watch."""
         from chaos.kube.observe import wait_ready
 
-        return wait_ready(self._cluster(cluster), namespace, deployment, timeout=timeout)
+        return wait_ready(self._cluster(cluster), namespace, name, kind=kind, timeout=timeout)
 
     def _cluster(self, role: str | None) -> Cluster:
         if role is None:
