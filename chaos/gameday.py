@@ -156,6 +156,10 @@ def _show(
 
 
 def run_plan(plan: Plan, *, console: Console, html: bool = True, allure: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # started in the background (nohup, `&`): SIGINT is ignored and pytest would inherit
+        # that, so the SIGINT that stops a run at its time limit (faults reverted) would do nothing
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = plan.reports / f"{plan.name}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,7 +174,13 @@ def run_plan(plan: Plan, *, console: Console, html: bool = True, allure: list[st
     with open(run_dir / "pytest.log", "wb") as log:
         # the run record's path goes into the Allure environment: report and record link both ways
         env = {**os.environ, "CHAOS_RUN_RECORD": str((run_dir / "run.json").resolve())}
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
         offset = 0
         live = Live(view.render(plan), console=console, refresh_per_second=4) if live_ui else None
         if live is not None:
