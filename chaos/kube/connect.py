@@ -124,3 +124,18 @@ def connect(
     api = config.new_client_from_config(config_file=str(path), context=context, persist_config=False)
     api.configuration.retries = 2
     return Cluster(role, context, path, api, timeout)
+
+
+def locator(cluster: Cluster) -> dict[str, Any]:
+    """What a journal entry records to reach ``cluster`` again from another process."""
+    return {
+        "cluster": cluster.role,
+        "context": cluster.context,
+        "kubeconfig": str(cluster.kubeconfig) if cluster.kubeconfig else None,
+    }
+
+
+def reconnect(entry: dict[str, Any]) -> Cluster:
+    """The cluster a journal entry's ``locator`` names (for undo after a crash)."""
+    kubeconfig = Path(entry["kubeconfig"]) if entry.get("kubeconfig") else None
+    return connect(entry["cluster"], entry["context"], kubeconfig=kubeconfig)

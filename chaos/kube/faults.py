@@ -6,14 +6,13 @@ with cluster, kind, name and UID before it is made; the blast radius is checked 
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from chaos.context import RunContext
 from chaos.errors import ConfigError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.journal import register_undo
-from chaos.kube.connect import Cluster, NotFound, Refused, connect
+from chaos.kube.connect import Cluster, NotFound, Refused, locator, reconnect
 from chaos.kube.targets import BlastRadius, Target, select_pods
 from chaos.wait import WaitTimeout, wait_until
 
@@ -28,8 +27,7 @@ def _pod_killed(undo: dict[str, Any]) -> None:
 
 @register_undo(SCALED)
 def _scale_back(undo: dict[str, Any]) -> None:
-    kubeconfig = Path(undo["kubeconfig"]) if undo.get("kubeconfig") else None
-    cluster = connect(undo["cluster"], undo["context"], kubeconfig=kubeconfig)
+    cluster = reconnect(undo)
     ns, name = undo["namespace"], undo["name"]
     cluster.call(
         "patch",
@@ -40,14 +38,6 @@ def _scale_back(undo: dict[str, Any]) -> None:
         ns,
         {"spec": {"replicas": undo["replicas"]}},
     )
-
-
-def _where(cluster: Cluster) -> dict[str, Any]:
-    return {
-        "cluster": cluster.role,
-        "context": cluster.context,
-        "kubeconfig": str(cluster.kubeconfig) if cluster.kubeconfig else None,
-    }
 
 
 class KillPods(Fault):
@@ -95,7 +85,7 @@ class KillPods(Fault):
         core = self.cluster.core
         for t in self.targets:
             self.journaled(
-                POD_KILLED, {**_where(self.cluster), **t.__dict__}, f"record: {t.describe()} killed"
+                POD_KILLED, {**locator(self.cluster), **t.__dict__}, f"record: {t.describe()} killed"
             )
             if self.evict:
                 body = client.V1Eviction(metadata=client.V1ObjectMeta(name=t.name, namespace=t.namespace))
@@ -182,7 +172,7 @@ class ScaleDeployment(Fault):
 
     def inject(self) -> None:
         undo = {
-            **_where(self.cluster),
+            **locator(self.cluster),
             "namespace": self.namespace,
             "name": self.name,
             "uid": self.uid,

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from pathlib import Path
 from typing import Any
 
 from chaos.context import RunContext
 from chaos.errors import PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.journal import register_undo
-from chaos.kube.connect import NotFound, connect
+from chaos.kube.connect import NotFound, locator, reconnect
 from chaos.kube.masters import KubeMasters, managed_metadata
 from chaos.kube.targets import BlastRadius
 from chaos.platform import pick_member
@@ -27,7 +26,7 @@ ACTUATOR_IMAGE = "busybox:1.36"
 
 @register_undo(ACTUATOR)
 def _delete_actuator(undo: dict[str, Any]) -> None:
-    cluster = connect(undo["cluster"], undo["context"], kubeconfig=_path(undo))
+    cluster = reconnect(undo)
     # already gone (an earlier undo or the reaper) is fine
     with contextlib.suppress(NotFound):
         cluster.call(
@@ -43,7 +42,7 @@ def _delete_actuator(undo: dict[str, Any]) -> None:
 @register_undo(MEMBER_KILLED)
 def _await_member(undo: dict[str, Any]) -> None:
     """The kubelet restarts the member; the revert waits until it answers with a leader."""
-    cluster = connect(undo["cluster"], undo["context"], kubeconfig=_path(undo))
+    cluster = reconnect(undo)
     masters = KubeMasters(cluster, undo["namespace"], 60)
     try:
         wait_until(
@@ -54,10 +53,6 @@ def _await_member(undo: dict[str, Any]) -> None:
         )
     except WaitTimeout as exc:
         raise PlatformError(f"etcd {undo['member']} on {undo['cluster']} did not come back: {exc}") from exc
-
-
-def _path(undo: dict[str, Any]) -> Path | None:
-    return Path(undo["kubeconfig"]) if undo.get("kubeconfig") else None
 
 
 def actuator_pod(name: str, node: str, ttl: float) -> dict[str, Any]:
@@ -130,12 +125,7 @@ class KubeKillMaster(Fault):
     def inject(self) -> None:
         assert self.target is not None
         cluster = self.masters.cluster
-        where = {
-            "cluster": cluster.role,
-            "context": cluster.context,
-            "kubeconfig": str(cluster.kubeconfig) if cluster.kubeconfig else None,
-            "namespace": self.namespace,
-        }
+        where = {**locator(cluster), "namespace": self.namespace}
         self.journaled(
             MEMBER_KILLED, {**where, "member": self.target}, f"wait for etcd {self.target} to come back"
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 from chaos.durability import WriteTimeout
 from chaos.errors import NotSupported, PlatformError
-from chaos.kube.connect import Cluster, NotFound, Refused
+from chaos.kube.connect import Cluster
 from chaos.platform import failure_tolerance
 from chaos.slo import Measure
 
@@ -153,6 +153,3 @@ class KubeMasters:
 
     def lag(self, name: str) -> int:
         raise NotSupported(f"the raft lag of {name}: etcd's own status endpoint comes with part 2")
-
-
-__all__ = ["EXPIRES", "MANAGED", "ConfigMapKV", "KubeMasters", "NotFound", "Refused", "managed_metadata"]

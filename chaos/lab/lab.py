@@ -66,6 +66,9 @@ class LabState:
     def daemon(self, volume: str) -> Served | None:
         return next((v for v in self.volumes if v.name == volume), None)
 
+    def is_member(self, name: str) -> bool:
+        return any(m.name == name for m in self.members)
+
     def member(self, name: str) -> Member:
         for m in self.members:
             if m.name == name:
@@ -497,14 +500,14 @@ class Lab:
 
     def owner_alive(self, volume: str) -> bool:
         st = self._require_state()
-        if any(m.name == volume for m in st.members):
+        if st.is_member(volume):
             return st.member(volume).proc.alive()
         return st.service(volume).proc.alive()
 
     def start_owner(self, volume: str) -> None:
         """Start the member or service whose data is on ``volume`` (idempotent)."""
         st = self._require_state()
-        if any(m.name == volume for m in st.members):
+        if st.is_member(volume):
             self.start_member(volume)
         else:
             self.start_service(volume)
@@ -516,7 +519,7 @@ class Lab:
         with self.locked():
             st = self._require_state()
             vol = self.volume(name)
-            owner = st.member(name).proc if any(m.name == name for m in st.members) else st.service(name).proc
+            owner = st.member(name).proc if st.is_member(name) else st.service(name).proc
             procs.kill(owner)
             served = st.daemon(name)
             volumes.unserve(vol, served.proc if served else None)
