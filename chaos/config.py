@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.errors import ConfigError
 from chaos.probes import MAX_HZ
@@ -97,6 +98,7 @@ class RunConfig:
     kubeconfig: Path | None = None
     kube_namespaces: tuple[str, ...] = ()
     kube_control_plane: bool = False
+    kube_topology: Any = None  # chaos.kube.topology.Topology (imported lazily: kube is optional)
 
     @classmethod
     def build(
@@ -116,6 +118,7 @@ class RunConfig:
         kubeconfig: Path | None = None,
         kube_namespaces: list[str] | None = None,
         kube_control_plane: bool = False,
+        kube_topology: Path | None = None,
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
 
@@ -132,6 +135,11 @@ class RunConfig:
                 problems.append(
                     "--platform kube needs a blast radius: --kube-namespace NAMESPACE (repeatable)"
                 )
+        topology = None
+        if kube_topology is not None:
+            from chaos.kube.topology import load_topology
+
+            topology = load_topology(kube_topology, {role for role, _ in contexts}, problems)
         if lab_profile not in PROFILES:
             problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
         if not 0 < probe_hz <= MAX_HZ:
@@ -163,6 +171,7 @@ class RunConfig:
             kubeconfig,
             tuple(kube_namespaces or ()),
             kube_control_plane,
+            topology,
         )
 
 

@@ -92,6 +92,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="blast radius for --platform kube (repeatable): faults touch only these namespaces",
     )
     group.addoption(
+        "--kube-topology",
+        default=None,
+        help="YAML mapping the names experiments use (entry_url, services such as east-router) to clusters",
+    )
+    group.addoption(
         "--kube-control-plane", action="store_true", help="allow faults on the control plane (etcd members)"
     )
     group.addoption(
@@ -126,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
             kubeconfig=Path(k) if (k := config.getoption("--kubeconfig")) else None,
             kube_namespaces=config.getoption("--kube-namespace"),
             kube_control_plane=config.getoption("--kube-control-plane"),
+            kube_topology=Path(t) if (t := config.getoption("--kube-topology")) else None,
             progress=Path(p) if (p := config.getoption("--chaos-progress")) else None,
         )
         slos = parse_slo_overrides(config.getoption("--chaos-slo"))
@@ -284,7 +290,8 @@ def _kube_platform(cfg: RunConfig, ctx: RunContext) -> Any:
         }
     except ChaosError as exc:
         pytest.fail(f"chaos kube: {exc}", pytrace=False)
-    return KubePlatform(ctx, clusters, BlastRadius(cfg.kube_namespaces, cfg.kube_control_plane))
+    radius = BlastRadius(cfg.kube_namespaces, cfg.kube_control_plane)
+    return KubePlatform(ctx, clusters, radius, cfg.kube_topology)
 
 
 @pytest.fixture

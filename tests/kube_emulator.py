@@ -3,6 +3,12 @@ official client unpatched. It implements what the platform uses: pods (list with
 field selectors, get, delete, eviction honouring PodDisruptionBudgets), deployments and their
 scale subresource, a minimal ReplicaSet controller that recreates deleted pods, RBAC denials
 answered 403 like a real API server, and a log of every request.
+
+Part 2 adds NetworkPolicies with a model of the CNI (``cni="enforcing"`` evaluates policies
+for the framework's probe pods, ``cni="none"`` ignores them as flannel does),
+PersistentVolumeClaims (a claim-fill pod turns Ready: the claim is full while it lives), and
+Chaos Mesh's NetworkChaos and IOChaos (``chaos_mesh=True``; otherwise their API is absent,
+answered 404 as for a CRD that is not installed).
 """
 
 from __future__ import annotations
@@ -74,6 +80,23 @@ def _matches_labels(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values") or []
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
 def _field(obj: dict[str, Any], path: str) -> Any:
     cur: Any = obj
     for part in path.split("."):
@@ -109,6 +132,13 @@ class Emulator:
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.requests: list[tuple[str, str]] = []
         self._rv = itertools.count(1)
+        self._ips = itertools.count(2)
+        self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
+        self.chaos_mesh = False
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name)
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pod_specs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.probes: list[tuple[str, bool]] = []  # (probe pod, connected)
         self._server: ThreadingHTTPServer | None = None
 
     # -- the world --------------------------------------------------------------------------------
@@ -133,6 +163,8 @@ class Emulator:
         cpu_millis: int = 0,
         priority_class: str = "",
         phase: str = "Running",
+        port: int = 0,
+        claim: str = "",
     ) -> dict[str, Any]:
         with self.lock:
             meta = self._meta(ns, name, labels)
@@ -151,10 +183,19 @@ class Emulator:
                             "name": "main",
                             "image": "workload",
                             "resources": {"requests": {"cpu": f"{cpu_millis}m"}} if cpu_millis else {},
+                            "ports": [{"containerPort": port}] if port else [],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}] if claim else [],
                         }
                     ],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
+                    if claim
+                    else [],
                 },
-                "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]},
+                "status": {
+                    "phase": phase,
+                    "podIP": self._next_ip(),  # data only: nothing connects to it
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
             }
             if priority_class:
                 pod["spec"]["priorityClassName"] = priority_class
@@ -162,7 +203,32 @@ class Emulator:
             self.pods[(ns, name)] = pod
             return pod
 
-    def add_deployment(self, ns: str, name: str, replicas: int, labels: dict[str, str]) -> None:
+    def _next_ip(self) -> str:
+        n = next(self._ips)
+        return f"10.244.{n // 250}.{n % 250}"
+
+    def add_claim(self, ns: str, name: str) -> None:
+        with self.lock:
+            self.claims[(ns, name)] = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": self._meta(ns, name, {}),
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                "status": {"phase": "Bound"},
+            }
+
+    def full_claims(self) -> list[str]:
+        """Claims a live fill pod has filled."""
+        return sorted(
+            v["persistentVolumeClaim"]["claimName"]
+            for p in self.pods.values()
+            if p["metadata"].get("labels", {}).get("chaos.io/role") == "claim-fill"
+            for v in p["spec"].get("volumes", [])
+        )
+
+    def add_deployment(
+        self, ns: str, name: str, replicas: int, labels: dict[str, str], *, port: int = 0, claim: str = ""
+    ) -> None:
         with self.lock:
             self.deployments[(ns, name)] = {
                 "apiVersion": "apps/v1",
@@ -178,6 +244,7 @@ class Emulator:
                 },
                 "status": {"replicas": replicas, "readyReplicas": replicas},
             }
+            self.pod_specs[(ns, name)] = {"port": port, "claim": claim}
             self._reconcile(ns, name)
 
     def add_statefulset(self, ns: str, name: str, replicas: int, ready: int) -> None:
@@ -257,7 +324,7 @@ class Emulator:
             del self.pods[key]
         for _ in range(want - len(mine)):
             pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
-            self.add_pod(ns, pod_name, labels, owner=name)
+            self.add_pod(ns, pod_name, labels, owner=name, **self.pod_specs.get((ns, name), {}))
             self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
         ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
         dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
@@ -455,9 +522,105 @@ class Emulator:
                 return (200, hpa) if hpa else (404, _status(404, "NotFound", f"hpa {parts[6]} not found"))
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "configmaps":
                 return self._configmaps(method, parts[3], parts[5:], query, body)
+            if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[4] == "persistentvolumeclaims":
+                claim = self.claims.get((parts[3], parts[5]))
+                return (200, claim) if claim else (404, _status(404, "NotFound", f"pvc {parts[5]} not found"))
+            if parts[:3] == ["apis", "networking.k8s.io", "v1"] and len(parts) >= 6:
+                return self._objects(
+                    method, ("networking.k8s.io/v1", "NetworkPolicy"), parts[4:], query, body
+                )
+            if parts[:3] == ["apis", "chaos-mesh.org", "v1alpha1"] and len(parts) >= 6 and self.chaos_mesh:
+                kind = {"networkchaos": "NetworkChaos", "iochaos": "IOChaos"}.get(parts[5], "")
+                if kind:
+                    return self._objects(method, ("chaos-mesh.org/v1alpha1", kind), parts[4:], query, body)
             if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 6 and parts[5] == "deployments":
                 return self._deployments(method, parts[4], parts[6:], body)
         return 404, _status(404, "NotFound", f"the emulator does not serve {url.path}")
+
+    def _objects(
+        self, method: str, api: tuple[str, str], rest: list[str], query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """A plain object store for NetworkPolicies and Chaos Mesh objects."""
+        api_version, kind = api
+        ns, plural, name = rest[0], rest[1], (rest[2] if len(rest) > 2 else "")
+        verb = {"POST": "create", "DELETE": "delete"}.get(method, "get" if name else "list")
+        denied = self._deny(verb, plural, ns)
+        if denied:
+            return denied
+        if method == "POST":
+            obj = json.loads(body)
+            meta = obj["metadata"]
+            meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
+            meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
+            if kind != "NetworkPolicy":  # Chaos Mesh's controller injects into the selected pods
+                obj["status"] = {"conditions": [{"type": "AllInjected", "status": "True"}]}
+            self.objects[(plural, ns, meta["name"])] = obj
+            return 201, obj
+        if not name:
+            items = [
+                o
+                for (pl, ons, _), o in sorted(self.objects.items())
+                if pl == plural
+                and ons == ns
+                and _matches_labels(o["metadata"].get("labels", {}), query.get("labelSelector", ""))
+            ]
+            return 200, {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {}, "items": items}
+        obj = self.objects.get((plural, ns, name))
+        if obj is None:
+            return 404, _status(404, "NotFound", f'{plural} "{name}" not found')
+        if method == "DELETE":
+            del self.objects[(plural, ns, name)]
+        return 200, obj
+
+    def policies(self, ns: str | None = None) -> list[dict[str, Any]]:
+        return [
+            o for (pl, ons, _), o in self.objects.items() if pl == "networkpolicies" and ns in (None, ons)
+        ]
+
+    def _admits(self, src_ns: str, src: dict[str, str], dst: dict[str, Any]) -> bool:
+        """Whether the CNI lets a pod (namespace, labels) open a connection to ``dst``."""
+        if self.cni != "enforcing":
+            return True
+        ns = dst["metadata"]["namespace"]
+        selecting = [
+            p["spec"]
+            for p in self.policies(ns)
+            if _selects(p["spec"].get("podSelector") or {}, dst["metadata"].get("labels", {}))
+            and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        ]
+        if not selecting:
+            return True
+        for spec in selecting:
+            for rule in spec.get("ingress") or []:
+                peers = rule.get("from")
+                if not peers:
+                    return True
+                for peer in peers:
+                    ns_ok = (
+                        _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": src_ns})
+                        if "namespaceSelector" in peer
+                        else src_ns == ns
+                    )
+                    if ns_ok and "podSelector" in peer and _selects(peer["podSelector"], src):
+                        return True
+                    if ns_ok and "podSelector" not in peer and "namespaceSelector" in peer:
+                        return True
+        return False
+
+    def _run_probe(self, ns: str, pod: dict[str, Any]) -> str:
+        """A netprobe pod runs `nc -z -w N IP PORT`: Succeeded if it connects."""
+        *_, ip, port = pod["spec"]["containers"][0]["command"]
+        dst = next((p for p in self.pods.values() if p.get("status", {}).get("podIP") == ip), None)
+        ports = [
+            pt["containerPort"]
+            for c in (dst or {}).get("spec", {}).get("containers", [])
+            for pt in c.get("ports", [])
+        ]
+        connected = (
+            bool(dst) and int(port) in ports and self._admits(ns, pod["metadata"]["labels"], dst or {})
+        )
+        self.probes.append((pod["metadata"]["name"], connected))
+        return "Succeeded" if connected else "Failed"
 
     def _deny(self, verb: str, resource: str, ns: str) -> tuple[int, dict[str, Any]] | None:
         if (verb, resource, ns) in self.denied:
@@ -539,6 +702,11 @@ class Emulator:
                 if self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node:
                     self.etcd.kill(member)
             obj["status"] = {"phase": "Succeeded"}
+        role = meta.get("labels", {}).get("chaos.io/role")
+        if role == "netprobe":
+            obj["status"] = {"phase": self._run_probe(ns, obj)}
+        if role == "claim-fill":  # dd wrote until ENOSPC: the readiness probe passes
+            obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         self.pods[(ns, name)] = obj
         return 201, obj
 

@@ -105,3 +105,22 @@ def capacity(cluster: Cluster) -> dict[str, Any]:
         "pending": len(pending),
         "nodes": len(nodes),
     }
+
+
+def scaled(cluster: Cluster, namespace: str, deployment: str) -> dict[str, Any]:
+    """The autoscaled workload: ``ready`` replicas, and its HPA's (same name) status if any."""
+    from chaos.kube.connect import NotFound
+
+    apps = cluster.apps
+    dep = cluster.call(
+        "get", "deployments", namespace, apps.read_namespaced_deployment, deployment, namespace
+    )
+    out: dict[str, Any] = {
+        "ready": int(dep.status.ready_replicas or 0),
+        "replicas": int(dep.spec.replicas or 0),
+    }
+    try:
+        out["hpa"] = hpa(cluster, namespace, deployment)
+    except NotFound:
+        out["hpa"] = None
+    return out

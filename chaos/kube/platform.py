@@ -1,6 +1,8 @@
 """The Kubernetes clusters as a Platform: what experiments see of real clusters (or the API
-emulator). Faults of part 2 (partitions, degraded links, storage) are not here yet: asking
-for one raises ``NotSupported``, which the pytest plugin reports as a skip with the reason."""
+emulator). The names experiments use (``east-router``, ``east-inv``, ``gtm``) come from the
+kube topology (``--kube-topology``). What a cluster cannot do (Chaos Mesh not installed, a
+name the topology lacks, etcd's host-path data) raises ``NotSupported``, which the pytest
+plugin reports as a skip with the reason."""
 
 from __future__ import annotations
 
@@ -15,25 +17,31 @@ from chaos.kube.connect import Cluster
 from chaos.kube.events import EventRecorder
 from chaos.kube.faults import KillPods, ScaleDeployment
 from chaos.kube.kill_master import KubeKillMaster
-from chaos.kube.masters import EXPIRES, MANAGED, KubeMasters
-from chaos.kube.targets import BlastRadius
+from chaos.kube.masters import EXPIRES, KubeMasters
+from chaos.kube.targets import BlastRadius, running_pods
+from chaos.kube.topology import Service, Topology
 from chaos.platform import LinkFault, StorageFault
 from chaos.wait import WaitTimeout, wait_until
 
-PART_2 = (
-    "on Kubernetes this fault comes with the kube platform's part 2 (NetworkPolicy, Chaos Mesh, PVC faults)"
-)
+NO_TOPOLOGY = "give the services experiments name in --kube-topology FILE (docs/kube.md)"
 
 
 class KubePlatform:
     name = "kube"
 
-    def __init__(self, ctx: RunContext, clusters: dict[str, Cluster], radius: BlastRadius) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        clusters: dict[str, Cluster],
+        radius: BlastRadius,
+        topology: Topology | None = None,
+    ) -> None:
         if not clusters:
             raise ConfigError("--platform kube needs at least one --kube-context ROLE=CONTEXT")
         if not radius.namespaces:
             raise ConfigError("--platform kube needs a blast radius: --kube-namespace NAMESPACE (repeatable)")
         self.ctx, self.clusters, self.radius = ctx, clusters, radius
+        self.topology = topology or Topology()
         self.primary = next(iter(clusters.values()))
         self.namespace = radius.namespaces[0]  # where the framework's own objects live
         self._masters = KubeMasters(self.primary, self.namespace, ctx.fault_ttl)
@@ -44,11 +52,15 @@ class KubePlatform:
 
     @property
     def entry_url(self) -> str:
-        raise NotSupported("no global entry URL is configured for the kube platform yet")
+        if not self.topology.entry_url:
+            raise NotSupported("no global entry URL: set entry_url in --kube-topology FILE")
+        return self.topology.entry_url
 
     @property
     def prometheus_url(self) -> str:
-        raise NotSupported("no Prometheus URL is configured for the kube platform yet")
+        if not self.topology.prometheus_url:
+            raise NotSupported("no Prometheus URL: set prometheus_url in --kube-topology FILE")
+        return self.topology.prometheus_url
 
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
         return KubeKillMaster(
@@ -74,10 +86,16 @@ class KubePlatform:
 
     def capacity(self, cluster: str | None = None) -> dict[str, Any]:
         """CPU allocatable, used, held in reserve by placeholder pods, free; headroom (free +
-        reserve, as a share) and pending pods, of ``cluster`` (the first one by default)."""
-        from chaos.kube.observe import capacity
+        reserve, as a share) and pending pods, of ``cluster`` (the first one by default); and,
+        for the topology's ``scale:`` workload, its ready replicas and its HPA's status."""
+        from chaos.kube.observe import capacity, scaled
 
-        return capacity(self._cluster(cluster))
+        c = self._cluster(cluster)
+        out = capacity(c)
+        target = self.topology.scale
+        if target and target["cluster"] == c.role:
+            out.update(scaled(c, target["namespace"], target["deployment"]))
+        return out
 
     def wait_ready(
         self,
@@ -101,7 +119,27 @@ class KubePlatform:
         return self.clusters[role]
 
     def nodes(self) -> list[str]:
-        raise NotSupported(PART_2)
+        """The topology's services: what partitions and degraded links can name."""
+        if not self.topology.services:
+            raise NotSupported(f"no services to partition: {NO_TOPOLOGY}")
+        return list(self.topology.services)
+
+    def _service(self, name: str) -> Service:
+        if name in self.topology.services:
+            return self.topology.services[name]
+        if not self.topology.services:
+            raise NotSupported(f"{name!r} is not a service on Kubernetes: {NO_TOPOLOGY}")
+        if name in self._masters_names():
+            raise NotSupported(
+                f"{name} is an etcd member on the host network: NetworkPolicies do not apply to it"
+            )
+        return self.topology.service(name)  # ConfigError naming the services there are
+
+    def _masters_names(self) -> list[str]:
+        try:
+            return self._masters.names()
+        except PlatformError:
+            return []
 
     def partition(
         self,
@@ -110,23 +148,116 @@ class KubePlatform:
         label: str = "",
         cuts: list[tuple[list[str], list[str]]] | None = None,
     ) -> Fault:
-        raise NotSupported(PART_2)
+        from chaos.kube.netpol import KubePartition
+
+        if cuts:
+            raise NotSupported("partial partitions (cuts=) on Kubernetes: give exactly two sides")
+        for name in {n for g in groups for n in g}:
+            self._service(name)
+        return KubePartition(
+            self.ctx,
+            self.clusters,
+            self.topology,
+            self.radius,
+            groups,
+            label=label,
+            probe_image=self.topology.probe_image,
+        )
 
     def degrade(self, src: list[str], dst: str, link: LinkFault) -> Fault:
-        raise NotSupported(PART_2)
+        from chaos.kube.chaosmesh import ChaosMeshFault, netem, selector
+
+        if link.problems():
+            raise ConfigError(link.problems())
+        sources = [self._service(n) for n in src]
+        target = self._service(dst)
+        if any(s.external for s in [*sources, target]):
+            raise NotSupported("degrading a link from outside the clusters: Chaos Mesh acts on pods only")
+        roles = {s.cluster for s in [*sources, target]}
+        if len(roles) > 1:
+            raise NotSupported(f"degrading a link between clusters ({', '.join(sorted(roles))})")
+        to = {"mode": "all", "selector": selector([target])}
+        specs = [
+            {"action": action, "selector": selector(sources), "direction": "to", "target": to, **effects}
+            for action, effects in netem(link)
+        ]
+        return ChaosMeshFault(
+            self.ctx,
+            self._cluster(roles.pop()),
+            self.radius,
+            "NetworkChaos",
+            specs,
+            describe=f"degrade {', '.join(src)} -> {dst} ({link.describe()})",
+            targets=[*sources, target],
+        )
 
     def kill_service(self, name: str) -> Fault:
+        """Its deployment scaled to zero until revert (a sustained outage) when the topology
+        names one, else its pods killed (their controller restarts them)."""
+        svc = self._service(name)
+        if svc.external:
+            raise NotSupported(f"{name} is outside the clusters: nothing to kill there")
+        return self._take_down(svc)
+
+    def _take_down(self, svc: Service) -> Fault:
+        cluster = self._cluster(svc.cluster)
+        if svc.deployment:
+            return ScaleDeployment(self.ctx, cluster, svc.namespace, svc.deployment, self.radius, replicas=0)
+        count = max(1, len(running_pods(cluster, svc.namespace, svc.selector)))
+        return KillPods(self.ctx, cluster, svc.namespace, self.radius, labels=svc.selector, count=count)
+
+    def inventory(self, cluster: str) -> Any:
         raise NotSupported(
-            f"kill_service({name!r}): on Kubernetes, use platform.kill_pods(namespace, labels=...)"
+            f"platform.inventory({cluster!r}) is the lab's sample workload; on Kubernetes write your "
+            "service's own durability target (a KV with put/read_prefix)"
         )
 
     def volumes(self) -> list[str]:
-        raise NotSupported(PART_2)
+        """Services whose pods mount a claim (topology ``claim:``)."""
+        named = [n for n, s in self.topology.services.items() if s.claim]
+        if not named:
+            raise NotSupported(f"no volumes: name a service's claim: {NO_TOPOLOGY}")
+        return named
 
     def fail_storage(
         self, volumes: list[str], fault: StorageFault, *, allow_below_quorum: bool = False
     ) -> Fault:
-        raise NotSupported(PART_2)
+        from chaos.kube.chaosmesh import ChaosMeshFault
+        from chaos.kube.storage import FillClaim, claim_mount, iochaos_spec, using_pod
+
+        if fault.problems():
+            raise ConfigError(fault.problems())
+        if len(volumes) != 1:
+            raise NotSupported("on Kubernetes a storage fault names one volume at a time")
+        name = volumes[0]
+        if name in self._masters_names():
+            raise NotSupported(
+                f"{name}'s data is a host path on its control-plane node, shared with the node's own disk: "
+                "the framework does not fill or break it"
+            )
+        svc = self._service(name)
+        if not svc.claim:
+            raise NotSupported(
+                f"{name} has no claim: in the kube topology (volumes: {', '.join(self.volumes())})"
+            )
+        cluster = self._cluster(svc.cluster)
+        if fault.mode == "full":
+            return FillClaim(self.ctx, cluster, self.radius, svc, image=self.topology.probe_image)
+        if fault.mode == "lost":
+            backend = self.topology.storage_backend
+            if backend is None:
+                raise NotSupported(f"mode 'lost' on Kubernetes takes the storage backend away: {NO_TOPOLOGY}")
+            return self._take_down(backend)
+        container, path = claim_mount(using_pod(cluster, svc), svc.claim)
+        return ChaosMeshFault(
+            self.ctx,
+            cluster,
+            self.radius,
+            "IOChaos",
+            [iochaos_spec(fault, svc, container, path)],
+            describe=f"{fault.describe()} storage under {name} ({svc.claim} at {path})",
+            targets=[svc],
+        )
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every etcd member answers and agrees there is a leader."""
@@ -158,19 +289,22 @@ def _version_api(cluster: Cluster) -> Any:
 
 
 def reap(cluster: Cluster, namespaces: tuple[str, ...], now: float | None = None) -> list[str]:
-    """Delete the framework's objects (label chaos.io/managed) whose expiry has passed."""
+    """Delete the framework's objects (label chaos.io/managed) whose expiry has passed: pods,
+    ConfigMaps, NetworkPolicies, and Chaos Mesh objects where Chaos Mesh is installed."""
+    from chaos.kube.connect import NotFound
+    from chaos.kube.objects import KINDS, delete, list_managed
+
     now = time.time() if now is None else now
-    core = cluster.core
     removed = []
     for ns in namespaces:
-        for resource, lister, deleter in (
-            ("pods", core.list_namespaced_pod, core.delete_namespaced_pod),
-            ("configmaps", core.list_namespaced_config_map, core.delete_namespaced_config_map),
-        ):
-            listed = cluster.call("list", resource, ns, lister, ns, label_selector=f"{MANAGED}=true")
-            for obj in listed.items:
-                expires = (obj.metadata.annotations or {}).get(EXPIRES)
-                if expires and calendar.timegm(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) < now:
-                    cluster.call("delete", resource, ns, deleter, obj.metadata.name, ns)
-                    removed.append(f"{resource[:-1]} {ns}/{obj.metadata.name} on {cluster.role}")
+        for kind in KINDS.values():
+            try:
+                listed = list_managed(cluster, kind.name, ns)
+            except NotFound:  # a CRD that is not installed has nothing to reap
+                continue
+            for obj in listed:
+                expires = obj["annotations"].get(EXPIRES)
+                expired = expires and calendar.timegm(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) < now
+                if expired and delete(cluster, kind.name, ns, obj["name"]):
+                    removed.append(f"{kind.name.lower()} {ns}/{obj['name']} on {cluster.role}")
     return removed

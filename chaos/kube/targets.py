@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from chaos.errors import ConfigError, UnsafeFaultRefused
 from chaos.kube.connect import Cluster
@@ -84,3 +85,14 @@ def select_pods(
         )
     chosen = rng.sample(pods, count)
     return [Target(cluster.role, namespace, "Pod", p.metadata.name, p.metadata.uid) for p in chosen]
+
+
+def running_pods(cluster: Cluster, namespace: str, selector: str) -> list[Any]:
+    """Running pods matching ``selector``, by name (a read; the blast radius is the caller's)."""
+    listed = cluster.call(
+        "list", "pods", namespace, cluster.core.list_namespaced_pod, namespace, label_selector=selector
+    )
+    running = (
+        p for p in listed.items if p.status.phase == "Running" and p.metadata.deletion_timestamp is None
+    )
+    return sorted(running, key=lambda p: p.metadata.name)

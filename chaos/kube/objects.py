@@ -1,0 +1,134 @@
+"""The objects the framework creates on a cluster (pods, ConfigMaps, NetworkPolicies, Chaos
+Mesh experiments), created and deleted one way: each creation is journaled first with what
+deletes it, carries the managed label and its expiry, and is reaped once expired."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.fault import Fault
+from chaos.journal import register_undo
+from chaos.kube.connect import Cluster, NotFound, locator, reconnect
+from chaos.kube.masters import MANAGED
+
+DELETE = "kube.object.delete"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    resource: str  # the plural RBAC grants on
+    api: str  # core, networking or custom
+    snake: str = ""  # the client's method suffix (core and networking)
+    group: str = ""
+    version: str = "v1"
+
+
+KINDS = {
+    k.name: k
+    for k in (
+        Kind("Pod", "pods", "core", "pod"),
+        Kind("ConfigMap", "configmaps", "core", "config_map"),
+        Kind("NetworkPolicy", "networkpolicies", "networking", "network_policy", "networking.k8s.io"),
+        Kind("NetworkChaos", "networkchaos", "custom", group="chaos-mesh.org", version="v1alpha1"),
+        Kind("IOChaos", "iochaos", "custom", group="chaos-mesh.org", version="v1alpha1"),
+    )
+}
+VERBS = ("create", "get", "delete", "list")
+
+
+def _api(cluster: Cluster, kind: Kind) -> Any:
+    from kubernetes import client
+
+    if kind.api == "core":
+        return cluster.core
+    if kind.api == "networking":
+        return client.NetworkingV1Api(cluster.api)
+    return client.CustomObjectsApi(cluster.api)
+
+
+def _method(cluster: Cluster, kind: Kind, verb: str) -> tuple[Any, tuple[Any, ...]]:
+    """The client method for ``verb`` on ``kind`` and the arguments it takes before the namespace."""
+    api = _api(cluster, kind)
+    if kind.api == "custom":
+        return getattr(api, f"{verb}_namespaced_custom_object"), (kind.group, kind.version)
+    return getattr(api, f"{verb}_namespaced_{kind.snake}"), ()
+
+
+def create(cluster: Cluster, kind_name: str, namespace: str, body: dict[str, Any]) -> Any:
+    kind = KINDS[kind_name]
+    fn, lead = _method(cluster, kind, "create")
+    if kind.api == "custom":
+        return cluster.call("create", kind.resource, namespace, fn, *lead, namespace, kind.resource, body)
+    return cluster.call("create", kind.resource, namespace, fn, namespace, body)
+
+
+def get(cluster: Cluster, kind_name: str, namespace: str, name: str) -> Any:
+    kind = KINDS[kind_name]
+    fn, lead = _method(cluster, kind, "get" if kind.api == "custom" else "read")
+    if kind.api == "custom":
+        return cluster.call("get", kind.resource, namespace, fn, *lead, namespace, kind.resource, name)
+    return cluster.call("get", kind.resource, namespace, fn, name, namespace)
+
+
+def delete(cluster: Cluster, kind_name: str, namespace: str, name: str, *, grace: int | None = None) -> bool:
+    """Delete it; False if it was already gone (an earlier undo, the reaper)."""
+    kind = KINDS[kind_name]
+    fn, lead = _method(cluster, kind, "delete")
+    extra = {} if grace is None else {"grace_period_seconds": grace}
+    try:
+        if kind.api == "custom":
+            cluster.call("delete", kind.resource, namespace, fn, *lead, namespace, kind.resource, name)
+        else:
+            cluster.call("delete", kind.resource, namespace, fn, name, namespace, **extra)
+    except NotFound:
+        return False
+    return True
+
+
+def list_managed(cluster: Cluster, kind_name: str, namespace: str) -> list[dict[str, Any]]:
+    """The framework's own objects of ``kind`` in ``namespace``: name and annotations."""
+    kind = KINDS[kind_name]
+    fn, lead = _method(cluster, kind, "list")
+    selector = f"{MANAGED}=true"
+    if kind.api == "custom":
+        listed = cluster.call(
+            "list", kind.resource, namespace, fn, *lead, namespace, kind.resource, label_selector=selector
+        )
+        return [
+            {"name": o["metadata"]["name"], "annotations": o["metadata"].get("annotations") or {}}
+            for o in listed.get("items", [])
+        ]
+    listed = cluster.call("list", kind.resource, namespace, fn, namespace, label_selector=selector)
+    return [{"name": o.metadata.name, "annotations": o.metadata.annotations or {}} for o in listed.items]
+
+
+@register_undo(DELETE)
+def _delete(undo: dict[str, Any]) -> None:
+    cluster = reconnect(undo)
+    delete(cluster, undo["kind"], undo["namespace"], undo["name"], grace=undo.get("grace"))
+
+
+def create_journaled(
+    fault: Fault,
+    cluster: Cluster,
+    kind: str,
+    namespace: str,
+    body: dict[str, Any],
+    *,
+    grace: int | None = None,
+) -> Any:
+    """Journal how to delete the object, then create it: a crash in between leaves an undo
+    that finds nothing, never an object nobody knows about."""
+    name = body["metadata"]["name"]
+    undo = {**locator(cluster), "kind": kind, "namespace": namespace, "name": name, "grace": grace}
+    fault.journaled(DELETE, undo, f"delete {kind} {namespace}/{name} on {cluster.role}")
+    return create(cluster, kind, namespace, body)
+
+
+def delete_quietly(cluster: Cluster, kind: str, namespace: str, name: str) -> None:
+    """Best-effort cleanup of a short-lived helper (a probe pod) whose journal entry remains."""
+    with contextlib.suppress(NotFound):
+        delete(cluster, kind, namespace, name, grace=0)
