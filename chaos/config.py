@@ -99,6 +99,7 @@ class RunConfig:
     kube_namespaces: tuple[str, ...] = ()
     kube_control_plane: bool = False
     kube_topology: Any = None  # chaos.kube.topology.Topology (imported lazily: kube is optional)
+    kube_load: str = "cluster"  # where Locust runs on --platform kube: as pods, or here (local)
 
     @classmethod
     def build(
@@ -119,6 +120,7 @@ class RunConfig:
         kube_namespaces: list[str] | None = None,
         kube_control_plane: bool = False,
         kube_topology: Path | None = None,
+        kube_load: str = "cluster",
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
 
@@ -140,6 +142,8 @@ class RunConfig:
             from chaos.kube.topology import load_topology
 
             topology = load_topology(kube_topology, {role for role, _ in contexts}, problems)
+        if kube_load not in ("cluster", "local"):
+            problems.append(f"--kube-load {kube_load!r}: cluster (Locust pods) or local (Locust here)")
         if lab_profile not in PROFILES:
             problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
         if not 0 < probe_hz <= MAX_HZ:
@@ -172,6 +176,7 @@ class RunConfig:
             tuple(kube_namespaces or ()),
             kube_control_plane,
             topology,
+            kube_load,
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from chaos.context import RunContext
 from chaos.errors import DryRunPlan, FaultNotInEffect, RollbackError
-from chaos.journal import Entry, undo_for
+from chaos.journal import Entry, undo_steps
 
 
 @contextmanager
@@ -130,17 +130,8 @@ class Fault(abc.ABC):
         self.ctx.abort.released(self)
         if not self._steps and not self._open:
             return
-        failures: list[Exception] = []
         with _sigint_deferred():
-            while self._steps:
-                entry = self._steps.pop()
-                try:
-                    undo_for(entry.kind)(entry.undo)
-                except Exception as exc:  # noqa: BLE001  gathered and raised below: every undo must run
-                    exc.add_note(f"while undoing {entry.description!r}")
-                    failures.append(exc)
-                    continue
-                self.ctx.journal.remove(entry.id)
+            failures = undo_steps(self.ctx.journal, self._steps)
             if self._open:
                 tl = self.ctx.tl
                 self.reverted_at = tl.now()

@@ -219,3 +219,19 @@ def recover(journal: Journal, *, include_live: bool = False) -> RecoveryReport:
             "they remain in the journal: fix the cause and run `chaos recover` again"
         ) from ExceptionGroup("undo failures", failures)
     return RecoveryReport(undone=undone, skipped_live=skipped)
+
+
+def undo_steps(journal: Journal, steps: list[Entry]) -> list[Exception]:
+    """Run the undo of each step, newest first, popping it from ``steps`` and removing it from
+    the journal when it succeeded; every undo runs, and the failures come back with notes."""
+    failures: list[Exception] = []
+    while steps:
+        entry = steps.pop()
+        try:
+            undo_for(entry.kind)(entry.undo)
+        except Exception as exc:  # noqa: BLE001  gathered for the caller: every undo must run
+            exc.add_note(f"while undoing {entry.description!r}")
+            failures.append(exc)
+            continue
+        journal.remove(entry.id)
+    return failures

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -110,7 +111,7 @@ def _num(text: str) -> float | None:
 class Load:
     """A running load; use as ``with Load(ctx, spec) as run: ...``."""
 
-    def __init__(self, ctx: RunContext, spec: LoadSpec, *, name: str = "load") -> None:
+    def __init__(self, ctx: RunContext, spec: LoadSpec, name: str = "load") -> None:
         self.ctx = ctx
         self.spec = spec
         self.name = name
@@ -180,7 +181,6 @@ class Load:
     def __enter__(self) -> Self:
         self.spec.validate()
         self._dir = tempfile.TemporaryDirectory(prefix="chaos-load-")
-        tl = self.ctx.tl
         with open(self._stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -190,15 +190,7 @@ class Load:
                 env=self._env(),
                 start_new_session=True,
             )
-        tl.attach(self.series)
-        tl.record(
-            "load.start",
-            self.name,
-            users=self.spec.users,
-            shape=self.spec.shape,
-            duration=self.spec.duration,
-            workers=self.spec.workers,
-        )
+        self._started(workers=self.spec.workers)
         try:
             wait_until(
                 lambda: self._read_history() or self.points,
@@ -213,6 +205,14 @@ class Load:
         self._tail = threading.Thread(target=self._tail_loop, name=f"load:{self.name}", daemon=True)
         self._tail.start()
         return self
+
+    def _started(self, **facts: Any) -> None:
+        """The load's series joins the timeline, and its start is on record with ``facts``."""
+        s = self.spec
+        self.ctx.tl.attach(self.series)
+        self.ctx.tl.record(
+            "load.start", self.name, users=s.users, shape=s.shape, duration=s.duration, **facts
+        )
 
     def _died_early(self) -> str | None:
         assert self._proc is not None
@@ -446,8 +446,14 @@ class Loads:
     """Starts loads for one experiment (the ``load`` fixture): locustfiles are found relative to
     the project root, the host defaults to the platform's entry point."""
 
-    def __init__(self, ctx: RunContext, host: str, root: Path) -> None:
-        self.ctx, self.host, self.root = ctx, host, root
+    def __init__(
+        self,
+        ctx: RunContext,
+        host: str,
+        root: Path,
+        engine: Callable[[RunContext, LoadSpec, str], Load] = Load,
+    ) -> None:
+        self.ctx, self.host, self.root, self.engine = ctx, host, root, engine
         self.started: list[Load] = []
 
     def __call__(
@@ -475,7 +481,7 @@ class Loads:
             spawn_rate=spawn_rate,
             shape_env={f"CHAOS_LOAD_{k.upper()}": str(v) for k, v in shape_env.items()},
         )
-        run = Load(self.ctx, spec, name=f"load{len(self.started) + 1 if self.started else ''}")
+        run = self.engine(self.ctx, spec, f"load{len(self.started) + 1 if self.started else ''}")
         self.started.append(run)
         return run
 

@@ -97,6 +97,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="YAML mapping the names experiments use (entry_url, services such as east-router) to clusters",
     )
     group.addoption(
+        "--kube-load",
+        default="cluster",
+        help="where Locust runs on --platform kube: cluster (master and worker pods, default) or local",
+    )
+    group.addoption(
         "--kube-control-plane", action="store_true", help="allow faults on the control plane (etcd members)"
     )
     group.addoption(
@@ -132,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
             kube_namespaces=config.getoption("--kube-namespace"),
             kube_control_plane=config.getoption("--kube-control-plane"),
             kube_topology=Path(t) if (t := config.getoption("--kube-topology")) else None,
+            kube_load=config.getoption("--kube-load"),
             progress=Path(p) if (p := config.getoption("--chaos-progress")) else None,
         )
         slos = parse_slo_overrides(config.getoption("--chaos-slo"))
@@ -385,13 +391,17 @@ def slo(request: pytest.FixtureRequest) -> SLOs:
 
 
 @pytest.fixture
-def load(chaos_context: RunContext, request: pytest.FixtureRequest, platform: Any) -> Iterator[Any]:
+def load(
+    chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest, platform: Any
+) -> Iterator[Any]:
     """``load(users=20, duration=30, shape="steady")``: Locust against the platform's entry point
     (a context manager); ``load.spike(users=...)`` as a fault. Every load still running at the
-    end of the test is stopped."""
-    from chaos.load import Loads
+    end of the test is stopped. On --platform kube Locust runs as pods (--kube-load cluster)."""
+    from chaos.load import Load, Loads
 
-    loads = Loads(chaos_context, platform.entry_url, request.config.rootpath)
+    distributed = chaos_config.platform == "kube" and chaos_config.kube_load == "cluster"
+    engine = platform.load_engine() if distributed else Load
+    loads = Loads(chaos_context, platform.entry_url, request.config.rootpath, engine)
     request.node.stash[LOADS] = loads.started
     chaos_context.abort.on_abort(loads.stop_all)
     yield loads

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.errors import ConfigError
+from chaos.errors import ConfigError, NotSupported
 from chaos.timeline import Timeline
 
 MAX_HZ = 100.0
@@ -88,12 +88,16 @@ class Probe:
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.unsupported: NotSupported | None = None  # the experiment skips when it judges
 
     def sample_once(self) -> Sample:
         tl = self.timeline
         t0 = tl.now()
         try:
             value = self.sampler()
+        except NotSupported as exc:  # the platform cannot give this at all: not an outage
+            self.unsupported = exc
+            sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001  a failing target is an observation, not a crash
             sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         else:

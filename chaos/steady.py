@@ -196,6 +196,9 @@ class Steady:
         if self.ctx.dry_run:
             return []  # nothing was observed, so there is nothing to judge
         self.ctx.abort.check()
+        for probe in self._probes:
+            if probe.unsupported is not None:
+                raise probe.unsupported  # what it watches does not exist here: the experiment skips
         with self.phase("verify"):
             findings = [self._settle(c) for c in checks]
         self.findings.extend(findings)

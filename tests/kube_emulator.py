@@ -9,12 +9,22 @@ for the framework's probe pods, ``cni="none"`` ignores them as flannel does),
 PersistentVolumeClaims (a claim-fill pod turns Ready: the claim is full while it lives), and
 Chaos Mesh's NetworkChaos and IOChaos (``chaos_mesh=True``; otherwise their API is absent,
 answered 404 as for a CRD that is not installed).
+
+It is also a kubelet for one image: a pod whose command is ``locust`` runs as a real local
+Locust process (the installed version), its ConfigMap volumes written to a directory, its
+IP 127.0.0.1, and the pod proxy forwarding to it, so the distributed load engine is tested
+against real Locust. Deleting the pod stops the process; so does the end of ``serving``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -23,7 +33,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.request import urlopen
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 ELECTION_S = 1.0  # etcd's election timeout: how long a cluster that lost its leader has none
@@ -139,6 +151,8 @@ class Emulator:
         self.claims: dict[tuple[str, str], dict[str, Any]] = {}
         self.pod_specs: dict[tuple[str, str], dict[str, Any]] = {}
         self.probes: list[tuple[str, bool]] = []  # (probe pod, connected)
+        self.procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}  # pods run as local processes
+        self.run_dir = Path(tempfile.mkdtemp(prefix="kube-emulator-"))
         self._server: ThreadingHTTPServer | None = None
 
     # -- the world --------------------------------------------------------------------------------
@@ -490,6 +504,8 @@ class Emulator:
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "pods":
                 if len(parts) == 8 and parts[6] == "proxy" and parts[7] == "metrics":
                     return self._etcd_metrics(parts[5])
+                if len(parts) >= 7 and parts[6] == "proxy":
+                    return self._proxy(parts[3], parts[5], "/".join(parts[7:]))
                 return self._pods(method, parts[3], parts[5:], query, body)
             if parts == ["api", "v1", "nodes"]:
                 return 200, {
@@ -577,7 +593,14 @@ class Emulator:
             o for (pl, ons, _), o in self.objects.items() if pl == "networkpolicies" and ns in (None, ons)
         ]
 
-    def _admits(self, src_ns: str, src: dict[str, str], dst: dict[str, Any]) -> bool:
+    def reachable_from_outside(self, dst: dict[str, Any]) -> bool:
+        """Whether traffic from outside the cluster (a load balancer) reaches ``dst``: only a
+        policy rule without ``from`` admits a source that is not a pod."""
+        return self._admits("", {}, dst, outside=True)
+
+    def _admits(
+        self, src_ns: str, src: dict[str, str], dst: dict[str, Any], *, outside: bool = False
+    ) -> bool:
         """Whether the CNI lets a pod (namespace, labels) open a connection to ``dst``."""
         if self.cni != "enforcing":
             return True
@@ -595,7 +618,7 @@ class Emulator:
                 peers = rule.get("from")
                 if not peers:
                     return True
-                for peer in peers:
+                for peer in [] if outside else peers:
                     ns_ok = (
                         _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": src_ns})
                         if "namespaceSelector" in peer
@@ -622,6 +645,48 @@ class Emulator:
         self.probes.append((pod["metadata"]["name"], connected))
         return "Succeeded" if connected else "Failed"
 
+    def _run_locust(self, ns: str, pod: dict[str, Any]) -> None:
+        """Run the pod's Locust here: volumes from its ConfigMaps, the master at 127.0.0.1."""
+        container = pod["spec"]["containers"][0]
+        args = list(container["command"][1:])
+        for vol in pod["spec"].get("volumes", []):
+            cm = self.configmaps.get((ns, vol.get("configMap", {}).get("name", "")))
+            mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == vol["name"])
+            where = self.run_dir / pod["metadata"]["name"] / vol["name"]
+            where.mkdir(parents=True, exist_ok=True)
+            for fname, text in (cm or {}).get("data", {}).items():
+                (where / fname).write_text(text)
+            args = [a.replace(mount.rstrip("/") + "/", f"{where}/") for a in args]
+        if "--master-host" in args:
+            args[args.index("--master-host") + 1] = "127.0.0.1"
+        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
+        log = open(self.run_dir / f"{pod['metadata']['name']}.log", "wb")
+        self.procs[(ns, pod["metadata"]["name"])] = subprocess.Popen(
+            [sys.executable, "-m", "locust", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        log.close()
+        pod["status"] = {"phase": "Running", "podIP": "127.0.0.1"}
+
+    def _proxy(self, ns: str, target: str, path: str) -> tuple[int, dict[str, Any]]:
+        name, _, port = target.partition(":")
+        if (ns, name) not in self.procs:
+            return 404, _status(404, "NotFound", f'pods "{name}" not found')
+        try:
+            with urlopen(f"http://127.0.0.1:{port}/{path}", timeout=2) as resp:
+                return resp.status, {"_text": resp.read().decode()}
+        except (URLError, OSError) as exc:
+            return 503, _status(503, "ServiceUnavailable", f"error trying to reach service: {exc}")
+
+    def _pod_phases(self) -> None:
+        for key, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None and key in self.pods:
+                self.pods[key]["status"]["phase"] = "Succeeded" if code == 0 else "Failed"
+
+    def stop_processes(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc)
+
     def _deny(self, verb: str, resource: str, ns: str) -> tuple[int, dict[str, Any]] | None:
         if (verb, resource, ns) in self.denied:
             msg = (
@@ -636,6 +701,7 @@ class Emulator:
     ) -> tuple[int, dict[str, Any]]:
         for pod in self.pods.values():
             self._etcd_status(pod)
+        self._pod_phases()
         if not rest and method == "POST":
             return self._create_pod(ns, json.loads(body))
         if not rest:
@@ -707,6 +773,8 @@ class Emulator:
             obj["status"] = {"phase": self._run_probe(ns, obj)}
         if role == "claim-fill":  # dd wrote until ENOSPC: the readiness probe passes
             obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        if obj["spec"]["containers"][0].get("command", [""])[0] == "locust":
+            self._run_locust(ns, obj)
         self.pods[(ns, name)] = obj
         return 201, obj
 
@@ -727,6 +795,8 @@ class Emulator:
 
     def _delete_pod(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
         pod = self.pods.pop((ns, name))
+        if (ns, name) in self.procs:
+            _stop(self.procs[(ns, name)])  # the kubelet stops the container
         self._event(ns, "Pod", name, "Killing", f"Stopping container {name}")
         owner = pod["metadata"].get("ownerReferences", [{}])[0].get("uid")
         if owner and (ns, owner) in self.deployments:
@@ -830,6 +900,8 @@ class Emulator:
         finally:
             server.shutdown()
             server.server_close()
+            self.stop_processes()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -841,3 +913,14 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
         "reason": reason,
         "code": code,
     }
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s, as a kubelet stops a container (a process we started)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -148,8 +148,11 @@ class KubeMasters:
     def only(self, name: str) -> Any:
         raise NotSupported(
             f"writing to etcd member {name} alone: on Kubernetes every write goes through the API "
-            "server, which picks the member (a direct etcd client with its certificates comes with part 2)"
+            "server, which picks the member; the framework holds no etcd client certificates"
         )
 
     def lag(self, name: str) -> int:
-        raise NotSupported(f"the raft lag of {name}: etcd's own status endpoint comes with part 2")
+        raise NotSupported(
+            f"the raft lag of {name}: etcd's status endpoint needs its client certificates, which the "
+            "framework does not hold on Kubernetes"
+        )

@@ -5,11 +5,12 @@ deletes it, carries the managed label and its expiry, and is reaped once expired
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from chaos.fault import Fault
-from chaos.journal import register_undo
+from chaos.context import RunContext
+from chaos.errors import RollbackError
+from chaos.journal import Entry, register_undo, undo_steps
 from chaos.kube.connect import Cluster, NotFound, locator, reconnect
 from chaos.kube.masters import MANAGED
 
@@ -111,8 +112,32 @@ def _delete(undo: dict[str, Any]) -> None:
     delete(cluster, undo["kind"], undo["namespace"], undo["name"], grace=undo.get("grace"))
 
 
+class Journaling(Protocol):
+    def journaled(self, kind: str, undo: dict[str, Any], description: str) -> None: ...
+
+
+@dataclass
+class Owned:
+    """Objects that are not a fault (a distributed load's pods) journaled the same way: each
+    undo is recorded before its creation and run, newest first, by ``release``."""
+
+    ctx: RunContext
+    steps: list[Entry] = field(default_factory=list)
+
+    def journaled(self, kind: str, undo: dict[str, Any], description: str) -> None:
+        self.steps.append(self.ctx.journal.add(kind, undo, description, ttl=self.ctx.fault_ttl))
+
+    def release(self) -> None:
+        failures = undo_steps(self.ctx.journal, self.steps)
+        if failures:
+            raise RollbackError(
+                f"{len(failures)} object(s) could not be deleted and remain in the journal: {failures[0]}; "
+                "run `chaos recover`"
+            )
+
+
 def create_journaled(
-    fault: Fault,
+    fault: Journaling,
     cluster: Cluster,
     kind: str,
     namespace: str,

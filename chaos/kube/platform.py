@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chaos.context import RunContext
@@ -20,10 +21,21 @@ from chaos.kube.kill_master import KubeKillMaster
 from chaos.kube.masters import EXPIRES, KubeMasters
 from chaos.kube.targets import BlastRadius, running_pods
 from chaos.kube.topology import Service, Topology
+from chaos.load import Load, LoadSpec
 from chaos.platform import LinkFault, StorageFault
 from chaos.wait import WaitTimeout, wait_until
 
 NO_TOPOLOGY = "give the services experiments name in --kube-topology FILE (docs/kube.md)"
+
+
+class Capacity(dict[str, Any]):
+    """A cluster's capacity figures; a figure the topology does not make known (``ready``
+    without ``scale:``) is NotSupported, so an experiment that needs it skips saying why."""
+
+    def __missing__(self, key: str) -> Any:
+        raise NotSupported(
+            f"capacity has no {key!r} here: name the autoscaled workload (scale:) in --kube-topology"
+        )
 
 
 class KubePlatform:
@@ -91,7 +103,7 @@ class KubePlatform:
         from chaos.kube.observe import capacity, scaled
 
         c = self._cluster(cluster)
-        out = capacity(c)
+        out = Capacity(capacity(c))
         target = self.topology.scale
         if target and target["cluster"] == c.role:
             out.update(scaled(c, target["namespace"], target["deployment"]))
@@ -206,6 +218,18 @@ class KubePlatform:
         count = max(1, len(running_pods(cluster, svc.namespace, svc.selector)))
         return KillPods(self.ctx, cluster, svc.namespace, self.radius, labels=svc.selector, count=count)
 
+    def load_engine(self) -> Callable[[RunContext, LoadSpec, str], Load]:
+        """Loads as Locust pods (master, workers) on the first cluster, in the blast radius."""
+        from chaos.kube.locust import KubeLoad
+
+        topo = self.topology
+
+        def engine(ctx: RunContext, spec: LoadSpec, name: str) -> Load:
+            image, workers = topo.locust_image, topo.locust_workers
+            return KubeLoad(ctx, spec, self.primary, self.radius, name, image=image, workers=workers)
+
+        return engine
+
     def inventory(self, cluster: str) -> Any:
         raise NotSupported(
             f"platform.inventory({cluster!r}) is the lab's sample workload; on Kubernetes write your "
@@ -227,14 +251,15 @@ class KubePlatform:
 
         if fault.problems():
             raise ConfigError(fault.problems())
+        masters = [v for v in volumes if v in self._masters_names()]
+        if masters:
+            raise NotSupported(
+                f"{masters[0]}'s data is a host path on its control-plane node, shared with the node's own "
+                "disk: the framework does not fill or break it"
+            )
         if len(volumes) != 1:
             raise NotSupported("on Kubernetes a storage fault names one volume at a time")
         name = volumes[0]
-        if name in self._masters_names():
-            raise NotSupported(
-                f"{name}'s data is a host path on its control-plane node, shared with the node's own disk: "
-                "the framework does not fill or break it"
-            )
         svc = self._service(name)
         if not svc.claim:
             raise NotSupported(

@@ -11,6 +11,8 @@ pods on a cluster, so an experiment written against the lab runs unchanged on Ku
     storage_backend: {cluster: east, namespace: storage, labels: app=csi-node}
     scale: {cluster: east, namespace: shop, deployment: gateway}
     probe_image: busybox:1.36                    # runs nc (partition checks) and sh (claim fills)
+    locust_image: locustio/locust:2.47.0         # distributed load (default: the version installed)
+    locust_workers: 2
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class Topology:
     storage_backend: Service | None = None
     scale: dict[str, str] = field(default_factory=dict)
     probe_image: str = "busybox:1.36"
+    locust_image: str = ""  # default: locustio/locust of the version installed here
+    locust_workers: int = 2
 
     def service(self, name: str) -> Service:
         if name not in self.services:
@@ -138,6 +142,7 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
         problems.append(f"--kube-topology {path}: a mapping with services:, entry_url:, prometheus_url:")
         return Topology()
     known = {"entry_url", "prometheus_url", "services", "storage_backend", "scale", "probe_image"}
+    known |= {"locust_image", "locust_workers"}
     if set(doc) - known:
         problems.append(f"--kube-topology {path}: unknown key(s) {', '.join(sorted(set(doc) - known))}")
     for key in ("entry_url", "prometheus_url"):
@@ -177,4 +182,15 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
         backend,
         {str(k): str(v) for k, v in scale.items()},
         str(doc.get("probe_image") or "busybox:1.36"),
+        str(doc.get("locust_image") or ""),
+        _workers(doc.get("locust_workers", 2), path, problems),
     )
+
+
+def _workers(raw: Any, path: Path, problems: list[str]) -> int:
+    from chaos.load import MAX_WORKERS
+
+    if not isinstance(raw, int) or not 1 <= raw <= MAX_WORKERS:
+        problems.append(f"--kube-topology {path}: locust_workers {raw!r}: 1 to {MAX_WORKERS} worker pods")
+        return 1
+    return raw

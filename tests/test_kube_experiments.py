@@ -1,0 +1,133 @@
+"""The experiments in experiments/ on `--platform kube` against the API emulator: Locust runs
+as master and worker pods (the emulator runs their Locust for real), the cross-cluster
+failover experiment runs unchanged against a global traffic manager standing in for the
+data plane, and what the emulator cannot stand in for skips saying why."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from chaos import Journal, RunContext
+from chaos.kube import BlastRadius, connect
+from chaos.kube.locust import KubeLoad
+from chaos.kube.masters import MANAGED
+from chaos.load import LoadSpec
+from tests.kube_dataplane import GlobalEntry
+from tests.kube_emulator import Emulator
+from tests.lab.conftest import ROOT
+
+TOPOLOGY = """
+entry_url: {entry}
+services:
+  gtm: {{external: true}}
+  east-router: {{cluster: east, namespace: chaos, labels: app=router, deployment: router, port: 80}}
+  west-router: {{cluster: west, namespace: chaos, labels: app=router-west, port: 80}}
+locust_workers: 2
+"""
+
+
+@pytest.fixture
+def emu():
+    e = Emulator()
+    e.add_control_plane()
+    e.add_deployment("chaos", "router", 2, {"app": "router"}, port=80)
+    return e
+
+
+@pytest.fixture
+def kubeconfig(emu, tmp_path):
+    with emu.serving(tmp_path) as path:
+        yield path
+
+
+def run_experiments(target, kubeconfig, tmp_path, entry, *extra):
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(TOPOLOGY.format(entry=entry))
+    argv = [sys.executable, "-m", "pytest", target, "-p", "no:cacheprovider", "-rs", "--platform", "kube"]
+    argv += ["--kube-context", "east=emu-east", "--kube-context", "west=emu-west"]
+    argv += ["--kubeconfig", str(kubeconfig)]
+    argv += ["--kube-namespace", "chaos", "--kube-topology", str(topology), "--chaos-reports", str(tmp_path)]
+    return subprocess.run([*argv, *extra], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+
+def figures(tmp_path):
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    return {e["nodeid"].split("::")[-1]: e for e in summary["experiments"]}
+
+
+def test_a_distributed_load_runs_as_pods_and_reports_into_the_timeline(emu, kubeconfig, tmp_path):
+    ctx = RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(0))
+    cluster = connect("east", "emu-east", kubeconfig=kubeconfig)
+    with GlobalEntry(emu).serving() as entry:
+        spec = LoadSpec(ROOT / "loadtests" / "workload.py", entry, users=4, duration=6, user_rps=2)
+        with KubeLoad(ctx, spec, cluster, BlastRadius(("chaos",)), workers=2) as run:
+            pods = {n: p for (ns, n), p in emu.pods.items() if ns == "chaos" and n.startswith(run.id)}
+            assert sorted(p["metadata"]["labels"]["chaos.io/role"] for p in pods.values()) == [
+                "locust-master",
+                "locust-worker",
+                "locust-worker",
+            ]
+            assert all(p["metadata"]["labels"][MANAGED] == "true" for p in pods.values())
+            assert all(p["spec"]["activeDeadlineSeconds"] <= 6 + 120 for p in pods.values())
+            assert ("chaos", run.id) in emu.configmaps  # the locustfile and shape
+            run.wait()  # the master stops the run by itself at --run-time
+        assert run.points and max(p.users for p in run.points) == 4
+        assert run.requests() >= 20 and run.failures() == 0
+        assert run.availability().value() == 1.0 and run.latency(99).value() is not None
+    assert not [n for (ns, n) in emu.pods if n.startswith(run.id)] and ("chaos", run.id) not in emu.configmaps
+    assert ctx.journal.entries() == []
+    assert all(p.poll() is not None for p in emu.procs.values())  # every Locust process ended
+
+
+def test_a_gtm_that_never_fails_over_fails_the_experiment(emu, kubeconfig, tmp_path):
+    with GlobalEntry(emu, fragile=True).serving() as entry:
+        out = run_experiments(
+            "experiments/test_cross_cluster_failover.py::test_traffic_fails_over_to_west_and_back[kill]",
+            kubeconfig,
+            tmp_path,
+            entry,
+        )
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert "failover to west" in out.stdout and "VIOLATED" in out.stdout
+    assert len([n for (ns, n) in emu.pods if ns == "chaos"]) == 2  # the router scaled back, nothing else left
+
+
+def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
+    """The whole experiments/ directory, unchanged: HA through the actuator pod, failover
+    through a NetworkPolicy partition and a scaled-down router with Locust as pods; the rest
+    skip with the reason the emulator cannot stand in for them."""
+    with GlobalEntry(emu).serving() as entry:
+        out = run_experiments("experiments", kubeconfig, tmp_path, entry, "--kube-control-plane")
+    assert out.returncode == 0, out.stdout[-4000:]
+    results = figures(tmp_path)
+    passed = sorted(n for n, e in results.items() if e["outcome"] == "passed")
+    assert passed == [
+        "test_follower_loss_keeps_writes",
+        "test_leader_loss_keeps_writes",
+        "test_traffic_fails_over_to_west_and_back[kill]",
+        "test_traffic_fails_over_to_west_and_back[partition]",
+    ]
+    leader = results["test_leader_loss_keeps_writes"]["figures"]
+    assert leader["leader changes [during]"] >= 1 and leader["writes lost (acknowledged) [all]"] == 0
+    assert leader["writes time to recover [during]"] <= 5.0
+    assert emu.etcd.restarts["etcd-node-1"] == 1  # the leader was killed once, and came back
+    for cut in ("partition", "kill"):
+        f = results[f"test_traffic_fails_over_to_west_and_back[{cut}]"]["figures"]
+        assert 0 < f["entry failover to west [during]"] <= 5.0
+        assert f["entry failback to east [recovery]"] <= 10.0
+        assert f["load failed requests [all]"] <= 50
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["environment"]["platform"] == "kube"
+    assert "v1.31.0-emulator" in summary["environment"]["context east"]
+    posted = [p for m, p in emu.writes() if m == "POST"]
+    assert posted.count("/apis/networking.k8s.io/v1/namespaces/chaos/networkpolicies") == 1  # the partition
+    reasons = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED [")]
+    assert reasons and all("not on platform kube: " in r for r in reasons)
+    for why in ("no Prometheus URL", "host path on its control-plane node", "platform.inventory", "scale:"):
+        assert any(why in r for r in reasons), why
+    # nothing of ours is left: no policy, no probe, actuator or Locust pod, no locustfile
+    assert emu.policies() == [] and [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []
+    assert not [k for k in emu.configmaps if k[1].startswith("chaos-locust-")]
