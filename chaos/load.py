@@ -146,23 +146,22 @@ class Load:
             "-f",
             files,
             "--headless",
-            "--host",
-            s.host,
-            "--run-time",
-            f"{int(s.duration + 0.999)}s",
-            "--stop-timeout",
-            "2",
+            *self._run_args(),
             "--csv",
             str(self._prefix),
             "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--exit-code-on-error",
-            "0",
         ]
         if s.workers > 1:
             argv += ["--processes", str(s.workers)]
         return argv
+
+    def _run_args(self) -> list[str]:
+        """What every Locust run gets: target, a bounded run time, quiet logs, exit code 0 on
+        failed requests (they are measurements, not errors)."""
+        s = self.spec
+        run_time = f"{int(s.duration + 0.999)}s"
+        quiet = ["--loglevel", "WARNING", "--exit-code-on-error", "0"]
+        return ["--host", s.host, "--run-time", run_time, "--stop-timeout", "2", *quiet]
 
     def _env(self) -> dict[str, str]:
         s = self.spec

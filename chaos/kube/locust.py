@@ -94,7 +94,6 @@ class KubeLoad(Load):
         }
 
     def _master_args(self) -> list[str]:
-        s = self.spec
         return [
             "--master",
             "--autostart",
@@ -102,20 +101,11 @@ class KubeLoad(Load):
             "5",
             "--expect-workers",
             str(self.workers),
-            "--host",
-            s.host,
-            "--run-time",
-            f"{int(s.duration + 0.999)}s",
-            "--stop-timeout",
-            "2",
+            *self._run_args(),
             "--web-port",
             str(WEB_PORT),
             "--master-bind-port",
             str(MASTER_PORT),
-            "--loglevel",
-            "WARNING",
-            "--exit-code-on-error",
-            "0",
         ]
 
     def _create(self, kind: str, body: dict[str, Any]) -> None:
