@@ -131,3 +131,12 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
     # nothing of ours is left: no policy, no probe, actuator or Locust pod, no locustfile
     assert emu.policies() == [] and [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []
     assert not [k for k in emu.configmaps if k[1].startswith("chaos-locust-")]
+
+
+def test_a_dry_run_of_every_experiment_writes_nothing(emu, kubeconfig, tmp_path):
+    with GlobalEntry(emu).serving() as entry:
+        out = run_experiments("experiments", kubeconfig, tmp_path, entry, "--kube-control-plane", "--dry-run")
+    assert out.returncode == 0, out.stdout[-4000:]
+    assert "dry run: would partition gtm from east-router" in out.stdout
+    assert "dry run: would scale deployment chaos/router on east to 0" in out.stdout
+    assert emu.writes() == []

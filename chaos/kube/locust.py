@@ -115,6 +115,12 @@ class KubeLoad(Load):
     def __enter__(self) -> Self:
         self.spec.validate()
         self.radius.check(self.namespace)
+        if self.ctx.dry_run:  # a dry run creates nothing on the cluster: no load either
+            self.ctx.tl.note(
+                "dry-run", load=f"would run Locust as {self.workers + 1} pods in {self.namespace}"
+            )
+            self._ended = True
+            return self
         files = {
             "locustfile.py": self.spec.locustfile.read_text(),
             "shape.py": (SHAPES_DIR / f"{self.spec.shape}.py").read_text(),
@@ -177,6 +183,8 @@ class KubeLoad(Load):
 
     def wait(self) -> None:
         """Block until the load has run its duration (the master reports it stopped)."""
+        if self.ctx.dry_run:
+            return
         try:
             wait_until(
                 lambda: self.state in ("stopped", "quitting"),
