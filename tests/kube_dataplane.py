@@ -1,14 +1,23 @@
-"""A global traffic manager standing in for the data plane the API emulator does not have: an
-HTTP server on loopback that answers every request with the cluster it routes to. Like a real
-GTM it health-checks east's ingress (the router pods, as reachable from outside the cluster in
-the emulator's CNI model) every ``interval`` and sends traffic to west while east fails.
-``fragile=True`` is a GTM without health checks (always east): the failover experiment's
-negative control."""
+"""The data plane the API emulator does not have, standing in on loopback.
+
+``GlobalEntry``: a global traffic manager, an HTTP server answering every request with the
+cluster it routes to. Like a real GTM it health-checks east's ingress (the router pods, as
+reachable from outside the cluster in the emulator's CNI model) every ``interval`` and sends
+traffic to west while east fails. ``fragile=True`` is a GTM without health checks (always
+east): the failover experiment's negative control.
+
+``RequestRateAutoscaler``: an HPA on the requests per second the entry serves, scaling the
+gateway deployment in the emulator (``target`` requests/s per replica, between ``lo`` and
+``hi``) and giving back placeholder pods as it scales out into the reserve, as preemption does;
+it scales in after ``calm`` seconds below target."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +33,15 @@ class GlobalEntry:
         self.emu, self.router, self.ns, self.fragile = emu, router, ns, fragile
         self.east_healthy = True
         self.checks = 0
+        self.served: deque[float] = deque()  # when each request was answered (monotonic)
         self._stop = threading.Event()
+
+    def rate(self, window: float = 1.0) -> float:
+        """Requests per second over the last ``window`` seconds."""
+        cutoff = time.monotonic() - window
+        while self.served and self.served[0] < cutoff:
+            self.served.popleft()
+        return len(self.served) / window
 
     def _check(self) -> bool:
         with self.emu.lock:
@@ -48,6 +65,7 @@ class GlobalEntry:
             def _do(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
+                entry.served.append(time.monotonic())
                 body = json.dumps({"cluster": "east" if entry.east_healthy else "west"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -74,3 +92,56 @@ class GlobalEntry:
             self._stop.set()
             server.shutdown()
             server.server_close()
+
+
+class RequestRateAutoscaler:
+    def __init__(
+        self,
+        emu: Emulator,
+        entry: GlobalEntry,
+        *,
+        target: float,
+        lo: int,
+        hi: int,
+        calm: float = 3.0,
+        deployment: str = "gateway",
+        reserve: str = "reserve",
+        ns: str = "chaos",
+    ) -> None:
+        self.emu, self.entry, self.target, self.lo, self.hi, self.calm = emu, entry, target, lo, hi, calm
+        self.deployment, self.reserve, self.ns = deployment, reserve, ns
+        self.replicas = lo
+        self.reserve_at_rest = emu.deployments[(ns, reserve)]["spec"]["replicas"]
+        self._low_since: float | None = None
+        self.history: list[tuple[float, float, int]] = []  # (when, requests/s, replicas wanted)
+        self._stop = threading.Event()
+
+    def _step(self) -> None:
+        rate = self.entry.rate()
+        want = min(self.hi, max(self.lo, math.ceil(rate / self.target)))
+        self.history.append((time.monotonic(), rate, want))
+        now = time.monotonic()
+        if want >= self.replicas:
+            self._low_since = None
+        elif self._low_since is None:
+            self._low_since = now
+        if want > self.replicas or (self._low_since is not None and now - self._low_since >= self.calm):
+            self.replicas = want
+            self._low_since = None
+            self.emu.scale(self.ns, self.deployment, want)
+            # the placeholder pods make room: one preempted for each replica above rest
+            self.emu.scale(self.ns, self.reserve, max(0, self.reserve_at_rest - (want - self.lo)))
+        hpa = self.emu.hpas.get((self.ns, self.deployment))
+        if hpa is not None:
+            hpa["status"] = {"currentReplicas": self.replicas, "desiredReplicas": want}
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._step()
+
+    def __enter__(self) -> RequestRateAutoscaler:
+        threading.Thread(target=self._loop, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()

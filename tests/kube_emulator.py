@@ -11,9 +11,10 @@ Chaos Mesh's NetworkChaos and IOChaos (``chaos_mesh=True``; otherwise their API 
 answered 404 as for a CRD that is not installed).
 
 It is also a kubelet for one image: a pod whose command is ``locust`` runs as a real local
-Locust process (the installed version), its ConfigMap volumes written to a directory, its
-IP 127.0.0.1, and the pod proxy forwarding to it, so the distributed load engine is tested
-against real Locust. Deleting the pod stops the process; so does the end of ``serving``.
+Locust process (the installed version), its ConfigMap volumes written to a directory, its IP
+an address of its own on loopback (127.1.x.y), and the pod proxy forwarding to it, so the
+distributed load engine is tested against real Locust. Deleting the pod stops the process;
+so does the end of ``serving``.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ class Emulator:
         self.requests: list[tuple[str, str]] = []
         self._rv = itertools.count(1)
         self._ips = itertools.count(2)
+        self._loopback = itertools.count(0)
         self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
         self.chaos_mesh = False
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name)
@@ -217,6 +219,12 @@ class Emulator:
             self.pods[(ns, name)] = pod
             return pod
 
+    def scale(self, ns: str, name: str, replicas: int) -> None:
+        """What a controller inside the cluster (an HPA) does to a deployment's replicas."""
+        with self.lock:
+            self.deployments[(ns, name)]["spec"]["replicas"] = replicas
+            self._reconcile(ns, name)
+
     def _next_ip(self) -> str:
         n = next(self._ips)
         return f"10.244.{n // 250}.{n % 250}"
@@ -241,7 +249,16 @@ class Emulator:
         )
 
     def add_deployment(
-        self, ns: str, name: str, replicas: int, labels: dict[str, str], *, port: int = 0, claim: str = ""
+        self,
+        ns: str,
+        name: str,
+        replicas: int,
+        labels: dict[str, str],
+        *,
+        port: int = 0,
+        claim: str = "",
+        cpu_millis: int = 0,
+        priority_class: str = "",
     ) -> None:
         with self.lock:
             self.deployments[(ns, name)] = {
@@ -258,7 +275,12 @@ class Emulator:
                 },
                 "status": {"replicas": replicas, "readyReplicas": replicas},
             }
-            self.pod_specs[(ns, name)] = {"port": port, "claim": claim}
+            self.pod_specs[(ns, name)] = {
+                "port": port,
+                "claim": claim,
+                "cpu_millis": cpu_millis,
+                "priority_class": priority_class,
+            }
             self._reconcile(ns, name)
 
     def add_statefulset(self, ns: str, name: str, replicas: int, ready: int) -> None:
@@ -657,22 +679,26 @@ class Emulator:
             for fname, text in (cm or {}).get("data", {}).items():
                 (where / fname).write_text(text)
             args = [a.replace(mount.rstrip("/") + "/", f"{where}/") for a in args]
-        if "--master-host" in args:
-            args[args.index("--master-host") + 1] = "127.0.0.1"
+        # each pod its own loopback address, as each pod has its own IP: two masters never clash
+        n = next(self._loopback)
+        ip = f"127.1.{n // 250}.{n % 250 + 1}"
+        if "--master" in args:
+            args += ["--web-host", ip, "--master-bind-host", ip]
         env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
         log = open(self.run_dir / f"{pod['metadata']['name']}.log", "wb")
         self.procs[(ns, pod["metadata"]["name"])] = subprocess.Popen(
             [sys.executable, "-m", "locust", *args], stdout=log, stderr=subprocess.STDOUT, env=env
         )
         log.close()
-        pod["status"] = {"phase": "Running", "podIP": "127.0.0.1"}
+        pod["status"] = {"phase": "Running", "podIP": ip}
 
     def _proxy(self, ns: str, target: str, path: str) -> tuple[int, dict[str, Any]]:
         name, _, port = target.partition(":")
-        if (ns, name) not in self.procs:
+        if (ns, name) not in self.procs or (ns, name) not in self.pods:
             return 404, _status(404, "NotFound", f'pods "{name}" not found')
+        ip = self.pods[(ns, name)]["status"]["podIP"]
         try:
-            with urlopen(f"http://127.0.0.1:{port}/{path}", timeout=2) as resp:
+            with urlopen(f"http://{ip}:{port}/{path}", timeout=2) as resp:
                 return resp.status, {"_text": resp.read().decode()}
         except (URLError, OSError) as exc:
             return 503, _status(503, "ServiceUnavailable", f"error trying to reach service: {exc}")

@@ -1,7 +1,8 @@
 """The experiments in experiments/ on `--platform kube` against the API emulator: Locust runs
-as master and worker pods (the emulator runs their Locust for real), the cross-cluster
-failover experiment runs unchanged against a global traffic manager standing in for the
-data plane, and what the emulator cannot stand in for skips saying why."""
+as master and worker pods (the emulator runs their Locust for real); the cross-cluster
+failover and reserved-capacity experiments run unchanged against a global traffic manager and
+an autoscaler standing in for the data plane (tests/kube_dataplane.py), each with a negative
+control; what the emulator cannot stand in for skips saying why."""
 
 import json
 import random
@@ -15,7 +16,7 @@ from chaos.kube import BlastRadius, connect
 from chaos.kube.locust import KubeLoad
 from chaos.kube.masters import MANAGED
 from chaos.load import LoadSpec
-from tests.kube_dataplane import GlobalEntry
+from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
 
@@ -25,6 +26,7 @@ services:
   gtm: {{external: true}}
   east-router: {{cluster: east, namespace: chaos, labels: app=router, deployment: router, port: 80}}
   west-router: {{cluster: west, namespace: chaos, labels: app=router-west, port: 80}}
+scale: {{cluster: east, namespace: chaos, deployment: gateway}}
 locust_workers: 2
 """
 
@@ -34,6 +36,15 @@ def emu():
     e = Emulator()
     e.add_control_plane()
     e.add_deployment("chaos", "router", 2, {"app": "router"}, port=80)
+    # capacity: 4 CPUs; gateways request 250m each; placeholder pods hold 1 CPU in reserve
+    for node in ("node-1", "node-2"):
+        e.add_node(node, 2000)
+    e.add_priority_class("overprovisioning", -10)
+    e.add_deployment("chaos", "gateway", 2, {"app": "gateway"}, port=8080, cpu_millis=250)
+    e.add_deployment(
+        "chaos", "reserve", 4, {"app": "reserve"}, cpu_millis=250, priority_class="overprovisioning"
+    )
+    e.add_hpa("chaos", "gateway", current=2, desired=2, lo=2, hi=6)
     return e
 
 
@@ -92,14 +103,25 @@ def test_a_gtm_that_never_fails_over_fails_the_experiment(emu, kubeconfig, tmp_p
         )
     assert out.returncode == 1, out.stdout[-3000:]
     assert "failover to west" in out.stdout and "VIOLATED" in out.stdout
-    assert len([n for (ns, n) in emu.pods if ns == "chaos"]) == 2  # the router scaled back, nothing else left
+    assert len([n for (ns, n) in emu.pods if n.startswith("router-")]) == 2  # the router scaled back
+    assert [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []  # nothing else left
+
+
+def test_an_autoscaler_with_no_room_fails_the_scale_out_experiment(emu, kubeconfig, tmp_path):
+    gtm = GlobalEntry(emu)
+    with gtm.serving() as entry, RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=2) as hpa:
+        out = run_experiments("experiments/test_reserved_capacity.py", kubeconfig, tmp_path, entry)
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert "[VIOLATED] east replicas scaled out" in out.stdout
+    assert max(rate for _, rate, _ in hpa.history) >= 30  # the spike came; there was nowhere to go
 
 
 def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
     """The whole experiments/ directory, unchanged: HA through the actuator pod, failover
     through a NetworkPolicy partition and a scaled-down router with Locust as pods; the rest
     skip with the reason the emulator cannot stand in for them."""
-    with GlobalEntry(emu).serving() as entry:
+    gtm = GlobalEntry(emu)
+    with gtm.serving() as entry, RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=6):
         out = run_experiments("experiments", kubeconfig, tmp_path, entry, "--kube-control-plane")
     assert out.returncode == 0, out.stdout[-4000:]
     results = figures(tmp_path)
@@ -107,6 +129,7 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
     assert passed == [
         "test_follower_loss_keeps_writes",
         "test_leader_loss_keeps_writes",
+        "test_spike_scales_out_into_the_reserve",
         "test_traffic_fails_over_to_west_and_back[kill]",
         "test_traffic_fails_over_to_west_and_back[partition]",
     ]
@@ -119,6 +142,9 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
         assert 0 < f["entry failover to west [during]"] <= 5.0
         assert f["entry failback to east [recovery]"] <= 10.0
         assert f["load failed requests [all]"] <= 50
+    scale = results["test_spike_scales_out_into_the_reserve"]["figures"]
+    assert scale["east replicas max [during]"] == 3 and scale["east headroom min [baseline]"] == 0.875
+    assert scale["east replicas scaled out [during]"] <= 5.0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["environment"]["platform"] == "kube"
     assert "v1.31.0-emulator" in summary["environment"]["context east"]
@@ -126,7 +152,7 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
     assert posted.count("/apis/networking.k8s.io/v1/namespaces/chaos/networkpolicies") == 1  # the partition
     reasons = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED [")]
     assert reasons and all("not on platform kube: " in r for r in reasons)
-    for why in ("no Prometheus URL", "host path on its control-plane node", "platform.inventory", "scale:"):
+    for why in ("no Prometheus URL", "host path on its control-plane node", "platform.inventory"):
         assert any(why in r for r in reasons), why
     # nothing of ours is left: no policy, no probe, actuator or Locust pod, no locustfile
     assert emu.policies() == [] and [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []
