@@ -126,6 +126,8 @@ def pytest_argv(plan: Plan, run_dir: Path, progress: Path) -> list[str]:
         argv += ["--kube-namespace", namespace]
     if plan.control_plane:
         argv.append("--kube-control-plane")
+    if plan.topology is not None:
+        argv += ["--kube-topology", str(plan.topology)]
     return argv
 
 

@@ -17,6 +17,7 @@
     contexts: {east: kind-east}   # kube only: role -> kubeconfig context
     namespaces: [shop]            # kube only: the blast radius
     control_plane: false          # kube only: allow faults on etcd members
+    topology: topology.yaml       # kube only: what the experiments' names mean (docs/kube.md)
     schedule: "0 3 * * 1"         # cron, for the CronJob / CI schedule that runs this plan
     time_limit: 30m               # the whole run; it is stopped (faults reverted) after this
     reports: reports/gameday      # each run gets a directory under it
@@ -50,6 +51,7 @@ KEYS = (
     "contexts",
     "namespaces",
     "control_plane",
+    "topology",
     "schedule",
     "time_limit",
     "reports",
@@ -71,6 +73,7 @@ class Plan:
     contexts: dict[str, str] = field(default_factory=dict)
     namespaces: tuple[str, ...] = ()
     control_plane: bool = False
+    topology: Path | None = None
     schedule: str | None = None
     time_limit: float = 3600.0
     reports: Path = Path("reports/gameday")
@@ -242,6 +245,19 @@ def load_plan(path: Path) -> Plan:
         if platform == "lab":
             problems.add(nodes.get("contexts"), "contexts apply to platform kube, not to the lab")
 
+    topology = None
+    if values.get("topology") is not None:
+        topology = base / str(values["topology"])
+        if platform != "kube":
+            problems.add(nodes.get("topology"), "topology applies to platform kube, not to the lab")
+        else:
+            from chaos.kube.topology import load_topology
+
+            found: list[str] = []
+            load_topology(topology, set(contexts), found)
+            for p in found:
+                problems.add(nodes.get("topology"), p)
+
     schedule = values.get("schedule")
     if schedule is not None:
         fields = str(schedule).split()
@@ -275,6 +291,7 @@ def load_plan(path: Path) -> Plan:
         contexts=contexts,
         namespaces=tuple(namespaces),
         control_plane=control_plane,
+        topology=topology,
         schedule=None if schedule is None else str(schedule),
         time_limit=time_limit,
         reports=reports if reports.is_absolute() else base / reports,

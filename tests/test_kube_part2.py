@@ -289,3 +289,30 @@ def test_capacity_reads_the_scaled_workload_and_its_hpa(emu, plat):
     cap = plat.capacity("east")
     assert cap["ready"] == 2 and cap["replicas"] == 2
     assert cap["hpa"] == {"current": 2, "desired": 3, "min": 2, "max": 6}
+
+
+def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "entry_url: shop.example.com\n"
+        "colour: blue\n"
+        "services:\n"
+        "  a: {cluster: east, namespace: shop, labels: 'app!=x', port: 99999}\n"
+        "  b: {cluster: mars, namespace: shop, labels: app=b, replicas: 3}\n"
+        "  c: [1, 2]\n"
+        "locust_workers: 50\n"
+    )
+    problems: list[str] = []
+    load_topology(path, {"east"}, problems)
+    text = "\n".join(problems)
+    for expected in (
+        "unknown key(s) colour",
+        "entry_url 'shop.example.com': an http:// or https:// URL",
+        "services.a: port 99999: a TCP port number",
+        "services.a: labels 'app!=x': write key=value",
+        "services.b: unknown key(s) replicas",
+        "services.b: cluster 'mars' is not a context's role (east)",
+        "services.c: a mapping",
+        "locust_workers 50: 1 to 8 worker pods",
+    ):
+        assert expected in text, expected

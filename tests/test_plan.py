@@ -117,11 +117,21 @@ def test_a_kube_plan_passes_contexts_and_blast_radius_to_pytest(tmp_path, monkey
         contexts: {east: kind-east}
         namespaces: [shop, chaos]
         control_plane: true
-        """,
+        topology: TOPOLOGY
+        """.replace("TOPOLOGY", str(tmp_path / "topology.yaml")),
     )
+    (tmp_path / "topology.yaml").write_text("services:\n  gtm: {external: true}\n")
     argv = pytest_argv(load_plan(path), tmp_path, tmp_path / "p.jsonl")
     assert argv[argv.index("--kube-context") + 1] == "east=kind-east"
     assert argv.count("--kube-namespace") == 2 and "--kube-control-plane" in argv
+    assert argv[argv.index("--kube-topology") + 1] == str(tmp_path / "topology.yaml")
+    (tmp_path / "topology.yaml").write_text("services:\n  east-gw: {cluster: north, labels: 'app'}\n")
+    with pytest.raises(ConfigError) as err:
+        load_plan(path)
+    problems = "\n".join(err.value.problems)
+    assert "services.east-gw: namespace is missing" in problems
+    assert "cluster 'north' is not a context's role (east)" in problems
+    assert "write key=value[,key=value], e.g. app=router" in problems
 
 
 def test_not_yaml_or_not_a_mapping(tmp_path):
