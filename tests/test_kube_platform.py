@@ -152,7 +152,7 @@ def test_a_clusters_file_maps_roles_to_contexts(emu, kubeconfig, tmp_path):
     clusters.write_text("east: emu-east\n")
     args = ["experiments/test_master_ha.py::test_follower_loss_keeps_writes", "--platform", "kube"]
     args += ["--kube-clusters", str(clusters), "--kubeconfig", str(kubeconfig), "--kube-namespace", "chaos"]
-    args += ["--kube-control-plane", "--chaos-reports", str(tmp_path), "-p", "no:cacheprovider"]
+    args += ["--kube-control-plane", "--chaos-reports", str(tmp_path), "-p", "no:cacheprovider", "--dry-run"]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=ROOT,
@@ -162,6 +162,7 @@ def test_a_clusters_file_maps_roles_to_contexts(emu, kubeconfig, tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stdout[-2000:]
+    assert "dry run: would SIGKILL etcd member etcd-node-" in out.stdout  # east resolved to its members
     bad = tmp_path / "bad.yaml"
     bad.write_text("- east\n")
     out = run_pytest("experiments/test_master_ha.py", kubeconfig, tmp_path, "--kube-clusters", str(bad))
