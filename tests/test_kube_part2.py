@@ -39,6 +39,7 @@ services:
   east-inv: {cluster: east, namespace: chaos, labels: app=inventory, port: 8080, claim: inventory-data}
   east-other: {cluster: east, namespace: elsewhere, labels: app=other, port: 80}
   west-router: {cluster: west, namespace: chaos, labels: app=router, port: 80}
+  Inventory_Store: {cluster: east, namespace: chaos, labels: app=inventory, port: 8080}
 storage_backend: {cluster: east, namespace: chaos, labels: app=storage, deployment: storage}
 scale: {cluster: east, namespace: chaos, deployment: gateway}
 """
@@ -112,6 +113,16 @@ def test_a_partition_cuts_exactly_the_two_groups_and_is_verified_by_connecting(e
     assert ours(emu) == []
     assert admits(emu, "gateway", "inventory")
     assert plat.ctx.journal.entries() == []
+
+
+def test_policy_names_are_valid_object_names_whatever_the_service_is_called(emu, plat):
+    import re
+
+    with partition(plat, ["east-gw"], ["Inventory_Store"]):
+        names = [p["metadata"]["name"] for p in emu.policies()]
+        assert len(names) == 2 and all(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", n) for n in names)
+        assert any(n.endswith("-inventory-store") for n in names)
+    assert ours(emu) == []
 
 
 def test_isolating_a_clusters_ingress_refuses_every_connection_to_its_router(emu, plat):

@@ -16,6 +16,7 @@ are refused.
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,11 @@ class Endpoint:
     pod: str
     ip: str
     port: int
+
+
+def _dns_name(text: str) -> str:
+    """An object name the API accepts (RFC 1123: lower-case letters, digits, '-', at most 63)."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower())[:63].strip("-")
 
 
 def not_these(services: list[Service], side: str) -> list[dict[str, Any]]:
@@ -144,7 +150,7 @@ class KubePartition(Fault):
                 continue
             other = self.sides[1 - i]
             ingress = [] if external[1 - i] else [{"from": not_these(other, self._side(1 - i))}]
-            self.plan += [(s, f"chaos-part-{self.id}-{s.name}"[:63], ingress) for s in side]
+            self.plan += [(s, _dns_name(f"chaos-part-{self.id}-{s.name}"), ingress) for s in side]
 
     def _side(self, i: int) -> str:
         return f"{self.id}-{i}"
