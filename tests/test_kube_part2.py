@@ -21,6 +21,7 @@ from chaos import (
     UnsafeFaultRefused,
     degrade,
     fail_storage,
+    isolate,
     kill_service,
     partition,
 )
@@ -134,6 +135,16 @@ def test_isolating_a_clusters_ingress_refuses_every_connection_to_its_router(emu
         assert not admits(emu, "gateway", "router")
         assert [ok for _, ok in emu.probes] == [True, False]
     assert ours(emu) == []
+
+
+def test_isolating_a_service_cuts_its_ingress_and_egress(emu, plat):
+    with isolate(plat, "east-gw"):
+        [policy] = emu.policies("chaos")
+        spec = policy["spec"]
+        assert spec["podSelector"]["matchLabels"] == {"app": "gateway"}
+        assert spec["policyTypes"] == ["Ingress", "Egress"] and spec["ingress"] == spec["egress"] == []
+        assert not admits(emu, "router", "gateway") and not admits(emu, "inventory", "gateway")
+    assert ours(emu) == [] and admits(emu, "router", "gateway")
 
 
 def test_a_cni_that_ignores_policies_fails_the_partition_loudly_and_leaves_nothing(emu, plat):

@@ -3,7 +3,8 @@
 Two sides, each a list of topology services (groups of pods by label). Each side gets an
 ingress policy admitting every pod *except* the other side's (and except the other side's
 probe pods), so no connection crosses in either direction. A side that is ``external`` (the
-global traffic manager) isolates the other side's ingress completely.
+global traffic manager) isolates the other side's ingress completely; a side that includes
+the outside world and other services (``isolate``) cuts the other side's egress as well.
 
 A policy proves nothing by existing: some CNIs (flannel) ignore NetworkPolicies, and an
 existing policy may still admit the traffic. So short-lived probe pods connect across the
@@ -107,6 +108,7 @@ class KubePartition(Fault):
         self.targets: list[Endpoint | None] = []
         self.plan: list[tuple[Service, str, list[dict[str, Any]]]] = []  # (service, policy, ingress)
         self.cluster: Cluster | None = None
+        self.isolated = False  # one side is "everything else": the other admits and sends nothing
         self._probes = 0
         self.enforce_within = ENFORCE_WITHIN_S  # how long the cut may take to hold once in place
 
@@ -125,13 +127,16 @@ class KubePartition(Fault):
                 "on Kubernetes a partition has exactly two non-empty sides, e.g. [['gtm'], ['east-router']]"
             )
         self.sides = [[self.topology.service(n) for n in g] for g in self.groups]
-        external = [all(s.external for s in side) for side in self.sides]
-        for side, ext in zip(self.sides, external, strict=True):
-            if not ext and any(s.external for s in side):
-                raise ConfigError("a side is either all outside the clusters or all inside one")
+        # a side that includes the outside world (isolate: "everything else") is treated as
+        # outside: the other side admits nothing at all, and, if the side also names pods,
+        # sends nothing either (no egress)
+        external = [any(s.external for s in side) for side in self.sides]
         if all(external):
             raise ConfigError("both sides are outside the clusters: there is nothing on a cluster to cut")
-        inside = [s for side in self.sides for s in side if not s.external]
+        self.isolated = any(
+            ext and not all(s.external for s in side) for side, ext in zip(self.sides, external, strict=True)
+        )
+        inside = [s for i, side in enumerate(self.sides) if not external[i] for s in side]
         roles = {s.cluster for s in inside}
         if len(roles) > 1:
             raise UnsafeFaultRefused(
@@ -191,8 +196,9 @@ class KubePartition(Fault):
                 "metadata": managed_metadata(name, self.ctx.fault_ttl, {ROLE: "partition"}),
                 "spec": {
                     "podSelector": {"matchLabels": dict(s.labels)},
-                    "policyTypes": ["Ingress"],
+                    "policyTypes": ["Ingress", "Egress"] if self.isolated else ["Ingress"],
                     "ingress": ingress,
+                    **({"egress": []} if self.isolated else {}),
                 },
             }
             create_journaled(self, self.cluster, "NetworkPolicy", s.namespace, body)
