@@ -17,6 +17,7 @@ from chaos.kube.targets import BlastRadius, Target, select_pods
 from chaos.wait import WaitTimeout, wait_until
 
 POD_KILLED = "kube.pod.killed"
+SCALE_DOWN_S = 60.0  # terminating pods have their grace period (30 s by default) and more
 SCALED = "kube.deployment.scale"
 
 
@@ -204,3 +205,26 @@ class ScaleDeployment(Fault):
         )
         if scale.spec.replicas != self.replicas:
             raise not_in_effect(self, f"spec.replicas is {scale.spec.replicas}")
+        if self.replicas >= (self.before or 0):
+            return
+        # scaling down is in effect once the surplus pods stop serving, not when the spec says so
+        ready: dict[str, int] = {}
+
+        def settled() -> bool:
+            dep = self.cluster.call(
+                "get",
+                "deployments",
+                self.namespace,
+                apps.read_namespaced_deployment,
+                self.name,
+                self.namespace,
+            )
+            ready["now"] = int(dep.status.ready_replicas or 0)
+            return ready["now"] <= self.replicas
+
+        try:
+            wait_until(
+                settled, timeout=SCALE_DOWN_S, interval=0.2, what=f"{self.name} down to {self.replicas}"
+            )
+        except WaitTimeout as exc:
+            raise not_in_effect(self, f"{ready.get('now')} replicas still ready") from exc
