@@ -95,10 +95,9 @@ class Probe:
         t0 = tl.now()
         try:
             value = self.sampler()
-        except NotSupported as exc:  # the platform cannot give this at all: not an outage
-            self.unsupported = exc
-            sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001  a failing target is an observation, not a crash
+            if isinstance(exc, NotSupported):  # the platform cannot give this at all: not an outage
+                self.unsupported = exc
             sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         else:
             sample = Sample(t0, True, tl.now() - t0, value)

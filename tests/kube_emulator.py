@@ -140,6 +140,7 @@ class Emulator:
         self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
+        self.stuck_terminating = False
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
@@ -363,6 +364,8 @@ class Emulator:
             self.add_pod(ns, pod_name, labels, owner=name, **self.pod_specs.get((ns, name), {}))
             self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
         ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
+        if self.stuck_terminating:  # the removed pods hang in Terminating and still count as ready
+            ready = max(ready, dep.get("status", {}).get("readyReplicas", 0))
         dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
         if ready < want:

@@ -282,6 +282,16 @@ def test_kill_service_scales_the_named_deployment_to_zero_and_back(emu, plat):
     assert len([p for p in emu.pods.values() if p["metadata"]["labels"].get("app") == "router"]) == 2
 
 
+def test_a_scale_down_whose_pods_stay_ready_is_not_in_effect_and_is_scaled_back(emu, plat):
+    emu.stuck_terminating = True
+    fault = kill_service(plat, "east-router")
+    fault.settle_within = 1.0
+    with pytest.raises(FaultNotInEffect, match="2 replicas still ready"), fault:
+        pass
+    assert emu.deployments[("chaos", "router")]["spec"]["replicas"] == 2
+    assert plat.ctx.journal.entries() == []
+
+
 def test_a_crashed_partition_is_undone_by_recover(emu, plat):
     fault = partition(plat, ["east-gw"], ["east-inv"])
     fault.__enter__()  # the run dies with the policies in place

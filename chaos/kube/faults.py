@@ -155,6 +155,7 @@ class ScaleDeployment(Fault):
         )
         self.before: int | None = None
         self.uid = ""
+        self.settle_within = SCALE_DOWN_S  # how long the surplus replicas may take to stop
 
     def describe(self) -> str:
         was = f" (from {self.before})" if self.before is not None else ""
@@ -164,10 +165,7 @@ class ScaleDeployment(Fault):
         if self.replicas < 0:
             raise ConfigError(f"replicas={self.replicas!r}: 0 or more")
         self.radius.check(self.namespace)
-        apps = self.cluster.apps
-        dep = self.cluster.call(
-            "get", "deployments", self.namespace, apps.read_namespaced_deployment, self.name, self.namespace
-        )
+        dep = self._read()
         self.uid = dep.metadata.uid
         self.before = int(dep.spec.replicas or 0)
 
@@ -193,38 +191,28 @@ class ScaleDeployment(Fault):
             {"spec": {"replicas": self.replicas}},
         )
 
-    def verify(self) -> None:
+    def _read(self) -> Any:
         apps = self.cluster.apps
-        scale = self.cluster.call(
-            "get",
-            "deployments/scale",
-            self.namespace,
-            apps.read_namespaced_deployment_scale,
-            self.name,
-            self.namespace,
+        return self.cluster.call(
+            "get", "deployments", self.namespace, apps.read_namespaced_deployment, self.name, self.namespace
         )
-        if scale.spec.replicas != self.replicas:
-            raise not_in_effect(self, f"spec.replicas is {scale.spec.replicas}")
-        if self.replicas >= (self.before or 0):
-            return
-        # scaling down is in effect once the surplus pods stop serving, not when the spec says so
-        ready: dict[str, int] = {}
+
+    def verify(self) -> None:
+        dep = self._read()
+        if dep.spec.replicas != self.replicas:
+            raise not_in_effect(self, f"spec.replicas is {dep.spec.replicas}")
+        # a scale-down is in effect once the surplus replicas stop being ready, not when the spec says so
+        ready = {"now": int(dep.status.ready_replicas or 0)}
 
         def settled() -> bool:
-            dep = self.cluster.call(
-                "get",
-                "deployments",
-                self.namespace,
-                apps.read_namespaced_deployment,
-                self.name,
-                self.namespace,
-            )
-            ready["now"] = int(dep.status.ready_replicas or 0)
+            ready["now"] = int(self._read().status.ready_replicas or 0)
             return ready["now"] <= self.replicas
 
+        if ready["now"] <= self.replicas:
+            return
         try:
             wait_until(
-                settled, timeout=SCALE_DOWN_S, interval=0.2, what=f"{self.name} down to {self.replicas}"
+                settled, timeout=self.settle_within, interval=0.2, what=f"{self.name} down to {self.replicas}"
             )
         except WaitTimeout as exc:
-            raise not_in_effect(self, f"{ready.get('now')} replicas still ready") from exc
+            raise not_in_effect(self, f"{ready['now']} replicas still ready") from exc

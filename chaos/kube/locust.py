@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from chaos.context import RunContext
-from chaos.errors import ChaosError, RollbackError
+from chaos.errors import RollbackError
 from chaos.kube.connect import Cluster
 from chaos.kube.masters import managed_metadata
 from chaos.kube.netpol import ROLE
@@ -148,15 +148,9 @@ class KubeLoad(Load):
         return self
 
     def _wait(self, ready: Any, what: str) -> Any:
-        found: dict[str, Any] = {}
-
-        def check() -> bool:
-            found["v"] = ready()
-            return bool(found["v"])
-
         try:
-            wait_until(
-                check,
+            return wait_until(
+                ready,
                 timeout=START_WITHIN_S,
                 interval=0.2,
                 what=f"Locust master {self.master} to report {what}",
@@ -167,7 +161,6 @@ class KubeLoad(Load):
                 f"{exc}: can {self.cluster.role} pull {self.image} and reach {self.spec.host}? "
                 f"(kubectl -n {self.namespace} logs {self.master})"
             ) from exc
-        return found["v"]
 
     def _died_early(self) -> str | None:
         phase = get(self.cluster, "Pod", self.namespace, self.master).status.phase
@@ -176,10 +169,6 @@ class KubeLoad(Load):
     @property
     def running(self) -> bool:
         return not self._ended and self.state not in ("stopped", "quitting")
-
-    @property
-    def pid(self) -> int | None:
-        return None
 
     def wait(self) -> None:
         """Block until the load has run its duration (the master reports it stopped)."""
@@ -204,8 +193,7 @@ class KubeLoad(Load):
         self._stop.set()
         if self._tail is not None:
             self._tail.join(5)
-        with contextlib.suppress(ChaosError):  # the master may already have quit: keep what was read
-            self._read_history()
+        self._read_history()  # the last figures, unless the master has already quit
         self.ctx.tl.record("load.end", self.name, requests=self.requests(), failures=self.failures())
         self.owned.release()
 
@@ -253,6 +241,3 @@ class KubeLoad(Load):
             "99%": str(total.get("response_time_percentile_0.99", "N/A")),
         }
         return True
-
-    def _read_final(self) -> None:
-        """Every read refreshes the final figures: the last one before the pods go is final."""

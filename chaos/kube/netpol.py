@@ -27,9 +27,9 @@ from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.kube.connect import Cluster
 from chaos.kube.masters import managed_metadata
-from chaos.kube.objects import create_journaled, delete_quietly, get
+from chaos.kube.objects import create_journaled, delete, get
 from chaos.kube.targets import BlastRadius, running_pods
-from chaos.kube.topology import Service, Topology
+from chaos.kube.topology import Service
 from chaos.wait import WaitTimeout, wait_until
 
 SIDE = "chaos.io/side"
@@ -93,18 +93,16 @@ class KubePartition(Fault):
         self,
         ctx: RunContext,
         clusters: dict[str, Cluster],
-        topology: Topology,
         radius: BlastRadius,
-        groups: list[list[str]],
+        sides: list[list[Service]],
         *,
         label: str = "",
         probe_image: str = PROBE_IMAGE,
     ) -> None:
         super().__init__(ctx)
-        self.clusters, self.topology, self.radius = clusters, topology, radius
-        self.groups, self.label, self.probe_image = groups, label, probe_image
+        self.clusters, self.radius, self.sides = clusters, radius, sides
+        self.label, self.probe_image = label, probe_image
         self.id = uuid.uuid4().hex[:6]
-        self.sides: list[list[Service]] = []
         self.targets: list[Endpoint | None] = []
         self.plan: list[tuple[Service, str, list[dict[str, Any]]]] = []  # (service, policy, ingress)
         self.cluster: Cluster | None = None
@@ -113,7 +111,8 @@ class KubePartition(Fault):
         self.enforce_within = ENFORCE_WITHIN_S  # how long the cut may take to hold once in place
 
     def describe(self) -> str:
-        a, b = (", ".join(g) for g in self.groups[:2]) if len(self.groups) == 2 else ("?", "?")
+        names = [", ".join(s.name for s in side) for side in self.sides]
+        a, b = names if len(names) == 2 else ("?", "?")
         how = f" ({self.label})" if self.label else ""
         return f"partition {a} from {b}{how} by NetworkPolicy"
 
@@ -122,11 +121,10 @@ class KubePartition(Fault):
 
     # -- before anything is written ----------------------------------------------------------------
     def prepare(self) -> None:
-        if len(self.groups) != 2 or not all(self.groups):
+        if len(self.sides) != 2 or not all(self.sides):
             raise ConfigError(
                 "on Kubernetes a partition has exactly two non-empty sides, e.g. [['gtm'], ['east-router']]"
             )
-        self.sides = [[self.topology.service(n) for n in g] for g in self.groups]
         # a side that includes the outside world (isolate: "everything else") is treated as
         # outside: the other side admits nothing at all, and, if the side also names pods,
         # sends nothing either (no egress)
@@ -249,7 +247,7 @@ class KubePartition(Fault):
             started.append(name)
         results = {name: self._outcome(name) for name in started}
         for name in started:
-            delete_quietly(cluster, "Pod", ns, name)
+            delete(cluster, "Pod", ns, name, grace=0)  # its journal entry stays until the revert
         return list(results.values())
 
     def _outcome(self, name: str) -> bool:

@@ -4,7 +4,6 @@ deletes it, carries the managed label and its expiry, and is reaped once expired
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -151,9 +150,3 @@ def create_journaled(
     undo = {**locator(cluster), "kind": kind, "namespace": namespace, "name": name, "grace": grace}
     fault.journaled(DELETE, undo, f"delete {kind} {namespace}/{name} on {cluster.role}")
     return create(cluster, kind, namespace, body)
-
-
-def delete_quietly(cluster: Cluster, kind: str, namespace: str, name: str) -> None:
-    """Best-effort cleanup of a short-lived helper (a probe pod) whose journal entry remains."""
-    with contextlib.suppress(NotFound):
-        delete(cluster, kind, namespace, name, grace=0)

@@ -164,14 +164,12 @@ class KubePlatform:
 
         if cuts:
             raise NotSupported("partial partitions (cuts=) on Kubernetes: give exactly two sides")
-        for name in {n for g in groups for n in g}:
-            self._service(name)
+        sides = [[self._service(n) for n in g] for g in groups]
         return KubePartition(
             self.ctx,
             self.clusters,
-            self.topology,
             self.radius,
-            groups,
+            sides,
             label=label,
             probe_image=self.topology.probe_image,
         )
@@ -251,7 +249,8 @@ class KubePlatform:
 
         if fault.problems():
             raise ConfigError(fault.problems())
-        masters = [v for v in volumes if v in self._masters_names()]
+        members = set(self._masters_names())
+        masters = [v for v in volumes if v in members]
         if masters:
             raise NotSupported(
                 f"{masters[0]}'s data is a host path on its control-plane node, shared with the node's own "
