@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
         str(args.mountpoint),
         raw_fi=True,
         foreground=True,
+        # unlink at once, never rename to .fuse_hidden*: etcd removes files it still holds open
+        # and then expects the directory empty (a hidden leftover failed a member's first start)
+        hard_remove=True,
         fsname=f"chaos-{args.name}",
         subtype="chaosfs",
     )

@@ -96,6 +96,22 @@ def test_each_mode_is_in_effect_while_in_force_and_gone_after(resilient_lab, mod
     assert resilient_lab.status().problems == []
 
 
+def test_a_file_removed_while_open_is_gone_at_once(resilient_lab):
+    # the storage daemon must not hide it as .fuse_hidden*: etcd removes files it holds open and
+    # then expects their directory empty
+    d = resilient_lab.volume("east-inv").mountpoint / "chaos-open-unlink"
+    d.mkdir()
+    try:
+        fd = os.open(d / "f", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.unlink(d / "f")
+        assert os.listdir(d) == []
+        os.close(fd)
+    finally:
+        for leftover in os.listdir(d):
+            os.unlink(d / leftover)
+        d.rmdir()
+
+
 def _write_synced(path, payload):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
