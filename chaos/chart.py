@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from chaos.probes import Sample, Series
-from chaos.timeline import Timeline
+from chaos.timeline import Span, Timeline
 
 
 def timeline_png(timeline: Timeline, title: str = "") -> bytes:
@@ -23,7 +23,7 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
     panels: list[Series | None] = list(series) or [None]
     for ax, s in zip(axes[:, 0], panels, strict=False):
         for f in faults:
-            ax.axvspan(f.start, f.end if f.end is not None else end, color="tab:red", alpha=0.15)
+            _shade_fault(ax, f, end)
         for p in timeline.spans("phase"):
             if p.name == "baseline":
                 ax.axvspan(p.start, p.end if p.end is not None else end, color="tab:green", alpha=0.07)
@@ -56,11 +56,18 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
         ax.set_ylabel(f"{s.name}\nlatency ms")
         ax.set_yscale("log" if top > 50 else "linear")
         ax.legend(loc="upper right", fontsize=7)
-    for f in faults:
+    for i, f in enumerate(faults):
+        # staggered, so faults close together do not print on top of each other
         axes[0, 0].annotate(
-            f.name, (f.start, 1.02), xycoords=("data", "axes fraction"), fontsize=7, color="tab:red"
+            f.name,
+            (f.start, 1.02 + 0.09 * (i % 3)),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color="tab:red",
         )
-    axes[-1, 0].set_xlabel("seconds since start (red: fault in force, green: baseline)")
+    axes[-1, 0].set_xlabel(
+        "seconds since start (red: fault in force; hatched: being injected or reverted; green: baseline)"
+    )
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -68,6 +75,19 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _shade_fault(ax: Any, f: Span, now: float) -> None:
+    """The injection (until verified) and the revert are drawn apart from the time the fault
+    was in force: neither belongs to the "during" window."""
+    verified = f.verified if f.verified is not None else (f.end if f.end is not None else now)
+    reverting = f.reverting if f.reverting is not None else (f.end if f.end is not None else now)
+    end = f.end if f.end is not None else now
+    ax.axvspan(f.start, verified, facecolor="none", edgecolor="tab:red", hatch="//", alpha=0.4, lw=0)
+    if reverting > verified:
+        ax.axvspan(verified, reverting, color="tab:red", alpha=0.15)
+    if end > reverting:
+        ax.axvspan(reverting, end, facecolor="none", edgecolor="tab:red", hatch="\\\\", alpha=0.4, lw=0)
 
 
 def _load_panel(ax: Any, name: str, samples: list[Sample]) -> None:

@@ -67,7 +67,8 @@ class DurabilityProbe:
         self._ops: list[Op] = []
         self._lock = threading.Lock()
         self._lost: list[str] | None = None
-        self.probe = Probe(name, self._write_one, timeline, hz=hz)
+        # a write may try other members before one answers: twice its timeout to do so
+        self.probe = Probe(name, self._write_one, timeline, hz=hz, deadline=2 * timeout)
 
     @property
     def series(self) -> Series:

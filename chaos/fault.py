@@ -53,6 +53,7 @@ class Fault(abc.ABC):
         self._steps: list[Entry] = []
         self._entered = False
         self._open = False  # a fault.start is on the timeline without its fault.end
+        self._name = ""  # the name its timeline events carry, fixed when the injection starts
         # an abort reverts from the guard's thread while the experiment's thread may be
         # leaving the `with` block: one revert at a time, the second finds nothing to do
         self._revert_lock = threading.RLock()
@@ -93,7 +94,8 @@ class Fault(abc.ABC):
         if self.ctx.dry_run:
             tl.note("dry-run", fault=self.kind, plan=self.describe())
             raise DryRunPlan(f"would {self.describe()} ({self.details()})")
-        tl.record("fault.start", self.describe(), fault_kind=self.kind)
+        self._name = self.describe()
+        tl.record("fault.start", self._name, fault_kind=self.kind)
         self._open = True
         self.injected_at = tl.now()
         try:
@@ -105,8 +107,10 @@ class Fault(abc.ABC):
             except RollbackError as rb:
                 exc.add_note(f"and reverting it failed too: {rb}")
             raise
-        self.verified_at = tl.now()
-        tl.note("fault.verified", fault=self.describe(), after=self.verified_at - self.injected_at)
+        # the "during" window opens here: what happened while the fault was being injected
+        # is neither baseline nor effect
+        event = tl.record("fault.verified", self._name, after=tl.now() - self.injected_at)
+        self.verified_at = event.t
         self.ctx.abort.in_force(self)
         if self.ctx.abort.is_set:  # aborted while this one was being injected
             self.revert()
@@ -131,11 +135,13 @@ class Fault(abc.ABC):
         if not self._steps and not self._open:
             return
         with _sigint_deferred():
+            if self._open:  # recovery is timed from here: a slow revert is part of the outage
+                self.ctx.tl.record("fault.revert", self._name)
             failures = undo_steps(self.ctx.journal, self._steps)
             if self._open:
                 tl = self.ctx.tl
                 self.reverted_at = tl.now()
-                tl.record("fault.end", self.describe(), fault_kind=self.kind, failed=len(failures))
+                tl.record("fault.end", self._name, fault_kind=self.kind, failed=len(failures))
                 self._open = False
         if failures:
             raise RollbackError(

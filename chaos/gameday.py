@@ -61,7 +61,10 @@ class RunView:
 
     def _on_fault_start(self, ev: dict[str, Any]) -> str:
         self.faults.append(ev["name"])
-        return f"    fault in force: {ev['name']}"
+        return f"    injecting: {ev['name']}"
+
+    def _on_fault_verified(self, ev: dict[str, Any]) -> str:
+        return f"    fault in force: {ev['name']} (verified after {float(ev.get('after', 0)) * 1000:.0f} ms)"
 
     def _on_fault_end(self, ev: dict[str, Any]) -> str:
         if ev["name"] in self.faults:

@@ -57,7 +57,8 @@ class PromQL:
         except httpx.HTTPError as exc:
             raise PrometheusUnavailable(
                 f"Prometheus at {self.base_url} is unavailable ({type(exc).__name__}): PromQL probes "
-                "need it; is the lab up (`chaos lab status`), or is --prometheus-url right?"
+                "need it; is the lab up (`chaos lab status`), or is the platform's prometheus_url right "
+                "(on kube: `prometheus_url` in the --kube-topology file)?"
             ) from exc
         if resp.status_code != 200:
             raise PrometheusUnavailable(

@@ -28,7 +28,7 @@ from chaos.context import RunContext
 from chaos.errors import ChaosError, ConfigError, FaultNotInEffect
 from chaos.fault import Fault
 from chaos.probes import Sample, Series
-from chaos.slo import Measure
+from chaos.slo import Computed, Measure, require_samples
 from chaos.wait import WaitAborted, WaitTimeout, wait_until
 
 SHAPES_DIR = Path(__file__).resolve().parent.parent / "loadtests" / "shapes"
@@ -179,6 +179,14 @@ class Load:
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Self:
         self.spec.validate()
+        if self.ctx.dry_run:  # a dry run sends no traffic: it says what it would have sent
+            s = self.spec
+            self.ctx.tl.note(
+                "dry-run",
+                load=f"would run Locust ({s.users} users x {s.user_rps:g} req/s, {s.shape}, "
+                f"{s.duration:g} s) against {s.host}",
+            )
+            return self
         self._dir = tempfile.TemporaryDirectory(prefix="chaos-load-")
         with open(self._stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
@@ -222,7 +230,8 @@ class Load:
 
     def wait(self) -> None:
         """Block until the load has run its duration and locust has stopped by itself."""
-        assert self._proc is not None
+        if self._proc is None:  # never started (a dry run)
+            return
         try:
             self._proc.wait(timeout=self.spec.duration + 30)
         except subprocess.TimeoutExpired as exc:
@@ -231,7 +240,9 @@ class Load:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        died = self._proc is not None and self._proc.poll() not in (None, 0)
+        if self._proc is None:  # never started (a dry run): nothing to stop or read
+            return
+        died = self._proc.poll() not in (None, 0)
         self._terminate()
         self._stop.set()
         if self._tail is not None:
@@ -341,17 +352,17 @@ class Load:
     def availability(self) -> Measure:
         """Share of requests that succeeded over the whole run."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             n, f = self.requests(), self.failures()
-            return ((n - f) / n if n else None), {"requests": n, "failures": f}, (None, None)
+            return Computed(((n - f) / n if n else None), {"requests": n, "failures": f}, (None, None))
 
         return Measure(f"{self.name} availability", "all", compute)
 
     def failed(self) -> Measure:
         """How many requests failed over the whole run."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
-            return float(self.failures()), {"requests": self.requests()}, (None, None)
+        def compute() -> Computed:
+            return Computed(float(self.failures()), {"requests": self.requests()}, (None, None))
 
         return Measure(f"{self.name} failed requests", "all", compute)
 
@@ -374,20 +385,36 @@ class Load:
                 f"Locust reports percentiles 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 100; not {p!r}"
             )
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
-            value = _num(self.final.get(column, "N/A")) if self.final else None
-            return value, {"requests": self.requests()}, (None, None)
+        name = f"{self.name} p{p:g} latency"
 
-        return Measure(f"{self.name} p{p:g} latency", "all", compute, unit=" ms")
+        def compute() -> Computed:
+            require_samples(name, "all", p, self.requests())
+            value = _num(self.final.get(column, "N/A")) if self.final else None
+            return Computed(value, {"requests": self.requests()}, (None, None))
+
+        return Measure(name, "all", compute, unit=" ms")
 
     def rps(self) -> Measure:
         """Mean requests per second over the whole run."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             value = _num(self.final.get("Requests/s", "N/A")) if self.final else None
-            return value, {"requests": self.requests()}, (None, None)
+            return Computed(value, {"requests": self.requests()}, (None, None))
 
         return Measure(f"{self.name} requests/s", "all", compute)
+
+    def evidence(self) -> dict[str, Any]:
+        """The run's figures for the report: what it asked for and what it measured."""
+        final = self.final
+        return {
+            "requests": self.requests(),
+            "failures": self.failures(),
+            "rps": _num(final.get("Requests/s", "N/A")) if final else None,
+            # Locust's own figure, whatever the sample count: evidence, not a verdict
+            "p99_ms": _num(final.get("99%", "N/A")) if final else None,
+            "users": self.spec.users,
+            "shape": self.spec.shape,
+        }
 
     def stats_csv(self) -> str:
         out = io.StringIO()

@@ -10,7 +10,7 @@ from chaos.context import RunContext
 from chaos.durability import KV
 from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault
-from chaos.slo import Measure
+from chaos.slo import Computed, Measure
 
 MAX_LATENCY = 30.0
 
@@ -179,10 +179,10 @@ def pick_member(
 def failure_tolerance(masters: Masters) -> Measure:
     """How many more members may fail before quorum is lost: healthy members - quorum."""
 
-    def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+    def compute() -> Computed:
         healthy, total, quorum = len(masters.healthy()), len(masters.names()), masters.quorum()
         detail = {"members": total, "healthy": healthy, "quorum": quorum}
-        return float(healthy - quorum), detail, (None, None)
+        return Computed(float(healthy - quorum), detail, (None, None))
 
     return Measure("masters failure tolerance", "all", compute, unit=" members")
 

@@ -33,8 +33,11 @@ EVIDENCE = pytest.StashKey[dict[str, Any]]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 STEADY = pytest.StashKey[Steady]()
 SLOS = pytest.StashKey[dict[str, float]]()
-LOADS = pytest.StashKey[list[Any]]()
+LOADS = pytest.StashKey[Any]()  # chaos.load.Loads: every load the test started
+CONTEXT = pytest.StashKey[RunContext]()
+FAILURE = pytest.StashKey[BaseException]()  # what ended the test, for its failure category
 PROGRESS = pytest.StashKey[ProgressLog]()
+ASKED = pytest.StashKey[int]()  # experiments collected: what the run was asked to run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -181,6 +184,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[ASKED] = sum(1 for i in session.items if i.get_closest_marker("experiment"))
     session.config.stash[PROGRESS].emit(
         "session", total=len(session.items), nodeids=[i.nodeid for i in session.items]
     )
@@ -241,6 +245,7 @@ def chaos_context(request: pytest.FixtureRequest, chaos_config: RunConfig) -> It
     )
     from chaos.report import AllureSteps
 
+    request.node.stash[CONTEXT] = ctx
     steps = AllureSteps()
     ctx.tl.subscribe(steps)
     ctx.tl.subscribe(request.config.stash[PROGRESS].timeline_event)
@@ -332,24 +337,18 @@ def _collect_evidence(item: pytest.Item) -> None:
     evidence = s.evidence()
     if s.ctx.abort.is_set:
         evidence["aborted"] = s.ctx.abort.evidence()
-    loads = item.stash.get(LOADS, [])
-    for run in loads:
-        if run.running:
-            run.__exit__(None, None, None)
-        evidence.setdefault("load", {})[run.name] = {
-            "requests": run.requests(),
-            "failures": run.failures(),
-            "rps": run.rps().value(),
-            "p99_ms": run.latency(99).value(),
-            "users": run.spec.users,
-            "shape": run.spec.shape,
-        }
+    loads = item.stash.get(LOADS, None)
+    runs = loads.started if loads is not None else []
+    if loads is not None:
+        loads.stop_all()
+    for run in runs:
+        evidence.setdefault("load", {})[run.name] = run.evidence()
     item.stash[EVIDENCE] = evidence
     if s.ctx.tl.series:
         from chaos.report import attach_evidence, attach_load
 
         attach_evidence(s.ctx.tl, evidence, item.nodeid)
-        for run in loads:
+        for run in runs:
             attach_load(run.name, run.stats_csv())
 
 
@@ -402,7 +401,7 @@ def load(
     distributed = chaos_config.platform == "kube" and chaos_config.kube_load == "cluster"
     engine = platform.load_engine() if distributed else Load
     loads = Loads(chaos_context, platform.entry_url, request.config.rootpath, engine)
-    request.node.stash[LOADS] = loads.started
+    request.node.stash[LOADS] = loads
     chaos_context.abort.on_abort(loads.stop_all)
     yield loads
     loads.stop_all()
@@ -438,10 +437,19 @@ def _describe_for_allure(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A dry run never passes: it skips with the plan it resolved (the first fault's targets,
+    or, for an experiment without a fault, the probes and load it would have run)."""
     try:
-        return (yield)
+        result = yield
     except DryRunPlan as plan:
         pytest.skip(f"dry run: {plan}")
+    ctx = pyfuncitem.stash.get(CONTEXT, None)
+    if ctx is not None and ctx.dry_run:
+        plans = [str(e.data.get("load") or e.data.get("plan")) for e in ctx.tl.events if e.name == "dry-run"]
+        probes = [s.name for s in ctx.tl.series]
+        shown = "; ".join(plans + ([f"probes: {', '.join(probes)}"] if probes else []))
+        pytest.skip(f"dry run: nothing injected, nothing observed, no verdict ({shown or 'no fault'})")
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -451,8 +459,13 @@ def pytest_runtest_makereport(
     if call.when == "call":
         _collect_evidence(item)
     report = yield
-    if call.excinfo is not None and call.excinfo.errisinstance(NotSupported):
-        # a capability the platform lacks: the experiment does not apply there, and says why
+    if call.excinfo is not None and call.when in ("setup", "call") and FAILURE not in item.stash:
+        item.stash[FAILURE] = call.excinfo.value
+    ctx = item.stash.get(CONTEXT, None)
+    before_first_fault = ctx is None or ctx.tl.first_injection() is None
+    if call.excinfo is not None and call.excinfo.errisinstance(NotSupported) and before_first_fault:
+        # a capability the platform lacks, found before anything was injected: the
+        # experiment does not apply there, and says why. After a fault it is an error.
         report.outcome = "skipped"
         report.longrepr = (
             str(item.path),
@@ -493,15 +506,20 @@ def _record(item: pytest.Item) -> dict[str, Any]:
             break
     marker = item.get_closest_marker("experiment")
     evidence = item.stash.get(EVIDENCE, {})
-    figures = {f"{f['name']} [{f['window']}]": f["measured"] for f in evidence.get("findings", [])}
+    findings = evidence.get("findings", [])
+    figures = {f["label"]: f["measured"] for f in findings}
     call = reports.get("call")
     return {
         "nodeid": item.nodeid,
         "verifies": marker.kwargs.get("verifies") if marker else None,
         "hypothesis": marker.kwargs.get("hypothesis") if marker else None,
         "outcome": outcome,
-        "category": category_of(outcome, message),
+        "category": category_of(outcome, item.stash.get(FAILURE, None)),
         "message": message,
+        # the checks that failed, by label, and whether the preconditions all held: what a
+        # negative control asserts (never the output text)
+        "violated": [f["label"] for f in findings if not f["passed"]],
+        "preconditions_held": all(f["passed"] for f in findings if f["stage"] == "precondition"),
         "duration_s": round(call.duration, 3) if call else None,
         "profile": item.config.stash[CONFIG].lab_profile,
         "figures": figures,
@@ -513,7 +531,8 @@ def _record(item: pytest.Item) -> dict[str, Any]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     cfg = session.config.stash.get(CONFIG, None)
     records = session.config.stash.get(RECORDS, [])
-    if cfg is None or not records:
+    asked: int = session.config.stash.get(ASKED, 0)
+    if cfg is None or not (records or asked):
         return
     from chaos.categories import write_allure_categories
     from chaos.report import write_allure_environment, write_summary
@@ -527,7 +546,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     env.update(extra)
     if os.environ.get("CHAOS_RUN_RECORD"):
         env["run record"] = os.environ["CHAOS_RUN_RECORD"]
-    write_summary(cfg.reports / "summary.json", records, env)
+    write_summary(cfg.reports / "summary.json", records, env, asked)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:
         write_allure_environment(Path(alluredir), env)
@@ -536,15 +555,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     records = config.stash.get(RECORDS, [])
-    if not records:
+    asked = config.stash.get(ASKED, 0)
+    if not (records or asked):
         return
     tr = terminalreporter
     tr.section("chaos experiments")
     for r in records:
-        tr.write_line(f"{r['outcome'].upper():8} {r['nodeid']}  [{r['verifies']}]")
+        why = "" if r["outcome"] in ("passed", "skipped") else f" ({r['category']})"
+        tr.write_line(f"{r['outcome'].upper():8} {r['nodeid']}  [{r['verifies']}]{why}")
         for name, value in r["figures"].items():
             shown = "n/a" if value is None else f"{value:.4g}"
             tr.write_line(f"           {name}: {shown}")
         if r["outcome"] != "passed" and r["message"]:
             tr.write_line(f"           {r['message'].splitlines()[0][:200]}")
+    ran = sum(1 for r in records if r["outcome"] != "skipped")
+    if ran < asked:
+        skipped = sum(1 for r in records if r["outcome"] == "skipped")
+        tr.write_line(
+            f"INCOMPLETE: {ran} of {asked} experiments ran ({skipped} skipped, "
+            f"{asked - len(records)} never reached): no verdict for the rest"
+        )
     tr.write_line(f"summary: {config.stash[CONFIG].reports / 'summary.json'}")

@@ -58,14 +58,27 @@ def attach_load(name: str, stats_csv: str) -> None:
     allure.attach(stats_csv, f"{name} stats (per second)", allure.attachment_type.CSV)
 
 
-def write_summary(path: Path, records: list[dict[str, Any]], environment: dict[str, Any]) -> None:
+def write_summary(
+    path: Path, records: list[dict[str, Any]], environment: dict[str, Any], asked: int | None = None
+) -> None:
+    """The run's summary. ``asked`` is how many experiments the run was asked to run; a run in
+    which fewer ran (skipped, or never reached) is incomplete."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {
+        outcome: sum(1 for r in records if r["outcome"] == outcome)
+        for outcome in ("passed", "failed", "error", "skipped")
+    }
+    asked = max(asked if asked is not None else len(records), len(records))
+    ran = len(records) - counts["skipped"]
     doc = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": environment,
         "experiments": records,
-        "passed": sum(1 for r in records if r["outcome"] == "passed"),
-        "failed": sum(1 for r in records if r["outcome"] == "failed"),
+        **counts,
+        "asked": asked,
+        "ran": ran,
+        "not_run": asked - len(records),
+        "complete": ran == asked,
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str))

@@ -1,9 +1,11 @@
 """Reviewing runs: a one-page summary of every experiment's verdict and measured figures, a
 resilience score per run, and the trend across runs kept in ``reports/history/``.
 
-Score: 100 × passed / (experiments that ran), where "ran" is every experiment not skipped
-and a failure of any class (steady state violated, fault not in effect, aborted,
-infrastructure error) counts against it. A run with nothing that ran has no score.
+Score: 100 × passed / (experiments the run was asked to run). A failure of any class (steady
+state violated, fault not in effect, aborted, usage or infrastructure error) counts against it,
+and so does an experiment that was skipped or never reached: a run in which fewer experiments
+ran than were asked is *incomplete*, and its score is never 100. A run asked to run nothing has
+no score.
 
 Regressions: a figure measured in seconds (recovery, failover, scale-out, detection times)
 is flagged when it is more than 25 % and 0.1 s above the median of the same figure in the
@@ -41,11 +43,35 @@ def load_summary(path: Path) -> dict[str, Any]:
     return doc
 
 
+def asked(summary: dict[str, Any]) -> int:
+    """How many experiments the run was asked to run (older summaries: those it recorded)."""
+    return max(int(summary.get("asked", 0)), len(summary["experiments"]))
+
+
+def complete(summary: dict[str, Any]) -> bool:
+    """Every experiment asked for ran to a verdict (none skipped, none left unreached)."""
+    ran = sum(1 for e in summary["experiments"] if e["outcome"] != "skipped")
+    return ran == asked(summary)
+
+
 def score(summary: dict[str, Any]) -> float | None:
-    ran = [e for e in summary["experiments"] if e["outcome"] != "skipped"]
-    if not ran:
+    total = asked(summary)
+    if not total:
         return None
-    return round(100.0 * sum(1 for e in ran if e["outcome"] == "passed") / len(ran), 1)
+    return round(100.0 * sum(1 for e in summary["experiments"] if e["outcome"] == "passed") / total, 1)
+
+
+def completeness(summary: dict[str, Any]) -> str:
+    """ "complete", or what is missing, e.g. "INCOMPLETE: 3 of 5 ran (1 skipped, 1 not reached)"."""
+    if complete(summary):
+        return "complete"
+    exps = summary["experiments"]
+    skipped = sum(1 for e in exps if e["outcome"] == "skipped")
+    ran = len(exps) - skipped
+    return (
+        f"INCOMPLETE: {ran} of {asked(summary)} ran ({skipped} skipped, "
+        f"{asked(summary) - len(exps)} not reached)"
+    )
 
 
 def is_timed(figure: str) -> bool:
@@ -134,12 +160,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _n(summary: dict[str, Any], outcome: str) -> int:
+    return sum(1 for e in summary["experiments"] if e["outcome"] == outcome)
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    failed = _n(summary, "failed") + _n(summary, "error")
+    return f"{_n(summary, 'passed')} passed, {failed} failed, {_n(summary, 'skipped')} skipped"
+
+
 def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for e in summary["experiments"]:
         figures = "; ".join(f"{k}: {_fmt(v)}" for k, v in e.get("figures", {}).items())
         why = (e.get("message") or "").splitlines()[0][:160] if e["outcome"] != "passed" else ""
-        verdict = e["outcome"] if e["outcome"] == "passed" else f"{e['outcome']} ({e.get('category', '')})"
+        plain = e["outcome"] in ("passed", "skipped")
+        verdict = e["outcome"] if plain else f"{e['outcome']} ({e.get('category', '')})"
         rows.append((e["nodeid"].split("::", 1)[-1], e.get("verifies") or "", verdict, figures, why))
     return rows
 
@@ -151,19 +187,26 @@ def markdown(summary: dict[str, Any], history: list[dict[str, Any]], links: dict
     lines = [
         f"# Resilience run {summary.get('generated', '')}",
         "",
-        f"**Score: {_fmt(s)} / 100** — {summary.get('passed', 0)} passed, "
-        f"{summary.get('failed', 0)} failed (platform {env.get('platform', '?')}, "
-        f"profile {env.get('profile', '?')}, seed {env.get('seed', '?')})",
+        f"**Score: {_fmt(s)} / 100** — {_counts(summary)} — {completeness(summary)} "
+        f"(platform {env.get('platform', '?')}, profile {env.get('profile', '?')}, "
+        f"seed {env.get('seed', '?')})",
         "",
     ]
     lines += [f"- {name}: {target}" for name, target in links.items()]
     lines += ["", "| experiment | verifies | verdict | measured | why |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in _rows(summary)]
     previous = [h for h in history if h.get("generated") != summary.get("generated")]
-    lines += ["", "## Trend", "", "| run | score | passed | failed |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Trend",
+        "",
+        "| run | score | passed | failed | skipped | complete |",
+        "|---|---|---|---|---|---|",
+    ]
     for run in [*previous[-9:], summary]:
-        counts = f"{run.get('passed', 0)} | {run.get('failed', 0)}"
-        lines.append(f"| {run.get('generated', '')} | {_fmt(score(run))} | {counts} |")
+        counts = f"{_n(run, 'passed')} | {_n(run, 'failed') + _n(run, 'error')} | {_n(run, 'skipped')}"
+        done = "yes" if complete(run) else "no"
+        lines.append(f"| {run.get('generated', '')} | {_fmt(score(run))} | {counts} | {done} |")
     found = regressions(summary, previous)
     lines += ["", "## Regressions", ""]
     lines += [f"- {r.line()}" for r in found] or ["- none against the previous runs"]
@@ -179,7 +222,8 @@ def to_html(
     rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _rows(summary))
     trend = "".join(
         f"<tr><td>{e(str(r.get('generated', '')))}</td><td>{e(_fmt(score(r)))}</td>"
-        f"<td>{r.get('passed', 0)}</td><td>{r.get('failed', 0)}</td></tr>"
+        f"<td>{_n(r, 'passed')}</td><td>{_n(r, 'failed') + _n(r, 'error')}</td><td>{_n(r, 'skipped')}</td>"
+        f"<td>{'yes' if complete(r) else 'no'}</td></tr>"
         for r in [*previous[-9:], summary]
     )
     regs = "".join(f"<li>{e(r.line())}</li>" for r in regressions(summary, previous)) or (
@@ -190,9 +234,11 @@ def to_html(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{e(md_title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px;"
         "vertical-align:top}table{border-collapse:collapse}</style></head><body>"
-        f"<h1>{e(md_title)}</h1><p><b>Score: {e(_fmt(score(summary)))} / 100</b></p><ul>{link_items}</ul>"
+        f"<h1>{e(md_title)}</h1><p><b>Score: {e(_fmt(score(summary)))} / 100</b> — "
+        f"{e(_counts(summary))} — {e(completeness(summary))}</p><ul>{link_items}</ul>"
         "<table><tr><th>experiment</th><th>verifies</th><th>verdict</th><th>measured</th><th>why</th></tr>"
-        f"{rows}</table><h2>Trend</h2><table><tr><th>run</th><th>score</th><th>passed</th><th>failed</th></tr>"
+        f"{rows}</table><h2>Trend</h2><table><tr><th>run</th><th>score</th><th>passed</th><th>failed</th>"
+        "<th>skipped</th><th>complete</th></tr>"
         f"{trend}</table><h2>Regressions</h2><ul>{regs}</ul></body></html>"
     )
 

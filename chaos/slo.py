@@ -11,7 +11,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from chaos.errors import ConfigError
 from chaos.probes import Sample, Series
@@ -37,20 +37,21 @@ _NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!="}
 
 
 def window_bounds(timeline: Timeline, window: str) -> tuple[float | None, float | None]:
-    """Baseline is before the first fault, during is from the first fault in to the last
-    out, recovery is after that. Bounds are timeline seconds; None is open."""
+    """Baseline is before the first fault's injection began; during is from the first fault
+    verified in effect to the last one reverted (the injection itself belongs to neither);
+    recovery is after that. Bounds are timeline seconds; None is open."""
     if window not in WINDOWS:
         raise ConfigError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
     if window == "all":
         return None, None
+    if window == "baseline":
+        return None, timeline.first_injection()
     fw = timeline.fault_window()
     if fw is None:
-        if window == "baseline":
-            return None, None
-        raise ConfigError(f"the {window!r} window needs a fault on the timeline, and none was injected")
+        if timeline.first_injection() is None:
+            raise ConfigError(f"the {window!r} window needs a fault on the timeline, and none was injected")
+        raise ConfigError(f"the {window!r} window opens once a fault is verified in effect; none is yet")
     start, end = fw
-    if window == "baseline":
-        return None, start
     if window == "during":
         return start, end
     if end is None:
@@ -58,24 +59,40 @@ def window_bounds(timeline: Timeline, window: str) -> tuple[float | None, float 
     return end, None
 
 
-def _fmt_span(span: tuple[float | None, float | None]) -> str:
+def _fmt_span(span: Interval) -> str:
     start, end = span
     a = "start" if start is None else f"{start:.2f}s"
     b = "now" if end is None else f"{end:.2f}s"
     return f"{a}–{b}"
 
 
+Interval = tuple[float | None, float | None]
+# a check judged before the first fault is a precondition (the platform was healthy enough
+# to test); one judged after it is part of the hypothesis
+Stage = Literal["precondition", "hypothesis"]
+
+
 @dataclass(frozen=True)
 class Finding:
     name: str
     window: str
-    span: tuple[float | None, float | None]
+    span: Interval
     measured: float | None
     op: str
     bound: float
     unit: str
     passed: bool
     detail: dict[str, Any] = field(default_factory=dict)
+    stage: Stage = "hypothesis"
+    # False while a sample invoked before the point this finding rests on is still
+    # outstanding: it may yet fail and move the answer
+    settled: bool = True
+
+    @property
+    def label(self) -> str:
+        """The check's name and window, e.g. "writes time to recover [during]": how summaries,
+        negative controls and the coverage report name a check."""
+        return f"{self.name} [{self.window}]"
 
     def line(self) -> str:
         got = "no value" if self.measured is None else f"{self.measured:.4g}{self.unit}"
@@ -88,6 +105,8 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "label": self.label,
+            "stage": self.stage,
             "name": self.name,
             "window": self.window,
             "span": list(self.span),
@@ -100,7 +119,18 @@ class Finding:
         }
 
 
-Compute = Callable[[], tuple[float | None, dict[str, Any], tuple[float | None, float | None]]]
+class Computed(NamedTuple):
+    """What a measure computes: its value (None: no value, which never passes), the facts
+    behind it, the time span it covers, and whether it may still change because a sample it
+    rests on is outstanding."""
+
+    value: float | None
+    detail: dict[str, Any]
+    span: Interval
+    settled: bool = True
+
+
+Compute = Callable[[], Computed]
 
 
 class Measure:
@@ -158,7 +188,7 @@ class Check:
     bound: float
 
     def evaluate(self) -> Finding:
-        measured, detail, span = self.measure.compute()
+        measured, detail, span, settled = self.measure.compute()
         passed = measured is not None and _OPS[self.op](measured, self.bound)
         return Finding(
             self.measure.name,
@@ -170,6 +200,7 @@ class Check:
             self.measure.unit,
             passed,
             detail,
+            settled=settled,
         )
 
     def __bool__(self) -> bool:
@@ -197,9 +228,35 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
+def samples_needed(p: float) -> int:
+    """How many samples a p-th percentile needs before it says more than "the slowest one":
+    with fewer than 100 samples a nearest-rank p99 is simply the maximum, so one stray slow
+    sample would decide the verdict."""
+    if p >= 100:
+        return 1
+    return math.ceil(100 / (100 - p) - 1e-9)
+
+
+def require_samples(name: str, window: str, p: float, have: int) -> None:
+    """Refuse, as the experiment's mistake, a percentile over too few samples."""
+    need = samples_needed(p)
+    if have < need:
+        raise ConfigError(
+            f"{name} ({window}): {have} samples are too few for a p{p:g} (it needs at least {need}); "
+            "sample faster (hz=...) or observe the window longer, or judge a lower percentile"
+        )
+
+
 def recovery_point(samples: Sequence[Sample], start: float, consecutive: int) -> float | None:
     """The time of the first sample at or after ``start`` from which ``consecutive`` samples
     in a row are good; None if that never happens."""
+    run = recovery_run(samples, start, consecutive)
+    return None if run is None else run[0]
+
+
+def recovery_run(samples: Sequence[Sample], start: float, consecutive: int) -> tuple[float, float] | None:
+    """The first and last sample times of the first run of ``consecutive`` good samples at or
+    after ``start``; None if there is none."""
     if consecutive < 1:
         raise ConfigError(f"consecutive must be >= 1, got {consecutive!r}")
     run = 0
@@ -212,14 +269,20 @@ def recovery_point(samples: Sequence[Sample], start: float, consecutive: int) ->
                 first = s.t
             run += 1
             if run >= consecutive:
-                return first
+                assert first is not None
+                return first, s.t
         else:
             run = 0
     return None
 
 
 class Watched:
-    """Measures over one probe's series, windows taken from the timeline."""
+    """Measures over one probe's series, windows taken from the timeline.
+
+    Every measure sees a sample still outstanding past its probe's deadline as a failure at
+    the time it was invoked (unknown is not success); eventual checks (``recovers``,
+    ``notices``) settle only when no sample invoked before the point they rest on is still
+    outstanding."""
 
     def __init__(self, series: Series, timeline: Timeline, consecutive: int = 5) -> None:
         self.series = series
@@ -230,17 +293,17 @@ class Watched:
     def name(self) -> str:
         return self.series.name
 
-    def _window(self, window: str) -> tuple[list[Sample], tuple[float | None, float | None]]:
+    def _window(self, window: str) -> tuple[list[Sample], Interval]:
         start, end = window_bounds(self.timeline, window)
         return self.series.samples(start, end), (start, end)
 
     def availability(self, window: Window = "all") -> Measure:
         _validate_window(window)
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
             ok = sum(1 for s in samples if s.ok)
-            return availability(samples), {"ok": ok, "samples": len(samples)}, span
+            return Computed(availability(samples), {"ok": ok, "samples": len(samples)}, span)
 
         return Measure(f"{self.name} availability", window, compute)
 
@@ -250,10 +313,10 @@ class Watched:
         _validate_window(window)
         hz = _series_hz(self)
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
             failed = sum(1 for s in samples if not s.ok)
-            return failed / hz, {"failed": failed, "samples": len(samples), "hz": hz}, span
+            return Computed(failed / hz, {"failed": failed, "samples": len(samples), "hz": hz}, span)
 
         return Measure(f"{self.name} downtime", window, compute, unit=" s")
 
@@ -264,35 +327,45 @@ class Watched:
         if agg not in _AGGREGATES:
             raise ConfigError(f"unknown aggregate {agg!r}; use one of {', '.join(_AGGREGATES)}")
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
             values = [float(s.value) for s in samples if s.ok and isinstance(s.value, (int, float))]
-            return (_AGGREGATES[agg](values) if values else None), {"values": len(values)}, span
+            return Computed((_AGGREGATES[agg](values) if values else None), {"values": len(values)}, span)
 
         return Measure(f"{self.name} {agg}", window, compute)
 
     def latency(self, p: float = 99, window: Window = "all") -> Measure:
+        """The p-th percentile latency of the good samples in ``window``, in ms. The window
+        must hold enough samples for the percentile (p99: 100) or the check is refused as a
+        usage error; with enough samples but too few of them good, it has no value (and fails)."""
         _validate_window(window)
         percentile([1.0], p)  # validate now, not at evaluation
+        need = samples_needed(p)
+        name = f"{self.name} p{p:g} latency"
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
+            require_samples(name, window, p, len(samples))
             good = [s.latency for s in samples if s.ok]
-            v = percentile(good, p)
-            return (None if v is None else v * 1000), {"ok_samples": len(good)}, span
+            v = percentile(good, p) if len(good) >= need else None
+            return Computed((None if v is None else v * 1000), {"ok_samples": len(good)}, span)
 
-        return Measure(f"{self.name} p{p:g} latency", window, compute, unit=" ms")
+        return Measure(name, window, compute, unit=" ms")
 
     def _last_fault_start(self) -> float | None:
         return self._last_fault("start")
 
     def _last_fault(self, after: str) -> float | None:
+        """The latest fault's injection (``after="start"``: recovery includes the time the
+        injection took) or the start of its revert (``after="end"``: a slow revert, such as a
+        restart, is part of the time to recover)."""
         faults = self.timeline.spans("fault")
         if not faults:
             return None
+        last = faults[-1]
         if after == "start":
-            return faults[-1].start
-        return faults[-1].end
+            return last.start
+        return last.reverting if last.reverting is not None else last.end
 
     def recovery_time(
         self, *, after: str = "start", where: Callable[[Any], bool] | None = None, label: str | None = None
@@ -308,7 +381,7 @@ class Watched:
         def good(s: Sample) -> bool:
             return s.ok and (where is None or bool(where(s.value)))
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             start = self._last_fault(after)
             if start is None:
                 raise ConfigError(
@@ -321,12 +394,17 @@ class Watched:
             # reported as recovered before it ever bit
             last_bad = max((s.t for s in marked if not s.ok), default=None)
             after_last = marked if last_bad is None else [s for s in marked if s.t > last_bad]
-            point = recovery_point(after_last, start, self.consecutive)
+            run = recovery_run(after_last, start, self.consecutive)
             failed = sum(1 for s in marked if not s.ok)
             detail: dict[str, Any] = {"not_good_since": failed, "consecutive": self.consecutive}
-            if point is None:
+            if run is None:
                 detail["recovered"] = False
-            return (None if point is None else point - start), detail, (start, None)
+                return Computed(None, detail, (start, None))
+            # a sample invoked before the good run ended may still fail and move the point
+            outstanding = len(self.series.pending(before=run[1]))
+            if outstanding:
+                detail["outstanding"] = outstanding
+            return Computed(run[0] - start, detail, (start, None), settled=not outstanding)
 
         if label is None:
             label = "time to recover" if where is None else "time until the condition holds"
@@ -362,7 +440,7 @@ class Watched:
         satisfies ``where``, e.g. ``lambda e: "503" in e``): how long the fault took to show.
         No value when it never showed."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             start = self._last_fault("start")
             if start is None:
                 raise ConfigError(f"{self.name}: detection time needs a fault on the timeline")
@@ -375,9 +453,14 @@ class Watched:
                 None,
             )
             detail: dict[str, Any] = {"noticed": hit is not None}
-            if hit is not None:
-                detail["error"] = hit.error
-            return (None if hit is None else hit.t - start), detail, (start, None)
+            if hit is None:
+                return Computed(None, detail, (start, None))
+            detail["error"] = hit.error
+            # an earlier sample still outstanding may show the fault earlier
+            outstanding = len(self.series.pending(before=hit.t, since=start))
+            if outstanding:
+                detail["outstanding"] = outstanding
+            return Computed(hit.t - start, detail, (start, None), settled=not outstanding)
 
         return Measure(f"{self.name} time until {label or 'the fault shows'}", "during", compute, unit=" s")
 
@@ -401,12 +484,12 @@ class Watched:
         if over <= 0:
             raise ConfigError(f"error_rate(over=...) must be > 0 seconds, got {over!r}")
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             now = self.timeline.now()
             samples = self.series.samples(now - over)
             failed = sum(1 for s in samples if not s.ok)
             detail = {"failed": failed, "samples": len(samples)}
-            return (failed / len(samples) if samples else None), detail, (now - over, now)
+            return Computed((failed / len(samples) if samples else None), detail, (now - over, now))
 
         return Measure(f"{self.name} error rate", f"last {over:g} s", compute)
 
@@ -414,9 +497,9 @@ class Watched:
         """How many samples in ``window`` failed."""
         _validate_window(window)
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
-            return float(sum(1 for s in samples if not s.ok)), {"samples": len(samples)}, span
+            return Computed(float(sum(1 for s in samples if not s.ok)), {"samples": len(samples)}, span)
 
         return Measure(f"{self.name} failed samples", window, compute)
 
@@ -424,10 +507,12 @@ class Watched:
         """Share of samples in ``window`` that succeeded and whose value satisfies ``where``."""
         _validate_window(window)
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             samples, span = self._window(window)
             hits = sum(1 for s in samples if s.ok and where(s.value))
-            return (hits / len(samples) if samples else None), {label: hits, "samples": len(samples)}, span
+            return Computed(
+                (hits / len(samples) if samples else None), {label: hits, "samples": len(samples)}, span
+            )
 
         return Measure(f"{self.name} share {label}", window, compute)
 

@@ -6,16 +6,18 @@ stops them when the test ends; every check it evaluates is kept as evidence for 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from chaos.context import RunContext
 from chaos.durability import KV, DurabilityProbe
-from chaos.errors import ConfigError, SteadyStateViolation
+from chaos.errors import ConfigError, PlatformError, SteadyStateViolation
 from chaos.guard import GuardMonitor
-from chaos.probes import DEFAULT_HZ, Probe
-from chaos.slo import Check, Finding, Measure, Watched
+from chaos.probes import DEFAULT_DEADLINE, DEFAULT_HZ, Probe
+from chaos.slo import Check, Computed, Finding, Measure, Stage, Watched
 from chaos.wait import WaitTimeout, wait_until
 
 
@@ -33,13 +35,13 @@ class Writes(Watched):
     def lost(self) -> Measure:
         """Acknowledged writes that cannot be read back (stops the writer when evaluated)."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             lost = self.probe.lost_keys()
             counts = self.probe.counts()
             detail: dict[str, Any] = {**counts}
             if lost:
                 detail["lost_keys"] = lost[:20] + (["..."] if len(lost) > 20 else [])
-            return float(len(lost)), detail, (None, None)
+            return Computed(float(len(lost)), detail, (None, None))
 
         return Measure(f"{self.name} lost (acknowledged)", "all", compute)
 
@@ -54,12 +56,11 @@ class Leadership(Watched):
     def changes(self) -> Measure:
         """How many times leadership moved to another member since the latest fault."""
 
-        def compute() -> tuple[float | None, dict[str, Any], tuple[float | None, float | None]]:
+        def compute() -> Computed:
             start = self._last_fault_start()
             if start is None:
                 raise ConfigError("leadership changes are counted from a fault; none was injected")
-            before = [s.value for s in self.series.samples(None, start) if s.ok]
-            current = before[-1] if before else None
+            current = self._leader_before(start)
             seen = [current] if current else []
             changes = 0
             for s in self.series.samples(start):
@@ -68,13 +69,26 @@ class Leadership(Watched):
                         changes += 1
                     current = s.value
                     seen.append(s.value)
-            return float(changes), {"leaders": " -> ".join(str(x) for x in seen)}, (start, None)
+            return Computed(float(changes), {"leaders": " -> ".join(str(x) for x in seen)}, (start, None))
 
         return Measure(f"{self.name} changes", "during", compute)
 
-    def elected(self, within: float) -> Check:
-        """A leader is in place again within ``within`` seconds of the latest fault."""
-        return self.recovers(within)
+    def _leader_before(self, t: float) -> Any:
+        before = [s.value for s in self.series.samples(None, t) if s.ok]
+        return before[-1] if before else None
+
+    def elected(self, within: float, *, new: bool = True) -> Check:
+        """A leader is in place within ``within`` seconds of the latest fault's injection;
+        with ``new`` (the default) it must be another member than the one that led when the
+        fault began, so a fault that never unseated the leader cannot pass for a fast election."""
+        if not new:
+            return self.recovers(within, label="leader elected")
+
+        def other_than_before(leader: Any) -> bool:
+            start = self._last_fault_start()
+            return start is not None and leader != self._leader_before(start)
+
+        return self.recovers(within, where=other_than_before, label="new leader elected")
 
 
 class Steady:
@@ -113,7 +127,8 @@ class Steady:
                 raise ConnectionError("no leader")
             return leader
 
-        watched = self.watch("leader", sample, hz=hz)
+        # three status reads of up to 0.5 s each when members are down
+        watched = self.watch("leader", sample, hz=hz, timeout=2.0)
         leadership = Leadership(watched.series, self.ctx.tl, self.consecutive)
         self._watched[-1] = leadership
         return leadership
@@ -125,22 +140,34 @@ class Steady:
         value is the JSON body."""
         from chaos.http_probes import http_sampler
 
-        return self.watch(name, http_sampler(url, method=method, timeout=timeout), hz=hz)
+        sampler = http_sampler(url, method=method, timeout=timeout)
+        return self.watch(name, sampler, hz=hz, timeout=timeout)
 
-    def promql(self, name: str, query: str, prometheus_url: str, *, hz: float | None = None) -> Watched:
+    def promql(
+        self, name: str, query: str, prometheus_url: str, *, hz: float | None = None, timeout: float = 1.0
+    ) -> Watched:
         """Sample a PromQL instant query. Refuses at once, saying where it looked, when
         Prometheus is not there."""
         from chaos.http_probes import PromQL
 
-        sampler = PromQL(prometheus_url, query)
+        sampler = PromQL(prometheus_url, query, timeout=timeout)
         if not self.ctx.dry_run:
             sampler.check_reachable()
-        return self.watch(name, sampler, hz=hz)
+        return self.watch(name, sampler, hz=hz, timeout=timeout)
 
-    def watch(self, name: str, sampler: Callable[[], Any], *, hz: float | None = None) -> Watched:
-        """Start sampling ``sampler`` (raise to report a bad sample) in the background."""
+    def watch(
+        self,
+        name: str,
+        sampler: Callable[[], Any],
+        *,
+        hz: float | None = None,
+        timeout: float = DEFAULT_DEADLINE,
+    ) -> Watched:
+        """Start sampling ``sampler`` (raise to report a bad sample) in the background. A
+        sample that takes longer than ``timeout`` seconds is a failed sample, and one still
+        outstanding past it counts as failed when a window is judged."""
         self._claim(name)
-        probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz)
+        probe = Probe(name, sampler, self.ctx.tl, hz=hz or self.hz, deadline=timeout)
         if not self.ctx.dry_run:
             probe.start()
         self._probes.append(probe)
@@ -173,7 +200,7 @@ class Steady:
     def baseline(self, seconds: float = 5.0, *, availability: float = 0.99) -> list[Finding]:
         """Observe before any fault; every probe must meet ``availability`` or nothing is
         injected (a fault on an already-broken system proves nothing)."""
-        if self.ctx.tl.fault_window() is not None:
+        if self.ctx.tl.first_injection() is not None:
             raise ConfigError("baseline() must run before the first fault is injected")
         if not self._watched:
             raise ConfigError(
@@ -185,7 +212,11 @@ class Steady:
     # -- verdicts ----------------------------------------------------------------------------
     def expect(self, *checks: Check) -> list[Finding]:
         """Evaluate every check (waiting for the eventual ones), keep the findings as
-        evidence, and raise ``SteadyStateViolation`` naming every one that failed."""
+        evidence, and raise ``SteadyStateViolation`` naming every one that failed.
+
+        Checks judged before the first fault are the experiment's preconditions; after it,
+        its hypothesis. A probe the platform cannot serve skips the experiment only before the
+        first fault (the platform cannot host it); after that it is an infrastructure error."""
         if not checks:
             raise ConfigError("expect() needs at least one check, e.g. writes.availability() >= 0.99")
         for c in checks:
@@ -194,14 +225,22 @@ class Steady:
                     f"expect() takes checks such as `writes.lost() == 0`, got {c!r} ({type(c).__name__})"
                 )
         if self.ctx.dry_run:
-            return []  # nothing was observed, so there is nothing to judge
+            return []  # nothing was observed, so there is nothing to judge (the plugin skips)
         self.ctx.abort.check()
-        for probe in self._probes:
-            if probe.unsupported is not None:
-                raise probe.unsupported  # what it watches does not exist here: the experiment skips
+        before_first_fault = self.ctx.tl.first_injection() is None
+        unsupported = next((p.unsupported for p in self._probes if p.unsupported is not None), None)
+        if unsupported is not None and before_first_fault:
+            raise unsupported  # what it watches does not exist here: the experiment skips
+        self._await_outstanding()
+        stage: Stage = "precondition" if before_first_fault else "hypothesis"
         with self.phase("verify"):
-            findings = [self._settle(c) for c in checks]
+            findings = [dataclasses.replace(self._settle(c), stage=stage) for c in checks]
         self.findings.extend(findings)
+        if unsupported is not None:
+            raise PlatformError(
+                f"a probe lost what it watches after the first fault ({unsupported}); the verdict "
+                "cannot be given, and this is an infrastructure error, not a skip"
+            ) from unsupported
         failed = [f for f in findings if not f.passed]
         if failed:
             lines = "\n  ".join(f.line() for f in failed)
@@ -211,20 +250,55 @@ class Steady:
             )
         return findings
 
+    def _await_outstanding(self) -> None:
+        """Let samples invoked before now answer (or pass their deadline, after which they
+        count as failures) so a window is never judged on the requests that came back fast."""
+        now = self.ctx.tl.now()
+        probes = [p for p in self._probes if p.running or p.series.pending()]
+        if not probes:
+            return
+        longest = max(p.deadline for p in probes)
+        # past its deadline a sample is a failure: after the wait nothing is left unknown
+        with contextlib.suppress(WaitTimeout):
+            wait_until(
+                lambda: not any(p.series.pending(before=now) for p in probes),
+                timeout=longest,
+                interval=0.01,
+                what="outstanding probe samples",
+                clock=self.ctx.clock,
+            )
+
     def _settle(self, check: Check) -> Finding:
+        """Evaluate ``check``; an eventual one (``recovers``, ``notices``) is waited for until
+        it holds and is settled, or its deadline passes. A finding is returned settled: a
+        sample it rests on that is still outstanding is waited for (up to its deadline)."""
         deadline_fn = check.measure.settle_until
         deadline = deadline_fn() if deadline_fn else None
         remaining = None if deadline is None else deadline - self.ctx.tl.now()
-        if remaining is None or remaining <= 0:
-            return check.evaluate()
+        if remaining is not None and remaining > 0:
 
-        def passing() -> Finding | None:
-            finding = check.evaluate()
-            return finding if finding.passed else None
+            def passing() -> Finding | None:
+                finding = check.evaluate()
+                return finding if finding.passed and finding.settled else None
 
+            try:
+                return wait_until(
+                    passing, timeout=remaining, what=check.measure.name, interval=0.05, clock=self.ctx.clock
+                )
+            except WaitTimeout:
+                pass
+        finding = check.evaluate()
+        if finding.settled:
+            return finding
+
+        def settled() -> Finding | None:
+            f = check.evaluate()
+            return f if f.settled else None
+
+        longest = max((p.deadline for p in self._probes), default=DEFAULT_DEADLINE)
         try:
             return wait_until(
-                passing, timeout=remaining, what=check.measure.name, interval=0.05, clock=self.ctx.clock
+                settled, timeout=longest, what=check.measure.name, interval=0.05, clock=self.ctx.clock
             )
         except WaitTimeout:
             return check.evaluate()
@@ -251,7 +325,16 @@ class Steady:
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "findings": [f.as_dict() for f in self.findings],
-            "faults": [{"name": s.name, "start": s.start, "end": s.end} for s in self.ctx.tl.spans("fault")],
+            "faults": [
+                {
+                    "name": s.name,
+                    "start": s.start,
+                    "verified": s.verified,
+                    "reverting": s.reverting,
+                    "end": s.end,
+                }
+                for s in self.ctx.tl.spans("fault")
+            ],
             "probes": {},
         }
         for w in self._watched:

@@ -21,22 +21,28 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Event:
     t: float
-    kind: str  # "fault.start", "fault.end", "phase.start", "phase.end", "note"
+    # "fault.start" (injection begins), "fault.verified" (its effect was observed),
+    # "fault.revert" (the revert begins), "fault.end" (reverted); "phase.start", "phase.end",
+    # "note", "load.start", "load.end"
+    kind: str
     name: str
     data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Span:
-    """A closed or open interval on the timeline: a fault in force, or a phase."""
+    """A closed or open interval on the timeline: a fault, or a phase.
+
+    A fault's span runs from the start of its injection to the end of its revert; within it,
+    ``verified`` is when its effect was observed (the "during" window opens there, not at the
+    injection) and ``reverting`` when its revert began (recovery is timed from there)."""
 
     kind: str  # "fault" or "phase"
     name: str
     start: float
     end: float | None
-
-    def contains(self, t: float) -> bool:
-        return self.start <= t and (self.end is None or t < self.end)
+    verified: float | None = None
+    reverting: float | None = None
 
 
 class Timeline:
@@ -87,22 +93,41 @@ class Timeline:
             return list(self._series)
 
     def spans(self, kind: str) -> list[Span]:
-        """Intervals of ``kind`` ("fault" or "phase"), pairing each start with its end."""
-        open_: dict[str, float] = {}
+        """Intervals of ``kind`` ("fault" or "phase"), pairing each start with its end (and a
+        fault's verification and revert in between)."""
+        open_: dict[str, dict[str, float]] = {}
         out: list[Span] = []
         for ev in self.events:
-            if ev.kind == f"{kind}.start":
-                open_[ev.name] = ev.t
-            elif ev.kind == f"{kind}.end" and ev.name in open_:
-                out.append(Span(kind, ev.name, open_.pop(ev.name), ev.t))
-        out.extend(Span(kind, name, start, None) for name, start in open_.items())
+            edge = ev.kind.removeprefix(f"{kind}.")
+            if edge == ev.kind:
+                continue
+            if edge == "start":
+                open_[ev.name] = {"start": ev.t}
+            elif ev.name in open_ and edge in ("verified", "revert"):
+                open_[ev.name].setdefault(edge, ev.t)
+            elif ev.name in open_ and edge == "end":
+                marks = open_.pop(ev.name)
+                out.append(
+                    Span(kind, ev.name, marks["start"], ev.t, marks.get("verified"), marks.get("revert"))
+                )
+        out.extend(
+            Span(kind, name, m["start"], None, m.get("verified"), m.get("revert"))
+            for name, m in open_.items()
+        )
         return sorted(out, key=lambda s: s.start)
 
-    def fault_window(self) -> tuple[float, float | None] | None:
-        """From the first fault injected to the last one reverted (None end: still in force)."""
+    def first_injection(self) -> float | None:
+        """When the first fault's injection began: the baseline ends there."""
         faults = self.spans("fault")
-        if not faults:
+        return faults[0].start if faults else None
+
+    def fault_window(self) -> tuple[float, float | None] | None:
+        """The effect window: from the first fault verified in effect to the last one
+        reverted (None end: still in force). None while no fault has been verified."""
+        faults = self.spans("fault")
+        verified = [s.verified for s in faults if s.verified is not None]
+        if not verified:
             return None
         ends = [s.end for s in faults]
         end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
-        return faults[0].start, end
+        return min(verified), end

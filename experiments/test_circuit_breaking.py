@@ -13,7 +13,7 @@ SLOW_S = 2.0
     "served, and the breaker closes within 10 s of recovery",
 )
 def test_breaker_protects_callers_from_a_failing_dependency(platform, steady, load, slo):
-    orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=10, timeout=10)
+    orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=20, timeout=10)
     gateways = [n for n in platform.nodes() if n.startswith("east-gw")]  # every slot, in rotation or not
     with load(users=10, user_rps=2, duration=45):
         steady.hold(seconds=3, phase="warm-up")  # the breaker query needs orders in its 5 s rate window

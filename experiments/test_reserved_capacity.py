@@ -16,7 +16,7 @@ SCALE_IN_S = 20.0  # the autoscaler waits 5 s of low load before it scales in
 def test_spike_scales_out_into_the_reserve(platform, steady, load, slo):
     replicas = steady.watch("east replicas", lambda: platform.capacity("east")["ready"], hz=4)
     headroom = steady.watch("east headroom", lambda: platform.capacity("east")["headroom"], hz=1)
-    orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=10, timeout=5)
+    orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=20, timeout=5)
     with load(users=5, user_rps=2, duration=50):
         steady.baseline(seconds=3)
         replicas_at_rest = platform.capacity("east")["ready"]

@@ -29,7 +29,7 @@ def refused(error: str) -> bool:
 def test_workload_storage_failure_loses_nothing(platform, steady, mode):
     inventory = platform.inventory("east")
     writes = steady.durability(inventory, name="reservations")
-    reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos")
+    reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos", hz=50)  # >= 100 reads for a p99
     steady.baseline(seconds=2)
     with fail_storage(platform, VOLUME, mode, **STORAGE_EXAMPLES[mode]):
         if mode != "slow":  # a slow disk delays writes; it refuses none

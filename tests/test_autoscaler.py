@@ -1,6 +1,5 @@
 """The lab autoscaler against a real HAProxy on loopback (its runtime API, real traffic)."""
 
-import shutil
 import subprocess
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +12,7 @@ from chaos import ConfigError
 from chaos.lab.autoscaler import Scaler, stats
 from chaos.lab.profiles import Profile
 from chaos.wait import wait_until
-from tests.conftest import free_port
-
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
+from tests.conftest import free_port, require
 
 
 class Ok(BaseHTTPRequestHandler):
@@ -45,7 +42,7 @@ def router(tmp_path):
         f"frontend f\n    bind 127.0.0.1:{port}\n    default_backend gateways\n"
         f"backend gateways\n    option httpchk GET /\n{servers}\n"
     )
-    proc = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "h.cfg")])
+    proc = subprocess.Popen([require("haproxy"), "-db", "-f", str(tmp_path / "h.cfg")])
     wait_until(sock.exists, timeout=10, interval=0.05, what="haproxy")
     yield f"http://127.0.0.1:{port}", str(sock)
     proc.kill()

@@ -127,12 +127,14 @@ def test_the_live_view_folds_the_progress_stream():
         view.apply({"event": "test", "nodeid": "experiments/test_a.py::test_one"}),
         view.apply({"event": "phase.start", "name": "during"}),
         view.apply({"event": "fault.start", "name": "SIGKILL etcd leader m2"}),
+        view.apply({"event": "fault.verified", "name": "SIGKILL etcd leader m2", "after": 0.033}),
     ]
     assert lines == [
         "2 experiment(s) to run",
         "[1/2] experiments/test_a.py::test_one",
         None,
-        "    fault in force: SIGKILL etcd leader m2",
+        "    injecting: SIGKILL etcd leader m2",
+        "    fault in force: SIGKILL etcd leader m2 (verified after 33 ms)",
     ]
     console = Console(record=True, width=160)
     console.print(view.render(Plan(path=Path("p.yaml"), name="weekly", experiments=("x",))))

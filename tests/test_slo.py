@@ -57,19 +57,28 @@ def test_windows_come_from_the_fault_on_the_timeline():
         window_bounds(tl, "during")
     clock.advance(2)
     tl.record("fault.start", "f")
-    clock.advance(3)
-    assert window_bounds(tl, "during") == (2.0, None)
+    clock.advance(0.5)
+    # being injected is not yet "during": the effect window opens when it is verified
+    with pytest.raises(ConfigError, match="opens once a fault is verified"):
+        window_bounds(tl, "during")
+    tl.record("fault.verified", "f")
+    clock.advance(2.5)
+    assert window_bounds(tl, "during") == (2.5, None)
     with pytest.raises(ConfigError, match="still in force"):
         window_bounds(tl, "recovery")
+    tl.record("fault.revert", "f")
+    clock.advance(0.5)
     tl.record("fault.end", "f")
-    assert window_bounds(tl, "baseline") == (None, 2.0)
-    assert window_bounds(tl, "during") == (2.0, 5.0)
-    assert window_bounds(tl, "recovery") == (5.0, None)
+    assert window_bounds(tl, "baseline") == (None, 2.0)  # up to the injection, not the verification
+    assert window_bounds(tl, "during") == (2.5, 5.5)
+    assert window_bounds(tl, "recovery") == (5.5, None)
+    [span] = tl.spans("fault")
+    assert (span.start, span.verified, span.reverting, span.end) == (2.0, 2.5, 5.0, 5.5)
     with pytest.raises(ConfigError, match="unknown window 'later'"):
         window_bounds(tl, "later")
 
 
-def steady_with(oks, fault=(1.0, 2.0)):
+def steady_with(oks, fault=(1.0, 2.0), verified_after=0.0):
     clock = FakeClock()
     ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
     tl = ctx.tl
@@ -77,7 +86,10 @@ def steady_with(oks, fault=(1.0, 2.0)):
     tl.attach(series)
     clock.advance(fault[0])
     tl.record("fault.start", "f")
-    clock.advance(fault[1] - fault[0])
+    clock.advance(verified_after)
+    tl.record("fault.verified", "f")
+    clock.advance(fault[1] - fault[0] - verified_after)
+    tl.record("fault.revert", "f")
     tl.record("fault.end", "f")
     clock.advance(len(oks) * 0.1)
     return Steady(ctx), Watched(series, tl, consecutive=3)
@@ -85,10 +97,34 @@ def steady_with(oks, fault=(1.0, 2.0)):
 
 def test_expect_passes_and_keeps_the_findings():
     steady, w = steady_with([True] * 30)
-    found = steady.expect(w.availability() >= 0.99, w.latency(99) <= 50)
+    found = steady.expect(w.availability() >= 0.99, w.latency(90) <= 50)
     assert [f.passed for f in found] == [True, True]
     assert found[1].measured == pytest.approx(10.0)  # ms
     assert steady.findings == found
+    assert [f.stage for f in found] == ["hypothesis", "hypothesis"]  # judged after the fault
+    assert found[0].label == "probe availability [all]"
+
+
+def test_checks_judged_before_the_first_fault_are_preconditions():
+    clock = FakeClock()
+    ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
+    series = series_from([True] * 10)
+    ctx.tl.attach(series)
+    clock.advance(1.0)
+    steady = Steady(ctx)
+    [f] = steady.expect(Watched(series, ctx.tl).availability() >= 0.99)
+    assert f.stage == "precondition"
+    assert f.as_dict()["stage"] == "precondition"
+
+
+def test_the_injection_interval_belongs_to_neither_baseline_nor_during():
+    # fault injected at t=1.0 and verified at t=1.5; the samples between are failures (the
+    # partition taking hold): they are in neither window
+    oks = [True] * 10 + [False] * 5 + [True] * 15
+    steady, w = steady_with(oks, fault=(1.0, 2.5), verified_after=0.5)
+    found = steady.expect(w.availability("baseline") >= 1.0, w.availability("during") >= 1.0)
+    assert [f.measured for f in found] == [1.0, 1.0]
+    assert found[1].detail == {"ok": 10, "samples": 10}
 
 
 def test_violation_states_the_numbers_and_the_window():
@@ -98,7 +134,7 @@ def test_violation_states_the_numbers_and_the_window():
         steady.expect(w.availability("during") >= 0.9, w.availability("baseline") >= 0.9)
     msg = str(info.value)
     assert "1 of 2 checks" in msg
-    assert "probe availability (during, t=1.00s–2.00s): 0.2 < 0.9" in msg
+    assert "probe availability (during, t=1.00s–2.00s): 0.2 < 0.9" in msg  # verified at once
     assert "ok=2; samples=10" in msg
     assert isinstance(info.value, AssertionError)
     assert [e["passed"] for e in info.value.evidence] == [False, True]
@@ -140,6 +176,7 @@ def test_checks_cannot_be_used_as_booleans():
         (lambda w: w.availability() >= "high", "bound must be a number"),
         (lambda w: w.availability("later"), "unknown window"),
         (lambda w: w.latency(150), "percentile must be in"),
+        (lambda w: w.value("median"), "unknown aggregate"),
         (lambda w: w.recovers(within=0), "must be > 0"),
     ],
 )
@@ -155,3 +192,77 @@ def test_expect_refuses_non_checks():
         steady.expect(True)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="at least one check"):
         steady.expect()
+
+
+def test_a_percentile_over_too_few_samples_is_a_usage_error_not_a_verdict():
+    # 40 samples: a "p99" would just be the slowest one, so a single stray sample would decide
+    steady, w = steady_with([True] * 40)
+    with pytest.raises(ConfigError, match=r"40 samples are too few for a p99 \(it needs at least 100\)"):
+        steady.expect(w.latency(99) <= 100)
+    steady, w = steady_with([True] * 100)
+    [f] = steady.expect(w.latency(99) <= 100)
+    assert f.passed
+    # enough samples, but too few of them succeeded to say: no value, which fails
+    steady, w = steady_with([True] * 50 + [False] * 60)
+    with pytest.raises(SteadyStateViolation, match=r"p99 latency \(all.*no value"):
+        steady.expect(w.latency(99) <= 100)
+
+
+@pytest.mark.parametrize(("p", "need"), [(50, 2), (90, 10), (95, 20), (99, 100), (99.9, 1000), (100, 1)])
+def test_samples_a_percentile_needs(p, need):
+    from chaos.slo import samples_needed
+
+    assert samples_needed(p) == need
+
+
+def test_an_outstanding_sample_past_its_deadline_is_a_failure_at_its_invocation_time():
+    clock = FakeClock()
+    tl = Timeline(clock)
+    series = Series("p", hz=10, deadline=1.0, now=tl.now)
+    for i in range(5):
+        series.append(Sample(i * 0.1, True, 0.01))
+    series.begin(0.5)  # invoked at 0.5 and never answers
+    clock.advance(1.0)
+    assert [s.ok for s in series.samples()] == [True] * 5  # 0.5 s outstanding: still unknown
+    assert series.pending() == [0.5]
+    clock.advance(0.6)
+    samples = series.samples()
+    assert [s.ok for s in samples] == [True] * 5 + [False]
+    assert samples[-1].t == 0.5 and "no answer within 1 s" in (samples[-1].error or "")
+    assert series.pending() == []  # past its deadline it is no longer unknown: it failed
+    assert Watched(series, tl).availability().value() == pytest.approx(5 / 6)
+
+
+def test_recovery_does_not_settle_while_an_earlier_sample_is_outstanding():
+    """A request that still hangs may yet fail: a recovery that ignores it is premature."""
+    clock = FakeClock()
+    ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
+    tl = ctx.tl
+    series = Series("p", hz=10, deadline=2.0, now=tl.now)
+    tl.attach(series)
+    tl.record("fault.start", "f")
+    tl.record("fault.verified", "f")
+    hung = series.begin(0.05)  # invoked right after the fault, still hanging
+    for i in range(1, 8):
+        series.append(Sample(i * 0.1, True, 0.01))
+    clock.advance(1.0)
+    w = Watched(series, tl, consecutive=3)
+    f = (w.recovers(within=5.0)).evaluate()
+    assert f.passed and not f.settled and f.detail["outstanding"] == 1
+    series.finish(hung, Sample(0.05, False, 1.5, None, "timeout"))
+    f = (w.recovers(within=5.0)).evaluate()
+    assert f.settled and f.measured == pytest.approx(0.1)
+
+
+def test_a_hung_watch_sample_that_returns_late_is_a_failure():
+    from chaos import Probe
+
+    clock = FakeClock()
+
+    def slow():
+        clock.advance(5.0)  # the call takes 5 s on the probe's clock
+        return 1
+
+    p = Probe("slow", slow, Timeline(clock), deadline=1.0)
+    s = p.sample_once()
+    assert not s.ok and s.error == "late: answered after 5.00 s (deadline 1 s)"

@@ -1,7 +1,6 @@
 """The lab's plan and generated configurations, checked by the real tools where they exist."""
 
 import ipaddress
-import shutil
 import subprocess
 
 import pytest
@@ -11,6 +10,7 @@ from chaos.lab.haproxy import gtm_config, router_config
 from chaos.lab.profiles import PROFILES
 from chaos.lab.prometheus import prometheus_config
 from chaos.lab.topology import SUBNET, services
+from tests.conftest import require
 
 
 @pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
@@ -66,24 +66,22 @@ def test_routers_health_check_every_gateway_every_200ms(tmp_path):
     assert "inter 200ms" in east and "option redispatch" in east and "retries 2" in east
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (./run setup installs it)")
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_haproxy_accepts_every_generated_config(tmp_path, profile):
+    haproxy = require("haproxy")
     for name, text in configs(PROFILES[profile], tmp_path).items():
         path = tmp_path / f"{name}.cfg"
         path.write_text(text)
-        out = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+        out = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True, check=False)
         assert out.returncode == 0, f"{name}: {out.stdout}{out.stderr}"
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="promtool not installed (./run setup installs it)"
-)
 def test_promtool_accepts_the_prometheus_config(tmp_path):
+    promtool = require("promtool")
     path = tmp_path / "prometheus.yml"
     path.write_text(prometheus_config(services(PROFILES["resilient"])))
     out = subprocess.run(
-        ["promtool", "check", "config", str(path)], capture_output=True, text=True, check=False
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
