@@ -18,7 +18,7 @@ from chaos.errors import (
     SteadyStateViolation,
     UnsafeFaultRefused,
 )
-from chaos.experiment import experiment
+from chaos.experiment import controls, experiment
 from chaos.fault import Fault
 from chaos.faults import (
     bridge,
@@ -69,6 +69,7 @@ __all__ = [
     "Watched",
     "Writes",
     "bridge",
+    "controls",
     "cut_cluster",
     "degrade",
     "experiment",

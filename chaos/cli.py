@@ -59,12 +59,36 @@ def lab() -> None:
 
 @lab.command("up")
 @click.option("--profile", default="resilient", show_default=True, help="resilient or fragile")
+@click.option(
+    "--weakness",
+    "weaknesses",
+    multiple=True,
+    metavar="NAME",
+    help="a seeded weakness on the resilient profile (repeatable); `chaos lab weaknesses` lists them",
+)
 @_friendly
-def lab_up(profile: str) -> None:
+def lab_up(profile: str, weaknesses: tuple[str, ...]) -> None:
     """Bring the lab up (idempotent; clears a stale lab first)."""
     from chaos.lab import Lab
 
-    Lab().up(profile, progress=_say)
+    Lab().up(profile, progress=_say, weaknesses=weaknesses)
+
+
+@lab.command("weaknesses")
+@_friendly
+def lab_weaknesses() -> None:
+    """The weakness catalogue: what each weakness changes and which property it breaks."""
+    from rich.console import Console
+
+    from chaos.lab.weaknesses import CATALOGUE
+
+    Console().print(
+        _table(
+            "lab weaknesses (--lab-weakness NAME / chaos lab up --weakness NAME)",
+            ("weakness", "part", "breaks", "what is different"),
+            [(w.name, w.scope, w.breaks, w.description) for w in CATALOGUE],
+        )
+    )
 
 
 @lab.command("down")
@@ -95,7 +119,7 @@ def lab_status(as_json: bool) -> None:
     console = Console()
     console.print(
         _table(
-            f"lab ({st.profile}), leader: {st.leader or 'none'}",
+            f"lab ({' + '.join([st.profile or '', *st.weaknesses])}), leader: {st.leader or 'none'}",
             ("master", "address", "pid", "running", "healthy", "leader", "volume"),
             [
                 (
@@ -302,6 +326,77 @@ def gameday(plan: Path, check: bool, no_html: bool) -> None:
         except ChaosError as exc:
             click.echo(f"chaos: {exc}; the run goes on without the HTML report", err=True)
     sys.exit(run_plan(loaded, console=Console(soft_wrap=True), html=not no_html, allure=allure))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--run", "do_run", is_flag=True, help="prove it on the lab: one lab per weakness (takes minutes)"
+)
+@click.option("--weakness", "only", multiple=True, metavar="NAME", help="with --run: only these weaknesses")
+@click.option(
+    "--reports",
+    default="reports/checks",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="run summaries",
+)
+@_friendly
+def checks(args: tuple[str, ...], do_run: bool, only: tuple[str, ...], reports: Path) -> None:
+    """Which checks of which experiments are proven able to go red, and by which weakness.
+
+    ARGS select experiments as pytest does (paths, -k EXPR; default: experiments/). Without
+    --run, lists the negative controls each experiment declares. With --run, runs every
+    experiment on the resilient lab, then every weakness against the experiments that name it,
+    and ends with the line `checks proven: X of Y`; it takes the lab down at the end."""
+    from chaos.checks import Coverage, collect, record_resilient, record_weakness, run_pytest, runs
+    from chaos.lab.weaknesses import WEAKNESSES
+
+    root = Path.cwd()
+    declared = collect(list(args) or ["experiments"], root)
+    if not declared:
+        raise ConfigError(f"no experiments found in {' '.join(args) or 'experiments'}")
+    unknown = sorted({w for d in declared for w in d.controls} - set(WEAKNESSES))
+    if unknown:
+        raise ConfigError([f"controls name an unknown lab weakness {w!r}" for w in unknown])
+    plan = runs(declared, only)
+    if not do_run:
+        for d in declared:
+            click.echo(d.nodeid + ("" if d.controls else "  (no negative control)"))
+            by_label: dict[str, list[str]] = {}
+            for weakness, labels in d.controls.items():
+                for label in labels:
+                    by_label.setdefault(label, []).append(weakness)
+            for label, weaknesses in by_label.items():
+                click.echo(f"    {label}  <-  {', '.join(weaknesses)}")
+        with_control = sum(len({lab for labels in d.controls.values() for lab in labels}) for d in declared)
+        click.echo(
+            f"{len(declared)} experiments, {with_control} checks with a control, {len(plan)} weaknesses; "
+            "`chaos checks --run` proves them on the lab"
+        )
+        return
+    from chaos.lab import Lab
+
+    cov = Coverage()
+    try:
+        click.echo(f"resilient lab: {len(declared)} experiments (every check judged)")
+        summary = run_pytest([d.nodeid for d in declared], (), reports / "resilient", root)
+        for problem in record_resilient(cov, summary):
+            click.echo(f"  NOT GREEN: {problem}")
+        by_id = {d.nodeid: d for d in declared}
+        for i, (weakness, nodeids) in enumerate(plan.items(), 1):
+            click.echo(f"[{i}/{len(plan)}] {weakness}: {len(nodeids)} experiment(s)")
+            record_weakness(cov, weakness, by_id, run_pytest(nodeids, (weakness,), reports / weakness, root))
+    finally:
+        Lab().down()
+    for nodeid, label, by in cov.rows():
+        click.echo(f"{by:>20}  {nodeid}  {label}")
+    for miss in cov.misses:
+        click.echo(f"control missed: {miss}")
+    proven, total = cov.counts()
+    click.echo(f"checks proven: {proven} of {total}")
+    if proven < total or cov.misses:
+        sys.exit(1)
 
 
 @main.command()

@@ -87,6 +87,7 @@ class GuardSpec:
 class RunConfig:
     platform: str = "lab"
     lab_profile: str = "resilient"
+    lab_weaknesses: tuple[str, ...] = ()
     seed: int = 0
     dry_run: bool = False
     probe_hz: float = 20.0
@@ -121,8 +122,10 @@ class RunConfig:
         kube_control_plane: bool = False,
         kube_topology: Path | None = None,
         kube_load: str = "cluster",
+        lab_weaknesses: list[str] | None = None,
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
+        from chaos.lab.weaknesses import check_names
 
         problems: list[str] = []
         if platform not in PLATFORMS:
@@ -146,6 +149,12 @@ class RunConfig:
             problems.append(f"--kube-load {kube_load!r}: cluster (Locust pods) or local (Locust here)")
         if lab_profile not in PROFILES:
             problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
+        weaknesses = tuple(dict.fromkeys(lab_weaknesses or ()))
+        problems += [f"--lab-weakness: {p}" for p in check_names(weaknesses)]
+        if weaknesses and lab_profile != "resilient":
+            problems.append(
+                f"--lab-weakness applies to the resilient profile, not to --lab-profile {lab_profile!r}"
+            )
         if not 0 < probe_hz <= MAX_HZ:
             problems.append(f"--chaos-probe-hz {probe_hz!r}: use a rate above 0 and at most {MAX_HZ:g}")
         ttl = 0.0
@@ -164,6 +173,7 @@ class RunConfig:
         return cls(
             platform,
             lab_profile,
+            weaknesses,
             seed,
             dry_run,
             probe_hz,

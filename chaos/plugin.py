@@ -44,6 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos experiments")
     group.addoption("--platform", default="lab", help="where experiments run: lab (default) or kube")
     group.addoption("--lab-profile", default="resilient", help="lab profile: resilient (default) or fragile")
+    group.addoption(
+        "--lab-weakness",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a seeded weakness on the resilient lab (repeatable; `chaos lab weaknesses` lists them): "
+        "the negative control that proves a check can fail",
+    )
     group.addoption("--chaos-seed", type=int, default=0, help="seed for every random choice (default 0)")
     group.addoption(
         "--dry-run", action="store_true", help="resolve and print each fault's targets; change nothing"
@@ -122,12 +130,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab: needs the embedded lab (root); skipped with the reason otherwise"
     )
+    config.addinivalue_line(
+        "markers",
+        "chaos_controls(mapping): negative controls, weakness -> check labels it must turn red "
+        "(use @chaos.experiment(controls=...))",
+    )
+    config.addinivalue_line(
+        "markers", "chaos_param_controls(mapping): one parametrization's controls (use chaos.controls(...))"
+    )
     config.addinivalue_line("markers", "kube: needs a real cluster (CHAOS_KUBE_CONTEXT); skipped otherwise")
     reports = Path(config.getoption("--chaos-reports"))
     try:
         cfg = RunConfig.build(
             platform=config.getoption("--platform"),
             lab_profile=config.getoption("--lab-profile"),
+            lab_weaknesses=config.getoption("--lab-weakness"),
             seed=config.getoption("--chaos-seed"),
             dry_run=config.getoption("--dry-run"),
             probe_hz=config.getoption("--chaos-probe-hz"),
@@ -178,7 +195,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     cfg = config.stash[CONFIG]
     return [
-        f"chaos: platform={cfg.platform} profile={cfg.lab_profile} seed={cfg.seed} "
+        f"chaos: platform={cfg.platform} profile={' + '.join((cfg.lab_profile, *cfg.lab_weaknesses))} "
+        f"seed={cfg.seed} "
         f"probe={cfg.probe_hz:g}Hz dry-run={cfg.dry_run} state={state_dir()}"
     ]
 
@@ -224,7 +242,7 @@ def chaos_lab(chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterat
 
     lab = Lab()
     try:
-        _, started = lab.up(chaos_config.lab_profile)
+        _, started = lab.up(chaos_config.lab_profile, weaknesses=chaos_config.lab_weaknesses)
     except (ConfigError, EnvironmentNotReady) as exc:
         pytest.fail(f"chaos lab: {exc}", pytrace=False)
     yield lab
@@ -522,6 +540,7 @@ def _record(item: pytest.Item) -> dict[str, Any]:
         "preconditions_held": all(f["passed"] for f in findings if f["stage"] == "precondition"),
         "duration_s": round(call.duration, 3) if call else None,
         "profile": item.config.stash[CONFIG].lab_profile,
+        "weaknesses": list(item.config.stash[CONFIG].lab_weaknesses),
         "figures": figures,
         "evidence": evidence,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -532,7 +551,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     cfg = session.config.stash.get(CONFIG, None)
     records = session.config.stash.get(RECORDS, [])
     asked: int = session.config.stash.get(ASKED, 0)
-    if cfg is None or not (records or asked):
+    if cfg is None or not (records or asked) or session.config.option.collectonly:
         return
     from chaos.categories import write_allure_categories
     from chaos.report import write_allure_environment, write_summary
@@ -540,6 +559,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     env: dict[str, Any] = {
         "platform": cfg.platform,
         "profile": cfg.lab_profile,
+        "weaknesses": ", ".join(cfg.lab_weaknesses) or "none",
         "seed": cfg.seed,
     }
     extra: dict[str, Any] = session.config.stash[ENVIRONMENT]
@@ -556,7 +576,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     records = config.stash.get(RECORDS, [])
     asked = config.stash.get(ASKED, 0)
-    if not (records or asked):
+    if not (records or asked) or config.option.collectonly:
         return
     tr = terminalreporter
     tr.section("chaos experiments")

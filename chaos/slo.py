@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from chaos.errors import ConfigError
 from chaos.probes import Sample, Series
-from chaos.timeline import Timeline
+from chaos.timeline import Span, Timeline
 
 Window = Literal["all", "baseline", "during", "recovery"]
 WINDOWS: tuple[str, ...] = ("all", "baseline", "during", "recovery")
@@ -38,8 +38,9 @@ _NEGATED = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!="}
 
 def window_bounds(timeline: Timeline, window: str) -> tuple[float | None, float | None]:
     """Baseline is before the first fault's injection began; during is from the first fault
-    verified in effect to the last one reverted (the injection itself belongs to neither);
-    recovery is after that. Bounds are timeline seconds; None is open."""
+    verified in effect until the last one's revert begins; recovery is from the end of that
+    revert on. Injecting and reverting belong to no window. Bounds are timeline seconds; None
+    is open."""
     if window not in WINDOWS:
         raise ConfigError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
     if window == "all":
@@ -54,9 +55,10 @@ def window_bounds(timeline: Timeline, window: str) -> tuple[float | None, float 
     start, end = fw
     if window == "during":
         return start, end
-    if end is None:
+    done = timeline.last_revert_done()
+    if done is None:
         raise ConfigError("the 'recovery' window starts when the fault is reverted; it is still in force")
-    return end, None
+    return done, None
 
 
 def _fmt_span(span: Interval) -> str:
@@ -353,19 +355,30 @@ class Watched:
         return Measure(name, window, compute, unit=" ms")
 
     def _last_fault_start(self) -> float | None:
-        return self._last_fault("start")
+        fault = self._fault(self.timeline.now())
+        return None if fault is None else fault.start
 
-    def _last_fault(self, after: str) -> float | None:
-        """The latest fault's injection (``after="start"``: recovery includes the time the
-        injection took) or the start of its revert (``after="end"``: a slow revert, such as a
-        restart, is part of the time to recover)."""
+    def _fault(self, made_at: float) -> Span | None:
+        """The fault a check made at ``made_at`` is about: the latest one injected by then
+        (or, for a check made before any fault, the latest one when it is judged)."""
         faults = self.timeline.spans("fault")
-        if not faults:
+        started = [f for f in faults if f.start <= made_at]
+        chosen = started or faults
+        return chosen[-1] if chosen else None
+
+    def _after(self, after: str, made_at: float) -> tuple[float, float | None] | None:
+        """The samples a recovery or detection measure reads: from the fault's injection to
+        its revert (``after="start"``: bounded, so a check judged later gives the answer it
+        gave while its fault was in force), or from the start of its revert on (``after="end"``:
+        a slow revert, such as a restart, is part of the time to recover)."""
+        fault = self._fault(made_at)
+        if fault is None:
             return None
-        last = faults[-1]
         if after == "start":
-            return last.start
-        return last.reverting if last.reverting is not None else last.end
+            return fault.start, fault.reverting if fault.reverting is not None else fault.end
+        reverting = fault.reverting if fault.reverting is not None else fault.end
+        # open: recovered "for good" after a revert includes whatever came after it
+        return None if reverting is None else (reverting, None)
 
     def recovery_time(
         self, *, after: str = "start", where: Callable[[Any], bool] | None = None, label: str | None = None
@@ -378,16 +391,19 @@ class Watched:
         if after not in ("start", "end"):
             raise ConfigError(f"after={after!r}: use 'start' (injection) or 'end' (revert)")
 
+        made_at = self.timeline.now()
+
         def good(s: Sample) -> bool:
             return s.ok and (where is None or bool(where(s.value)))
 
         def compute() -> Computed:
-            start = self._last_fault(after)
-            if start is None:
+            bounds = self._after(after, made_at)
+            if bounds is None:
                 raise ConfigError(
                     f"{self.name}: recovery time needs a fault on the timeline (and its revert)"
                 )
-            samples = self.series.samples(start)
+            start, end = bounds
+            samples = self.series.samples(start, end)
             marked = [Sample(s.t, good(s), s.latency, s.value, s.error) for s in samples]
             # recovered for good: the good run after the *last* bad sample, so a fault whose
             # effect shows late (a disk the service writes to only now and then) is not
@@ -399,12 +415,12 @@ class Watched:
             detail: dict[str, Any] = {"not_good_since": failed, "consecutive": self.consecutive}
             if run is None:
                 detail["recovered"] = False
-                return Computed(None, detail, (start, None))
+                return Computed(None, detail, (start, end))
             # a sample invoked before the good run ended may still fail and move the point
             outstanding = len(self.series.pending(before=run[1]))
             if outstanding:
                 detail["outstanding"] = outstanding
-            return Computed(run[0] - start, detail, (start, None), settled=not outstanding)
+            return Computed(run[0] - start, detail, (start, end), settled=not outstanding)
 
         if label is None:
             label = "time to recover" if where is None else "time until the condition holds"
@@ -424,13 +440,14 @@ class Watched:
         injection or revert; ``steady.expect`` waits for it."""
         if within <= 0:
             raise ConfigError(f"recovers(within=...) must be > 0 seconds, got {within!r}")
+        made_at = self.timeline.now()
         measure = self.recovery_time(after=after, where=where, label=label)
         hz = _series_hz(self)
 
         def deadline() -> float | None:
-            start = self._last_fault(after)
+            bounds = self._after(after, made_at)
             # the recovery point must lie within the bound; confirming it takes N more samples
-            return None if start is None else start + within + self.consecutive / hz + 0.5
+            return None if bounds is None else bounds[0] + within + self.consecutive / hz + 0.5
 
         measure.settle_until = deadline
         return measure <= within
@@ -440,27 +457,30 @@ class Watched:
         satisfies ``where``, e.g. ``lambda e: "503" in e``): how long the fault took to show.
         No value when it never showed."""
 
+        made_at = self.timeline.now()
+
         def compute() -> Computed:
-            start = self._last_fault("start")
-            if start is None:
+            bounds = self._after("start", made_at)
+            if bounds is None:
                 raise ConfigError(f"{self.name}: detection time needs a fault on the timeline")
+            start, end = bounds
             hit = next(
                 (
                     s
-                    for s in self.series.samples(start)
+                    for s in self.series.samples(start, end)
                     if not s.ok and (where is None or where(s.error or ""))
                 ),
                 None,
             )
             detail: dict[str, Any] = {"noticed": hit is not None}
             if hit is None:
-                return Computed(None, detail, (start, None))
+                return Computed(None, detail, (start, end))
             detail["error"] = hit.error
             # an earlier sample still outstanding may show the fault earlier
             outstanding = len(self.series.pending(before=hit.t, since=start))
             if outstanding:
                 detail["outstanding"] = outstanding
-            return Computed(hit.t - start, detail, (start, None), settled=not outstanding)
+            return Computed(hit.t - start, detail, (start, end), settled=not outstanding)
 
         return Measure(f"{self.name} time until {label or 'the fault shows'}", "during", compute, unit=" s")
 
@@ -469,11 +489,12 @@ class Watched:
         ``within`` seconds of its injection; ``steady.expect`` waits for it."""
         if within <= 0:
             raise ConfigError(f"notices(within=...) must be > 0 seconds, got {within!r}")
+        made_at = self.timeline.now()
         measure = self.detection_time(where=where, label=label)
 
         def deadline() -> float | None:
-            start = self._last_fault("start")
-            return None if start is None else start + within + 0.5
+            bounds = self._after("start", made_at)
+            return None if bounds is None else bounds[0] + within + 0.5
 
         measure.settle_until = deadline
         return measure <= within

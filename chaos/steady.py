@@ -84,9 +84,11 @@ class Leadership(Watched):
         if not new:
             return self.recovers(within, label="leader elected")
 
+        made_at = self.timeline.now()
+
         def other_than_before(leader: Any) -> bool:
-            start = self._last_fault_start()
-            return start is not None and leader != self._leader_before(start)
+            fault = self._fault(made_at)
+            return fault is not None and leader != self._leader_before(fault.start)
 
         return self.recovers(within, where=other_than_before, label="new leader elected")
 
@@ -199,7 +201,7 @@ class Steady:
 
     def baseline(self, seconds: float = 5.0, *, availability: float = 0.99) -> list[Finding]:
         """Observe before any fault; every probe must meet ``availability`` or nothing is
-        injected (a fault on an already-broken system proves nothing)."""
+        injected (a fault on an already-broken system proves nothing). Preconditions."""
         if self.ctx.tl.first_injection() is not None:
             raise ConfigError("baseline() must run before the first fault is injected")
         if not self._watched:
@@ -207,23 +209,47 @@ class Steady:
                 "baseline() needs a probe: start one with steady.durability() or steady.watch()"
             )
         self.hold(seconds, phase="baseline")
-        return self.expect(*(w.availability("baseline") >= availability for w in self._watched))
+        return self.require(*(w.availability("baseline") >= availability for w in self._watched))
 
     # -- verdicts ----------------------------------------------------------------------------
-    def expect(self, *checks: Check) -> list[Finding]:
-        """Evaluate every check (waiting for the eventual ones), keep the findings as
-        evidence, and raise ``SteadyStateViolation`` naming every one that failed.
+    def require(self, *checks: Check) -> list[Finding]:
+        """Preconditions: what the platform must offer for the experiment to mean anything
+        (``masters.tolerance() >= 1``: HA needs a member to spare). Judged like ``expect``
+        and recorded as preconditions, so a run that fails here is never mistaken for a
+        hypothesis proven false."""
+        return self._judge(checks, "precondition")
 
-        Checks judged before the first fault are the experiment's preconditions; after it,
-        its hypothesis. A probe the platform cannot serve skips the experiment only before the
-        first fault (the platform cannot host it); after that it is an infrastructure error."""
+    def expect(self, *checks: Check) -> list[Finding]:
+        """The hypothesis: evaluate every check (waiting for the eventual ones), keep the
+        findings as evidence, and raise ``SteadyStateViolation`` naming every one that failed.
+
+        A probe the platform cannot serve skips the experiment only before the first fault
+        (the platform cannot host it); after that it is an infrastructure error."""
+        return self._judge(checks, "hypothesis")
+
+    def wait_for(self, *checks: Check) -> None:
+        """Let the fault act until every eventual check (``recovers``, ``notices``) holds or
+        its deadline passes, without judging: judge them later with ``expect``, together
+        with the checks that can only be judged after the revert, so one verdict names every
+        check that failed."""
+        self._validate(checks, "wait_for")
+        if self.ctx.dry_run:
+            return
+        for c in checks:
+            self._settle(c)
+            self.ctx.abort.check()
+
+    def _validate(self, checks: tuple[Check, ...], what: str) -> None:
         if not checks:
-            raise ConfigError("expect() needs at least one check, e.g. writes.availability() >= 0.99")
+            raise ConfigError(f"{what}() needs at least one check, e.g. writes.availability() >= 0.99")
         for c in checks:
             if not isinstance(c, Check):
                 raise ConfigError(
-                    f"expect() takes checks such as `writes.lost() == 0`, got {c!r} ({type(c).__name__})"
+                    f"{what}() takes checks such as `writes.lost() == 0`, got {c!r} ({type(c).__name__})"
                 )
+
+    def _judge(self, checks: tuple[Check, ...], stage: Stage) -> list[Finding]:
+        self._validate(checks, "require" if stage == "precondition" else "expect")
         if self.ctx.dry_run:
             return []  # nothing was observed, so there is nothing to judge (the plugin skips)
         self.ctx.abort.check()
@@ -231,10 +257,14 @@ class Steady:
         unsupported = next((p.unsupported for p in self._probes if p.unsupported is not None), None)
         if unsupported is not None and before_first_fault:
             raise unsupported  # what it watches does not exist here: the experiment skips
-        self._await_outstanding()
-        stage: Stage = "precondition" if before_first_fault else "hypothesis"
         with self.phase("verify"):
-            findings = [dataclasses.replace(self._settle(c), stage=stage) for c in checks]
+            # eventual checks first (they wait); then every sample invoked until now answers
+            # or passes its deadline, so the rest are judged on everything observed
+            settled = {id(c): self._settle(c) for c in checks if c.measure.settle_until is not None}
+            self._await_outstanding()
+            findings = [
+                dataclasses.replace(settled.get(id(c)) or self._settle(c), stage=stage) for c in checks
+            ]
         self.findings.extend(findings)
         if unsupported is not None:
             raise PlatformError(

@@ -122,12 +122,18 @@ class Timeline:
         return faults[0].start if faults else None
 
     def fault_window(self) -> tuple[float, float | None] | None:
-        """The effect window: from the first fault verified in effect to the last one
-        reverted (None end: still in force). None while no fault has been verified."""
+        """The effect window: from the first fault verified in effect to the last one's revert
+        starting (None end: still in force). Being injected and being reverted belong to
+        neither this window nor its neighbours. None while no fault has been verified."""
         faults = self.spans("fault")
         verified = [s.verified for s in faults if s.verified is not None]
         if not verified:
             return None
-        ends = [s.end for s in faults]
-        end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        stops = [s.reverting if s.reverting is not None else s.end for s in faults]
+        end = None if any(e is None for e in stops) else max(e for e in stops if e is not None)
         return min(verified), end
+
+    def last_revert_done(self) -> float | None:
+        """When the last fault finished reverting: the recovery window opens there."""
+        ends = [s.end for s in self.spans("fault")]
+        return None if not ends or any(e is None for e in ends) else max(e for e in ends if e is not None)

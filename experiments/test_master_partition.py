@@ -1,6 +1,7 @@
 """HA under a partition: the etcd leader is cut off from the other masters (Jepsen's
 "isolate the leader"). Quorum semantics must hold: the majority moves on, the minority
-acknowledges nothing, and the old leader catches up after healing."""
+acknowledges nothing, and the old leader catches up after healing without unseating the new
+one."""
 
 from chaos import PlatformError, experiment, partition
 
@@ -13,10 +14,17 @@ MAX_LAG = 10  # raft entries: under 20 writes/s a healthy follower trails by a f
     verifies="HA",
     hypothesis="with the etcd leader partitioned from the other masters, the majority elects a new leader "
     "and accepts writes within 5 s, the minority acknowledges no write, the old leader catches up "
-    "within 10 s of healing, and no acknowledged write is lost",
+    "within 10 s of healing without disrupting writes (>= 95% served after healing), and no "
+    "acknowledged write is lost",
+    controls={
+        "slow-election": ["leader new leader elected [during]", "writes time to recover [during]"],
+        "write-back": ["minority writes share acknowledged [during]", "writes lost (acknowledged) [all]"],
+        "self-fencing": ["old leader caught up after healing [recovery]"],
+        "no-pre-vote": ["writes availability [recovery]"],
+    },
 )
 def test_isolated_leader_keeps_quorum_semantics(platform, steady):
-    steady.expect(platform.masters.tolerance() >= 1)  # a partition needs a majority to survive it
+    steady.require(platform.masters.tolerance() >= 1)  # a partition needs a majority to survive it
     old = platform.masters.leader()
     others = [m for m in platform.masters.names() if m != old]
 
@@ -29,17 +37,15 @@ def test_isolated_leader_keeps_quorum_semantics(platform, steady):
     writes = steady.durability(platform.masters)
     minority = steady.durability(platform.masters.only(old), name="minority writes")
     leadership = steady.leadership(platform.masters)
-    catch_up = steady.watch(f"{old} caught up", caught_up, hz=5)
+    catch_up = steady.watch("old leader caught up", caught_up, hz=5)
     steady.baseline(seconds=3)
     with partition(platform, [old], others, label="leader from the rest"):
-        steady.expect(
-            leadership.recovers(
-                within=RECOVERY_S, where=lambda leader: leader != old, label="new leader elected"
-            ),
-            writes.recovers(within=RECOVERY_S),
-        )
+        steady.expect(leadership.elected(within=RECOVERY_S), writes.recovers(within=RECOVERY_S))
         steady.hold(seconds=2, phase="partitioned")
-        steady.expect(minority.share(lambda _: True, "during", label="acknowledged") == 0)
-    steady.expect(catch_up.recovers(within=CATCH_UP_S, after="end", label="after healing"))
-    steady.hold(seconds=1, phase="recovery")
-    steady.expect(writes.lost() == 0, minority.lost() == 0)
+    steady.hold(seconds=3, phase="recovery")
+    steady.expect(
+        minority.share(lambda _: True, "during", label="acknowledged") == 0,
+        catch_up.recovers(within=CATCH_UP_S, after="end", label="after healing"),
+        writes.availability("recovery") >= 0.95,
+        writes.lost() == 0,
+    )

@@ -136,7 +136,7 @@ class Workload:
         )
         return self.inventory_url
 
-    def start_gateway(self, *, breaker: bool = True, name: str = "gw") -> str:
+    def start_gateway(self, *flags: str, breaker: bool = True, name: str = "gw") -> str:
         url = f"http://127.0.0.1:{free_port()}"
         argv = [
             "gateway",
@@ -151,7 +151,7 @@ class Workload:
             "--etcd",
             self.etcd_url,
         ]
-        self._run(name, argv + ([] if breaker else ["--no-breaker"]), url)
+        self._run(name, argv + ([] if breaker else ["--no-breaker"]) + list(flags), url)
         return url
 
     def _run(self, name: str, args: list[str], url: str) -> None:

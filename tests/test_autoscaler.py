@@ -65,6 +65,7 @@ def test_scales_out_on_load_at_once_and_in_after_the_window(router, tmp_path):
         target_rps=20,
         state_path=tmp_path / "state.json",
         scale_in_after=0.5,
+        window=0.1,  # the rate of the last step alone
     )
     scaler.step()
     assert in_rotation(sock) == ["s1"]
@@ -83,6 +84,19 @@ def test_scales_out_on_load_at_once_and_in_after_the_window(router, tmp_path):
     events = scaler.events
     assert [(e["from"], e["to"]) for e in events] == [(1, 4), (4, 1)]
     assert '"desired": 1' in (tmp_path / "state.json").read_text()
+
+
+def test_a_burst_shorter_than_the_window_is_not_load(router, tmp_path):
+    url, sock = router
+    scaler = Scaler(sock, ["s1", "s2"], 1, 2, target_rps=20, state_path=tmp_path / "s.json", window=2.0)
+    scaler.step()
+    time.sleep(1.5)
+    with httpx.Client() as c:
+        for _ in range(20):  # a burst: ~13 req/s since the last reading, under the target
+            c.get(url)
+    scaler.step()
+    assert in_rotation(sock) == ["s1"]
+    assert scaler.events == []
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,9 @@ from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
 
+# real-time experiments with SLO bounds: beside other tests on two cores they would miss them
+pytestmark = pytest.mark.serial
+
 TOPOLOGY = """
 entry_url: {entry}
 services:
@@ -146,16 +149,19 @@ def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
         "test_traffic_fails_over_to_west_and_back[partition]",
     ]
     leader = results["test_leader_loss_keeps_writes"]["figures"]
-    assert leader["leader changes [during]"] >= 1 and leader["writes lost (acknowledged) [all]"] == 0
+    assert (
+        leader["leader new leader elected [during]"] <= 5.0
+        and leader["writes lost (acknowledged) [all]"] == 0
+    )
     assert leader["writes time to recover [during]"] <= 5.0
     assert emu.etcd.restarts["etcd-node-1"] == 1  # the leader was killed once, and came back
     for cut in ("partition", "kill"):
         f = results[f"test_traffic_fails_over_to_west_and_back[{cut}]"]["figures"]
         assert 0 < f["entry failover to west [during]"] <= 5.0
         assert f["entry failback to east [recovery]"] <= 10.0
-        assert f["load failed requests [all]"] <= 50
+        assert f["load failed requests [all]"] <= 20
     scale = results["test_spike_scales_out_into_the_reserve"]["figures"]
-    assert scale["east replicas max [during]"] >= 3 and scale["east headroom min [baseline]"] == 0.875
+    assert scale["east headroom min [baseline]"] == 0.875
     assert scale["east replicas scaled out [during]"] <= 5.0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["environment"]["platform"] == "kube"

@@ -70,8 +70,8 @@ def test_windows_come_from_the_fault_on_the_timeline():
     clock.advance(0.5)
     tl.record("fault.end", "f")
     assert window_bounds(tl, "baseline") == (None, 2.0)  # up to the injection, not the verification
-    assert window_bounds(tl, "during") == (2.5, 5.5)
-    assert window_bounds(tl, "recovery") == (5.5, None)
+    assert window_bounds(tl, "during") == (2.5, 5.0)  # until the revert begins
+    assert window_bounds(tl, "recovery") == (5.5, None)  # once it is done
     [span] = tl.spans("fault")
     assert (span.start, span.verified, span.reverting, span.end) == (2.0, 2.5, 5.0, 5.5)
     with pytest.raises(ConfigError, match="unknown window 'later'"):
@@ -105,16 +105,22 @@ def test_expect_passes_and_keeps_the_findings():
     assert found[0].label == "probe availability [all]"
 
 
-def test_checks_judged_before_the_first_fault_are_preconditions():
+def test_required_checks_are_preconditions_and_expected_ones_the_hypothesis():
     clock = FakeClock()
     ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
     series = series_from([True] * 10)
     ctx.tl.attach(series)
     clock.advance(1.0)
     steady = Steady(ctx)
-    [f] = steady.expect(Watched(series, ctx.tl).availability() >= 0.99)
-    assert f.stage == "precondition"
-    assert f.as_dict()["stage"] == "precondition"
+    w = Watched(series, ctx.tl)
+    [f] = steady.require(w.availability() >= 0.99)
+    assert f.stage == "precondition" and f.as_dict()["stage"] == "precondition"
+    # an experiment without a fault (steady state) judges its hypothesis without one
+    [g] = steady.expect(w.availability() >= 0.99)
+    assert g.stage == "hypothesis"
+    with pytest.raises(SteadyStateViolation) as info:
+        steady.require(w.availability() >= 1.01)
+    assert info.value.evidence[0]["stage"] == "precondition"
 
 
 def test_the_injection_interval_belongs_to_neither_baseline_nor_during():
@@ -266,3 +272,41 @@ def test_a_hung_watch_sample_that_returns_late_is_a_failure():
     p = Probe("slow", slow, Timeline(clock), deadline=1.0)
     s = p.sample_once()
     assert not s.ok and s.error == "late: answered after 5.00 s (deadline 1 s)"
+
+
+def test_a_recovery_check_judged_after_the_revert_gives_the_answer_it_gave_in_force():
+    """Failover to west, then failback to east: judged after the revert, "served by west"
+    must still read the samples taken while the fault was in force, not the ones after."""
+    clock = FakeClock()
+    ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
+    tl = ctx.tl
+    series = Series("entry", hz=10)
+    tl.attach(series)
+    for i in range(10):
+        series.append(Sample(i * 0.1, True, 0.01, "east"))
+    clock.advance(1.0)
+    tl.record("fault.start", "cut east")
+    tl.record("fault.verified", "cut east")
+    for i in range(10, 30):  # failed over at 1.5 s
+        series.append(Sample(i * 0.1, True, 0.01, "east" if i < 15 else "west"))
+    w = Watched(series, tl, consecutive=3)
+    failover = w.recovers(within=1.0, where=lambda v: v == "west", label="failover to west")
+    clock.advance(2.0)
+    steady = Steady(ctx)
+    steady.wait_for(failover)  # in force: it holds
+    tl.record("fault.revert", "cut east")
+    tl.record("fault.end", "cut east")
+    for i in range(30, 50):  # failback: every sample is east again
+        series.append(Sample(i * 0.1, True, 0.01, "east"))
+    clock.advance(2.0)
+    [f] = steady.expect(failover)
+    assert f.passed and f.measured == pytest.approx(0.5)
+    assert f.span == (1.0, 3.0)  # the fault's time in force, not the samples after its revert
+
+
+def test_wait_for_neither_judges_nor_raises():
+    steady, w = steady_with([True] * 10 + [False] * 20)
+    steady.wait_for(w.recovers(within=0.5))  # never recovers: no verdict yet
+    assert steady.findings == []
+    with pytest.raises(ConfigError, match=r"wait_for\(\) takes checks"):
+        steady.wait_for(w.availability())  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ def configs(profile, tmp_path):
     svcs = services(profile)
     routers = [s for s in svcs if s.kind == "router"]
     gtm = next(s for s in svcs if s.kind == "gtm")
-    out = {"gtm": gtm_config(gtm, routers, tmp_path / "gtm.sock")}
+    out = {"gtm": gtm_config(gtm, routers, tmp_path / "gtm.sock", profile)}
     for r in routers:
         out[r.name] = router_config(  # as the lab writes it: min_replicas in rotation
             r,
@@ -52,8 +52,9 @@ def configs(profile, tmp_path):
 
 def test_traffic_manager_prefers_east_and_backs_up_to_west(tmp_path):
     gtm = configs(PROFILES["resilient"], tmp_path)["gtm"]
-    assert "server east 198.18.0.30:80 check\n" in gtm
-    assert "server west 198.18.0.40:80 check backup\n" in gtm
+    checks = "check inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2"
+    assert f"server east 198.18.0.30:80 {checks}\n" in gtm
+    assert f"server west 198.18.0.40:80 {checks} backup\n" in gtm
     fragile = configs(PROFILES["fragile"], tmp_path)["gtm"]
     assert "backup" not in fragile.split("backend clusters", 1)[1]
 

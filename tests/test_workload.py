@@ -49,9 +49,9 @@ def test_breaker_opens_and_the_fallback_is_served_when_inventory_dies(workload):
     assert metric(gw, 'workload_fallbacks_total{service="gateway"}') == 8.0
 
 
-def test_without_a_breaker_inventory_failures_reach_the_caller(workload):
+def test_without_a_breaker_or_fallback_inventory_failures_reach_the_caller(workload):
     workload.start_inventory()
-    gw = workload.start_gateway(breaker=False)
+    gw = workload.start_gateway("--no-fallback", "--inventory-timeout", "5", breaker=False)
     workload.stop("inventory")
     resp = httpx.post(f"{gw}/orders", timeout=10)
     assert resp.status_code == 502
@@ -89,3 +89,25 @@ def test_unknown_routes_and_methods(workload, path):
     gw = workload.start_gateway()
     resp = httpx.get(f"{gw}{path}")
     assert resp.status_code == (404 if path == "/nope" else 405)
+
+
+def test_timeouts_and_a_fallback_without_a_breaker_serve_but_never_open(workload):
+    """The no-breaker weakness: callers are served, but every order still calls inventory."""
+    workload.start_inventory()
+    gw = workload.start_gateway(breaker=False)
+    workload.stop("inventory")
+    answers = [httpx.post(f"{gw}/orders", timeout=5) for _ in range(5)]
+    assert [r.status_code for r in answers] == [200] * 5 and all(r.json()["fallback"] for r in answers)
+    assert metric(gw, 'workload_breaker_state{service="gateway"}') == 0.0  # never opened
+
+
+def test_gray_failures_pass_the_health_check(workload):
+    workload.start_inventory()
+    flaky = workload.start_gateway("--flaw", "flaky", name="flaky")
+    broken = workload.start_gateway("--flaw", "no-metrics", name="broken")
+    pages = [httpx.get(f"{flaky}/").status_code for _ in range(60)]
+    assert 5 <= pages.count(500) <= 35 and pages.count(200) + pages.count(500) == 60  # ~30% fail
+    assert httpx.get(f"{flaky}/healthz").status_code == 200
+    assert httpx.post(f"{flaky}/orders").status_code == 200  # orders stay healthy
+    assert httpx.get(f"{broken}/metrics").status_code == 500
+    assert httpx.get(f"{broken}/healthz").status_code == 200

@@ -33,11 +33,12 @@ def admin(sock_path: str, command: str) -> str:
     return b"".join(chunks).decode()
 
 
-def stats(sock_path: str) -> dict[str, dict[str, str]]:
+def stats(sock_path: str, backend: str = BACKEND) -> dict[str, dict[str, str]]:
+    """HAProxy's stats of ``backend``'s servers (and the BACKEND row), by server name."""
     lines = admin(sock_path, "show stat").splitlines()
     header = lines[0].lstrip("# ").split(",")
     rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
-    return {r["svname"]: r for r in rows if r.get("pxname") == BACKEND}
+    return {r["svname"]: r for r in rows if r.get("pxname") == backend}
 
 
 @dataclass
@@ -49,10 +50,12 @@ class Scaler:
     target_rps: float
     state_path: Path
     scale_in_after: float = 5.0
+    scale_out_after: float = 0.0  # load must stay high this long first (0: at once)
     events: list[dict[str, float | int]] = field(default_factory=list)
-    _last_total: int | None = None
-    _last_t: float = 0.0
+    window: float = 2.0  # the request rate is averaged over this long: one burst is not load
+    _seen: list[tuple[float, int]] = field(default_factory=list)  # (time, requests so far)
     _low_since: float | None = None
+    _high_since: float | None = None
 
     def in_rotation(self, st: dict[str, dict[str, str]]) -> list[str]:
         return [
@@ -67,19 +70,25 @@ class Scaler:
         st = stats(self.sock)
         now = time.monotonic()
         total = int(st["BACKEND"]["req_tot"] or 0)
-        rate = 0.0 if self._last_total is None else (total - self._last_total) / max(1e-6, now - self._last_t)
-        self._last_total, self._last_t = total, now
+        # the rate since the latest reading at least a window old (or the oldest there is)
+        older = [p for p in self._seen if now - p[0] >= self.window]
+        self._seen = older[-1:] + [p for p in self._seen if now - p[0] < self.window] + [(now, total)]
+        t0, n0 = self._seen[0]
+        rate = (total - n0) / (now - t0) if now > t0 else 0.0
         active = self.in_rotation(st)
         desired = min(self.max_replicas, max(self.min_replicas, math.ceil(rate / self.target_rps)))
         target = len(active)
         if desired > len(active):
-            target, self._low_since = desired, None  # scale out at once: the reserve is warm
+            self._low_since = None
+            self._high_since = self._high_since or now
+            if now - self._high_since >= self.scale_out_after:  # at once by default: the reserve is warm
+                target, self._high_since = desired, None
         elif desired < len(active):
-            self._low_since = self._low_since or now
+            self._low_since, self._high_since = self._low_since or now, None
             if now - self._low_since >= self.scale_in_after:
                 target, self._low_since = desired, None
         else:
-            self._low_since = None
+            self._low_since = self._high_since = None
         if target != len(active):
             self.apply(active, target)
             self.events.append({"t": time.time(), "from": len(active), "to": target, "rate": round(rate, 1)})
@@ -120,6 +129,8 @@ def main() -> None:
     ap.add_argument("--state", required=True, type=Path)
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--scale-in-after", type=float, default=5.0)
+    ap.add_argument("--scale-out-after", type=float, default=0.0)
+    ap.add_argument("--window", type=float, default=2.0, help="seconds the request rate is averaged over")
     args = ap.parse_args()
     scaler = Scaler(
         args.socket,
@@ -128,7 +139,9 @@ def main() -> None:
         args.max,
         args.target_rps,
         args.state,
-        args.scale_in_after,
+        scale_in_after=args.scale_in_after,
+        scale_out_after=args.scale_out_after,
+        window=args.window,
     )
     while True:
         try:

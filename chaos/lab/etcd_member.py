@@ -12,6 +12,7 @@ from pathlib import Path
 from chaos.context import state_dir
 from chaos.errors import EnvironmentNotReady
 from chaos.lab import procs
+from chaos.lab.profiles import Profile
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
@@ -37,10 +38,16 @@ class Member:
         return procs.Proc(self.pid, self.start)
 
 
-def etcd_argv(etcd: str, m: Member, members: tuple[Member, ...]) -> list[str]:
+def etcd_argv(
+    etcd: str, m: Member, members: tuple[Member, ...], profile: Profile, *, restart: bool = False
+) -> list[str]:
+    """The member's command line. A restart waits ``profile.restart_delay_s`` first (a slow
+    init step, as the ``slow-restart`` weakness has it) in a shell that then becomes etcd,
+    so the pid recorded is etcd's."""
     vol_dir = state_dir() / "mnt" / m.name
     cluster = ",".join(f"{x.name}={x.peer_url}" for x in members)
-    return [
+    delay = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{profile.restart_delay_s:g}"]
+    return (delay if restart and profile.restart_delay_s else []) + [
         etcd,
         "--name",
         m.name,
@@ -60,11 +67,13 @@ def etcd_argv(etcd: str, m: Member, members: tuple[Member, ...]) -> list[str]:
         "chaos-lab",
         "--initial-cluster-state",
         "new",
-        # etcd's recommended LAN timings: a dead leader is replaced in about 1-2 s
         "--heartbeat-interval",
-        "100",
+        str(profile.etcd_heartbeat_ms),
         "--election-timeout",
-        "1000",
+        str(profile.etcd_election_ms),
+        # pre-vote: a member cut off from the others cannot inflate its term and unseat the
+        # leader when it returns (etcd 3.4 defaults to off, 3.5 to on: say it either way)
+        f"--pre-vote={'true' if profile.pre_vote else 'false'}",
         "--quota-backend-bytes",
         str(96 * 1024 * 1024),
         *zap_flag(etcd),
@@ -72,6 +81,7 @@ def etcd_argv(etcd: str, m: Member, members: tuple[Member, ...]) -> list[str]:
         "stderr",
         "--log-level",
         "info",  # info: the raft election lines give an independent recovery timestamp
+        *profile.etcd_args,
     ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.lab.topology import Service
+from chaos.lab.profiles import Profile
+from chaos.lab.topology import SUBNET, Service
 
 _DEFAULTS = """\
 global
@@ -48,13 +49,18 @@ backend gateways
     )
 
 
-def gtm_config(gtm: Service, routers: list[Service], socket: Path) -> str:
+def gtm_config(gtm: Service, routers: list[Service], socket: Path, profile: Profile) -> str:
     """The traffic manager: the first cluster's router is primary, the others are backups
-    that take traffic only when no primary is healthy."""
+    that take traffic only when no primary is healthy. Its health checks are the profile's:
+    how often, how many failures to leave a cluster, how many successes to trust it again."""
     lines = []
+    every = f"{profile.gtm_check_ms}ms"
+    checks = (
+        f" inter {every} fastinter {every} downinter {every} fall {profile.gtm_fall} rise {profile.gtm_rise}"
+    )
     for i, r in enumerate(routers):
         backup = " backup" if i > 0 else ""
-        lines.append(f"    server {r.cluster} {r.address}:{r.port} check{backup}")
+        lines.append(f"    server {r.cluster} {r.address}:{r.port} check{checks}{backup}")
     return (
         _DEFAULTS.format(socket=socket)
         + f"""\
@@ -67,3 +73,29 @@ backend clusters
 {chr(10).join(lines)}
 """
     )
+
+
+def unchecked_lb_config(api: Service, members: int, socket: Path) -> str:
+    """A load balancer in front of the masters' API the way it should not be: round robin over
+    every member, no health checks, no retries, no redispatch (the ``unchecked-lb`` weakness)."""
+    servers = "\n".join(
+        f"    server m{i} {SUBNET.network_address + 10 + i}:2379" for i in range(1, members + 1)
+    )
+    return f"""\
+global
+    maxconn 4096
+    stats socket {socket} mode 600 level admin
+defaults
+    mode http
+    option http-server-close
+    timeout connect 500ms
+    timeout client 30s
+    timeout server 10s
+    retries 0
+frontend api
+    bind {api.address}:{api.port}
+    default_backend members
+backend members
+    balance roundrobin
+{servers}
+"""

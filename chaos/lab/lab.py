@@ -32,6 +32,7 @@ from chaos.lab.etcd_member import Member, etcd_argv, log_tail
 from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.services import Running
 from chaos.lab.volumes import Served
+from chaos.lab.weaknesses import WEAKNESSES, weaken
 from chaos.wait import WaitTimeout, wait_until
 
 Progress = Callable[[str], None]
@@ -55,6 +56,17 @@ class LabState:
     services: tuple[Running, ...] = ()
     volumes: tuple[Served, ...] = ()
     version: int = STATE_VERSION
+    weaknesses: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> Profile:
+        """The profile this lab was brought up with, weaknesses applied."""
+        return weaken(get_profile(self.profile), self.weaknesses)
+
+    @property
+    def title(self) -> str:
+        """The profile's name, with its weaknesses: "resilient + slow-election"."""
+        return " + ".join((self.profile, *self.weaknesses))
 
     def service(self, name: str) -> Running:
         for s in self.services:
@@ -87,6 +99,7 @@ class LabState:
         data["members"] = tuple(Member(**m) for m in data["members"])
         data["services"] = tuple(Running.from_dict(x) for x in data.get("services", ()))
         data["volumes"] = tuple(Served(**x) for x in data.get("volumes", ()))
+        data["weaknesses"] = tuple(data.get("weaknesses", ()))
         return cls(**data)
 
 
@@ -94,6 +107,7 @@ class LabState:
 class Status:
     up: bool
     profile: str | None
+    weaknesses: list[str] = field(default_factory=list)
     members: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)
@@ -184,21 +198,28 @@ class Lab:
         return st
 
     # -- up ------------------------------------------------------------------------------------
-    def up(self, profile_name: str = "resilient", progress: Progress = _quiet) -> tuple[LabState, bool]:
-        """Bring the lab up; returns (state, started). Already up with this profile: no-op."""
-        profile = get_profile(profile_name)
+    def up(
+        self,
+        profile_name: str = "resilient",
+        progress: Progress = _quiet,
+        weaknesses: tuple[str, ...] | list[str] = (),
+    ) -> tuple[LabState, bool]:
+        """Bring the lab up; returns (state, started). Already up with this profile and these
+        weaknesses: no-op."""
+        profile = weaken(get_profile(profile_name), tuple(weaknesses))
         require_root()
         with self.locked():
             st = self.state()
             if st is not None:
                 problems = self._problems(st)
                 if not problems:
-                    if st.profile != profile.name:
+                    if (st.profile, st.weaknesses) != (profile.name, profile.weaknesses):
+                        wanted = " + ".join((profile.name, *profile.weaknesses))
                         raise ConfigError(
-                            f"the lab is already up with profile {st.profile!r}, not {profile.name!r}: "
+                            f"the lab is already up as {st.title!r}, not {wanted!r}: "
                             "run `chaos lab down` first"
                         )
-                    progress(f"lab already up ({st.profile}); nothing to do")
+                    progress(f"lab already up ({st.title}); nothing to do")
                     return st, False
                 progress(f"clearing a stale lab ({'; '.join(problems)})")
                 self._down_locked(progress)
@@ -232,7 +253,9 @@ class Lab:
             Member(f"m{i}", str(net.SUBNET.network_address + 10 + i)) for i in range(1, profile.masters + 1)
         )
         me = os.getpid()
-        st = LabState(profile.name, members, time.time(), me, process_start(me) or "")
+        st = LabState(
+            profile.name, members, time.time(), me, process_start(me) or "", weaknesses=profile.weaknesses
+        )
         self._save(st)  # recorded first, so a crash here leaves something `down` can read
         for m in members:
             net.add_node(m.name, m.address)
@@ -245,7 +268,7 @@ class Lab:
         started = []
         for m in members:
             proc = procs.spawn(
-                etcd_argv(etcd, m, members), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+                etcd_argv(etcd, m, members, profile), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
             )
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])
@@ -262,7 +285,9 @@ class Lab:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
         st = self._start_services(st, profile, progress)
         progress(f"entry point (global traffic manager): {topology.entry_url()}")
-        progress(f"lab up ({profile.name}: {profile.description}) in {time.monotonic() - t0:.1f} s")
+        progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
+        for name in profile.weaknesses:
+            progress(f"weakness {name}: {WEAKNESSES[name].description}")
         return st
 
     def _create_nodes_and_start_prometheus(self, st: LabState, profile: Profile) -> LabState:
@@ -286,7 +311,7 @@ class Lab:
         etcd_urls = [m.client_url for m in st.members]
         running: list[Running] = list(st.services)
         # dependencies first, so health checks upstream find something to check
-        for kind in ("inventory", "gateway", "router", "gtm", "autoscaler"):
+        for kind in ("inventory", "gateway", "router", "gtm", "autoscaler", "masters-api", "fencing"):
             for svc in (s for s in plan if s.kind == kind):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))
@@ -295,11 +320,14 @@ class Lab:
         try:
             for proc in st.services:
                 self._await_healthy(proc, http)
-                progress(f"{proc.kind} {proc.name} pid {proc.pid} serving {proc.url}")
+                where = f"serving {proc.url}" if proc.address else "running in the root namespace"
+                progress(f"{proc.kind} {proc.name} pid {proc.pid} {where}")
             prom = next(x for x in st.services if x.kind == "prometheus")
             targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
+            # a gateway whose metrics the broken-metrics weakness broke is never up
+            broken = 1 if profile.gateway_flaw == "no-metrics" else 0
             wait_until(
-                lambda: services.scraping_all(prom, targets, http),
+                lambda: services.scraping_all(prom, targets, targets - broken, http),
                 timeout=30,
                 interval=0.1,
                 what=f"Prometheus to scrape all {targets} workload targets",
@@ -471,6 +499,7 @@ class Lab:
         return Status(
             up=True,
             profile=st.profile,
+            weaknesses=list(st.weaknesses),
             members=rows,
             services=svc_rows,
             volumes=[self.volume_status(v.name) for v in st.volumes],
@@ -533,7 +562,7 @@ class Lab:
             st = self._require_state()
             svc = st.service(name)
             if not svc.proc.alive():
-                profile = get_profile(st.profile)
+                profile = st.shape
                 plan = next(p for p in topology.services(profile) if p.name == name)
                 fresh = services.spawn(plan, profile, self.root, [m.client_url for m in st.members])
                 st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
@@ -558,7 +587,7 @@ class Lab:
             m = st.member(name)
             if not (m.pid and m.proc.alive()):
                 proc = procs.spawn(
-                    etcd_argv(find("etcd"), m, st.members),
+                    etcd_argv(find("etcd"), m, st.members, st.shape, restart=True),
                     self.logs / f"{m.name}.log",
                     netns=f"chaos-{m.name}",
                 )
@@ -569,7 +598,7 @@ class Lab:
         try:
             wait_until(
                 lambda: client.healthy(m.client_url, 0.5) and client.status(m.client_url, 0.5).leader_id != 0,
-                timeout=timeout,
+                timeout=timeout + st.shape.restart_delay_s,
                 interval=0.05,
                 what=f"etcd {name} to rejoin the cluster",
                 abort=lambda: (

@@ -16,7 +16,7 @@ from chaos.lab.faults import KillMaster
 from chaos.lab.inventory_kv import Inventory
 from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
-from chaos.lab.profiles import Profile, get_profile
+from chaos.lab.profiles import Profile, quorum
 from chaos.lab.storage import FailStorage
 from chaos.platform import LinkFault, StorageFault, failure_tolerance
 from chaos.slo import Measure
@@ -29,6 +29,13 @@ class _OneMember:
 
     def kv(self) -> KV:
         return EtcdClient([self.url])
+
+
+def _api_url(st: LabState) -> str | None:
+    """The masters' API front, when the lab has one (a ``masters-api`` weakness): writers go
+    through it as a platform's clients would, not around it."""
+    front = next((s for s in st.services if s.kind == "masters-api"), None)
+    return None if front is None else front.url
 
 
 class LabMasters:
@@ -46,7 +53,9 @@ class LabMasters:
 
     def kv(self) -> KV:
         # the writer gets a client of its own: its failover preference must not steer others
-        return EtcdClient([m.client_url for m in self._state().members])
+        st = self._state()
+        front = _api_url(st)
+        return EtcdClient([front] if front else [m.client_url for m in st.members])
 
     def leader(self) -> str | None:
         return self.lab.leader()
@@ -57,8 +66,11 @@ class LabMasters:
         return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
 
     def only(self, name: str) -> _OneMember:
-        """One member as a write target: no failover to the others (to probe a minority)."""
-        return _OneMember(self._state().member(name).client_url)
+        """One member as a write target: no failover to the others (to probe a minority).
+        Through a write-back front, the front's route to that member."""
+        st = self._state()
+        front = _api_url(st) if st.shape.masters_api == "write-back" else None
+        return _OneMember(f"{front}/member/{name}" if front else st.member(name).client_url)
 
     def lag(self, name: str) -> int:
         """How many raft entries member ``name`` is behind the leader (raises if either does
@@ -72,7 +84,7 @@ class LabMasters:
         return max(0, lead.raft_index - member.raft_index)
 
     def quorum(self) -> int:
-        return len(self.names()) // 2 + 1
+        return quorum(len(self.names()))
 
     def tolerance(self) -> Measure:
         return failure_tolerance(self)
@@ -111,7 +123,7 @@ class LabPlatform:
         st = self.lab.state()
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
-        return get_profile(st.profile)
+        return st.shape
 
     @property
     def profile(self) -> str | None:
@@ -121,9 +133,12 @@ class LabPlatform:
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
         return KillMaster(self.ctx, self.lab, pick, allow_below_quorum)
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Block until every master and service answers: an experiment starts from a healthy
-        platform, not from the tail of the previous one's fault."""
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Block until every master and service answers and the traffic manager routes to the
+        primary cluster: an experiment starts from a healthy platform, not from the tail of
+        the previous one's fault. A process a previous experiment left stopped (a fenced
+        member, say) is started again first, and the timeline says so."""
+        self._repair()
 
         def problems() -> list[str]:
             status = self.lab.status()
@@ -131,6 +146,10 @@ class LabPlatform:
             bad += [s["name"] for s in status.services if not s["healthy"]]
             if status.leader is None:
                 bad.append("no etcd leader")
+            if not self._primary_in_service():
+                bad.append("the traffic manager does not route to the primary cluster yet")
+            if not self._at_rest():
+                bad.append("the autoscaler still wants more than the replicas at rest")
             return bad
 
         try:
@@ -139,6 +158,62 @@ class LabPlatform:
             raise PlatformError(
                 f"the lab is not healthy: {', '.join(problems())}; see `chaos lab status`"
             ) from exc
+
+    def _repair(self) -> None:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        for m in st.members:
+            if not m.proc.alive():
+                self.ctx.tl.note("repair", what=f"etcd {m.name} was not running: started it again")
+                self.lab.start_member(m.name)
+        for svc in st.services:
+            if not svc.proc.alive():
+                self.ctx.tl.note("repair", what=f"{svc.kind} {svc.name} was not running: started it again")
+                self.lab.start_service(svc.name)
+
+    def _at_rest(self) -> bool:
+        """Each cluster back at its replicas at rest, once its autoscaler no longer wants more
+        (its rate window has emptied): the autoscaler scales in only after its own window, and
+        an experiment that found the reserve already taken by the previous one's load would
+        fail on its baseline headroom for a reason that is not its own."""
+        import json
+
+        from chaos.lab.autoscaler import BACKEND, admin, stats
+        from chaos.lab.services import autoscaler_state, socket_path
+
+        profile = self._profile()
+        if not profile.autoscale:
+            return True
+        for cluster in profile.clusters:
+            try:
+                wanted = json.loads(autoscaler_state(self.lab.root, cluster).read_text()).get("desired")
+            except (OSError, ValueError):
+                return False
+            if wanted is None or wanted > profile.min_replicas:
+                return False
+            sock = str(socket_path(self.lab.root, f"{cluster}-router"))
+            servers = stats(sock)
+            reserve = [f"{cluster}-gw{i}" for i in range(profile.min_replicas + 1, profile.gateway_slots + 1)]
+            extra = [s for s in reserve if "MAINT" not in servers.get(s, {}).get("status", "MAINT")]
+            for name in extra:
+                admin(sock, f"set server {BACKEND}/{name} state maint")
+            if extra:
+                self.ctx.tl.note(
+                    "repair", what=f"{cluster}: took {', '.join(extra)} out of rotation (back at rest)"
+                )
+        return True
+
+    def _primary_in_service(self) -> bool:
+        from chaos.lab.autoscaler import stats
+        from chaos.lab.services import socket_path
+
+        primary = self._profile().clusters[0]
+        try:
+            servers = stats(str(socket_path(self.lab.root, "gtm")), backend="clusters")
+        except OSError:
+            return False
+        return servers.get(primary, {}).get("status", "").startswith("UP")
 
     def capacity(self, cluster: str = "east") -> dict[str, Any]:
         """The cluster's gateway capacity: slots, replicas in rotation and ready, the reserve
@@ -224,6 +299,7 @@ class LabPlatform:
         return {
             "platform": "lab",
             "profile": st.profile if st else None,
+            "weaknesses": ", ".join(st.weaknesses) if st and st.weaknesses else "none",
             "masters": ", ".join(f"{m.name}={m.address}" for m in st.members) if st else "",
             "etcd": _version([find("etcd"), "--version"]),
             "haproxy": _version([find("haproxy"), "-v"]),

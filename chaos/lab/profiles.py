@@ -1,5 +1,10 @@
 """Lab profiles: ``resilient`` is the platform as it should be; ``fragile`` is the negative
-control with the redundancy taken away, on which every experiment must fail."""
+control with the redundancy taken away, on which every experiment must fail.
+
+A profile is every setting of the lab's shape and behaviour in one frozen value; the finer
+negative controls (``chaos.lab.weaknesses``) are variants of ``resilient`` that change a few
+of these settings and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,20 @@ import math
 from dataclasses import dataclass
 
 from chaos.errors import ConfigError
+
+MASTERS_API = ("direct", "write-back", "unchecked-lb")
+# the resilient inventory fsyncs before acknowledging, refuses what its disk refuses and reads
+# from memory; each flaw takes one of those properties away (see the workload's inventory)
+INVENTORY_FLAWS = (
+    "acks-failed-writes",
+    "reads-from-disk",
+    "no-fsync",
+    "read-audit",
+    "sticky-read-only",
+    "memory-buffer",
+)
+GATEWAY_FLAWS = ("slow", "flaky", "no-metrics")
+WARMUPS = ("", "slow", "fail")
 
 
 @dataclass(frozen=True)
@@ -20,8 +39,35 @@ class Profile:
     min_replicas: int = 2  # in rotation at rest
     reserve: float = 0.0  # share of slots held warm and free for scale-out
     autoscale: bool = False
-    target_rps: float = 10.0  # per replica: the autoscaler's set point
-    durable_storage: bool = True  # inventory fsyncs before acknowledging, refuses failed writes
+    # per replica: the autoscaler's set point. The reserved-capacity experiment's baseline is
+    # 25 req/s through a router (10 of load, 10 of probe, 5 of the traffic manager's health
+    # checks): 2 replicas at rest, with a margin, and 3 or more in the spike
+    target_rps: float = 15.0
+    # -- masters (etcd) --
+    etcd_heartbeat_ms: int = 100  # etcd's recommended LAN timings: a dead leader is replaced in ~1-2 s
+    etcd_election_ms: int = 1000
+    pre_vote: bool = True  # a member cut off cannot inflate its term and unseat the leader on return
+    etcd_args: tuple[str, ...] = ()  # further etcd flags
+    restart_delay_s: float = 0.0  # a restarted member waits this long before it starts
+    masters_api: str = "direct"  # how writers reach the masters (see MASTERS_API)
+    fencing: bool = False  # a watchdog kills a member that has had no leader for 3 s, for good
+    # -- traffic manager --
+    gtm_check_ms: int = 200
+    gtm_fall: int = 2
+    gtm_rise: int = 2
+    # -- gateways, breaker --
+    fallback: bool = True  # with the breaker open (or inventory failing), take the order unreserved
+    inventory_timeout_s: float = 0.2
+    breaker_fail_max: int = 3
+    breaker_reset_s: float = 3.0
+    gateway_flaw: str = ""  # one gateway (east-gw1) misbehaves behind healthy health checks
+    # -- autoscaler and reserve --
+    scale_out_after_s: float = 0.0  # load must stay high this long before scaling out
+    scale_in_after_s: float = 5.0
+    reserve_warmup: str = ""  # reserve slots start cold: their first seconds are slow or fail
+    # -- inventory --
+    inventory_flaws: tuple[str, ...] = ()
+    weaknesses: tuple[str, ...] = ()  # the named weaknesses this profile carries
 
     def __post_init__(self) -> None:
         problems = []
@@ -33,12 +79,32 @@ class Profile:
             )
         if self.target_rps <= 0:
             problems.append(f"target_rps={self.target_rps!r}: must be greater than 0")
+        if self.etcd_election_ms < 5 * self.etcd_heartbeat_ms:
+            problems.append("etcd_election_ms must be at least 5 times etcd_heartbeat_ms (etcd refuses less)")
+        if self.masters_api not in MASTERS_API:
+            problems.append(f"masters_api={self.masters_api!r}: use one of {', '.join(MASTERS_API)}")
+        problems += [
+            f"unknown inventory flaw {f!r}" for f in self.inventory_flaws if f not in INVENTORY_FLAWS
+        ]
+        if self.gateway_flaw and self.gateway_flaw not in GATEWAY_FLAWS:
+            problems.append(f"unknown gateway flaw {self.gateway_flaw!r}")
+        if self.reserve_warmup not in WARMUPS:
+            problems.append(f"unknown reserve warm-up {self.reserve_warmup!r}")
         if problems:
             raise ConfigError(problems)
 
     @property
     def reserved_slots(self) -> int:
         return math.ceil(self.reserve * self.gateway_slots - 1e-9)
+
+    @property
+    def quorum(self) -> int:
+        return quorum(self.masters)
+
+
+def quorum(members: int) -> int:
+    """The majority a replicated store needs: more than half of its members."""
+    return members // 2 + 1
 
 
 PROFILES: dict[str, Profile] = {
@@ -61,7 +127,9 @@ PROFILES: dict[str, Profile] = {
         breaker=False,
         description="1 etcd master, cluster east only (no backup), no circuit breaker, no reserve, "
         "no autoscaler, write-behind inventory (no fsync, acknowledges failed writes)",
-        durable_storage=False,
+        fallback=False,
+        inventory_timeout_s=5.0,
+        inventory_flaws=("acks-failed-writes", "reads-from-disk", "no-fsync"),
     ),
 }
 

@@ -12,10 +12,10 @@ import httpx
 
 from chaos.lab import procs
 from chaos.lab.binaries import find
-from chaos.lab.haproxy import gtm_config, router_config
+from chaos.lab.haproxy import gtm_config, router_config, unchecked_lb_config
 from chaos.lab.profiles import Profile
 from chaos.lab.prometheus import prometheus_config
-from chaos.lab.topology import Service, services
+from chaos.lab.topology import Service, reserve_slots, services
 
 
 @dataclass(frozen=True)
@@ -51,65 +51,123 @@ def socket_path(root: Path, name: str) -> Path:
 
 
 def _argv(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> list[str]:
-    py = [sys.executable, "-m", "chaos.lab.workload"]
-    cfg = root / "config"
-    if svc.kind == "gateway":
-        inventory = next(s for s in services(profile) if s.kind == "inventory" and s.cluster == svc.cluster)
-        argv = [
-            *py,
-            "gateway",
-            "--listen",
-            f"{svc.address}:{svc.port}",
-            "--replica",
-            svc.name,
-            "--cluster",
-            svc.cluster,
-            "--inventory",
-            inventory.url,
-            "--etcd",
-            ",".join(etcd_urls),
-        ]
-        return argv + ([] if profile.breaker else ["--no-breaker"])
-    if svc.kind == "inventory":
-        return [
-            *py,
-            "inventory",
-            "--listen",
-            f"{svc.address}:{svc.port}",
-            "--replica",
-            svc.name,
-            "--data-dir",
-            str(root / "mnt" / svc.name),
-        ] + ([] if profile.durable_storage else ["--write-behind"])
-    if svc.kind in ("router", "gtm"):
-        return [find("haproxy"), "-db", "-f", str(cfg / f"{svc.name}.cfg")]
-    if svc.kind == "autoscaler":
-        slots = [s.name for s in services(profile) if s.kind == "gateway" and s.cluster == svc.cluster]
-        return [
-            *[sys.executable, "-m", "chaos.lab.autoscaler"],
-            "--socket",
-            str(socket_path(root, f"{svc.cluster}-router")),
-            "--servers",
-            ",".join(slots),
-            "--min",
-            str(profile.min_replicas),
-            "--max",
-            str(profile.gateway_slots),
-            "--target-rps",
-            str(profile.target_rps),
-            "--state",
-            str(autoscaler_state(root, svc.cluster)),
-        ]
-    if svc.kind == "prometheus":
-        return [
-            find("prometheus"),
-            f"--config.file={cfg / 'prometheus.yml'}",
-            f"--storage.tsdb.path={root / 'prometheus'}",
-            f"--web.listen-address={svc.address}:{svc.port}",
-            "--storage.tsdb.retention.time=2h",
-            "--log.level=warn",
-        ]
-    raise ValueError(f"unknown service kind {svc.kind!r}")
+    if svc.kind in ("router", "gtm") or (svc.kind == "masters-api" and profile.masters_api == "unchecked-lb"):
+        return [find("haproxy"), "-db", "-f", str(root / "config" / f"{svc.name}.cfg")]
+    build = _ARGV.get(svc.kind)
+    if build is None:
+        raise ValueError(f"unknown service kind {svc.kind!r}")
+    return build(svc, profile, root, etcd_urls)
+
+
+def _py(module: str) -> list[str]:
+    return [sys.executable, "-m", module]
+
+
+def _inventory_argv(svc: Service, profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
+    argv = [
+        *_py("chaos.lab.workload"),
+        "inventory",
+        "--listen",
+        f"{svc.address}:{svc.port}",
+        "--replica",
+        svc.name,
+        "--data-dir",
+        str(root / "mnt" / svc.name),
+        # what must outlive a restart (the sticky read-only block) lives off its volume
+        "--state-file",
+        str(root / "run" / f"{svc.name}.state.json"),
+    ]
+    return argv + [arg for flaw in profile.inventory_flaws for arg in ("--flaw", flaw)]
+
+
+def _writeback_argv(svc: Service, _profile: Profile, _root: Path, etcd_urls: list[str]) -> list[str]:
+    return [
+        *_py("chaos.lab.writeback"),
+        "--listen",
+        f"{svc.address}:{svc.port}",
+        "--members",
+        ",".join(etcd_urls),
+    ]
+
+
+def _fencing_argv(_svc: Service, _profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
+    return [*_py("chaos.lab.fencing"), "--state-dir", str(root), "--after", "3"]
+
+
+def _autoscaler_argv(svc: Service, profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
+    slots = [s.name for s in services(profile) if s.kind == "gateway" and s.cluster == svc.cluster]
+    return [
+        *_py("chaos.lab.autoscaler"),
+        "--socket",
+        str(socket_path(root, f"{svc.cluster}-router")),
+        "--servers",
+        ",".join(slots),
+        "--min",
+        str(profile.min_replicas),
+        "--max",
+        str(profile.gateway_slots),
+        "--target-rps",
+        str(profile.target_rps),
+        "--state",
+        str(autoscaler_state(root, svc.cluster)),
+        "--scale-out-after",
+        str(profile.scale_out_after_s),
+        "--scale-in-after",
+        str(profile.scale_in_after_s),
+    ]
+
+
+def _prometheus_argv(svc: Service, _profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
+    return [
+        find("prometheus"),
+        f"--config.file={root / 'config' / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'prometheus'}",
+        f"--web.listen-address={svc.address}:{svc.port}",
+        "--storage.tsdb.retention.time=2h",
+        "--log.level=warn",
+    ]
+
+
+def _gateway_argv(svc: Service, profile: Profile, _root: Path, etcd_urls: list[str]) -> list[str]:
+    inventory = next(s for s in services(profile) if s.kind == "inventory" and s.cluster == svc.cluster)
+    argv = [
+        *_py("chaos.lab.workload"),
+        "gateway",
+        "--listen",
+        f"{svc.address}:{svc.port}",
+        "--replica",
+        svc.name,
+        "--cluster",
+        svc.cluster,
+        "--inventory",
+        inventory.url,
+        "--etcd",
+        ",".join(etcd_urls),
+        "--inventory-timeout",
+        f"{profile.inventory_timeout_s:g}",
+        "--fail-max",
+        str(profile.breaker_fail_max),
+        "--reset-s",
+        f"{profile.breaker_reset_s:g}",
+    ]
+    argv += [] if profile.breaker else ["--no-breaker"]
+    argv += [] if profile.fallback else ["--no-fallback"]
+    if profile.gateway_flaw and svc.name == f"{svc.cluster}-gw1" and svc.cluster == profile.clusters[0]:
+        argv += ["--flaw", profile.gateway_flaw]
+    slot = int(svc.name.rsplit("gw", 1)[1])
+    if profile.reserve_warmup and slot in reserve_slots(profile):
+        argv += ["--cold", profile.reserve_warmup]
+    return argv
+
+
+_ARGV = {
+    "gateway": _gateway_argv,
+    "inventory": _inventory_argv,
+    "masters-api": _writeback_argv,
+    "fencing": _fencing_argv,
+    "autoscaler": _autoscaler_argv,
+    "prometheus": _prometheus_argv,
+}
 
 
 def write_configs(root: Path, profile: Profile) -> None:
@@ -124,7 +182,10 @@ def write_configs(root: Path, profile: Profile) -> None:
             router_config(r, gws, socket_path(root, r.name), in_rotation=profile.min_replicas)
         )
     gtm = next(s for s in svcs if s.kind == "gtm")
-    (cfg / "gtm.cfg").write_text(gtm_config(gtm, routers, socket_path(root, "gtm")))
+    (cfg / "gtm.cfg").write_text(gtm_config(gtm, routers, socket_path(root, "gtm"), profile))
+    api = next((s for s in svcs if s.kind == "masters-api"), None)
+    if api is not None and profile.masters_api == "unchecked-lb":
+        (cfg / "api.cfg").write_text(unchecked_lb_config(api, profile.masters, socket_path(root, "api")))
     (cfg / "prometheus.yml").write_text(prometheus_config(svcs))
 
 
@@ -138,22 +199,24 @@ def autoscaler_state(root: Path, cluster: str) -> Path:
 
 
 def spawn(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> Running:
-    netns = None if svc.kind == "autoscaler" else f"chaos-{svc.name}"
+    netns = f"chaos-{svc.name}" if svc.address else None  # no address: the root namespace
     proc = procs.spawn(_argv(svc, profile, root, etcd_urls), root / "logs" / f"{svc.name}.log", netns=netns)
     return Running(
         svc.name, svc.kind, svc.cluster, svc.address, svc.port, svc.health_path, proc.pid, proc.start
     )
 
 
-def scraping_all(prom: Running, expected: int, http: httpx.Client) -> bool:
-    """Prometheus has scraped every workload target at least once and found it up: until
-    then a PromQL probe would see no series and a baseline would fail for no real reason."""
+def scraping_all(prom: Running, targets: int, up: int, http: httpx.Client) -> bool:
+    """Prometheus has scraped every one of ``targets`` workload targets and found ``up`` of
+    them up: until then a PromQL probe would see no series (or a stale 0 from before a service
+    served) and a baseline would fail for no real reason."""
+    query = 'count(up{job="workload"}) * 1000 + sum(up{job="workload"})'
     try:
-        resp = http.get(f"{prom.url}/api/v1/query", params={"query": 'sum(up{job="workload"})'}, timeout=0.5)
+        resp = http.get(f"{prom.url}/api/v1/query", params={"query": query}, timeout=0.5)
         result = resp.json()["data"]["result"]
     except (httpx.HTTPError, ValueError, KeyError):
         return False
-    return bool(result) and int(float(result[0]["value"][1])) == expected
+    return bool(result) and int(float(result[0]["value"][1])) == targets * 1000 + up
 
 
 def healthy(svc: Running, http: httpx.Client, timeout: float = 0.5) -> bool:

@@ -4,6 +4,7 @@ so the plan can be printed, tested and diffed.
     198.18.0.11-13  m1..m3          etcd masters
     198.18.0.20     gtm             global traffic manager (HAProxy), the single entry point
     198.18.0.21     prom            Prometheus
+    198.18.0.22     api             the masters' API front (only with a masters_api weakness)
     198.18.0.30+    east-router, east-gw1.., east-inv    cluster east
     198.18.0.40+    west-router, west-gw1.., west-inv    cluster west
 """
@@ -20,6 +21,7 @@ CLUSTER_BASE = {"east": 30, "west": 40}
 ENTRY_PORT = 80
 SERVICE_PORT = 8080
 PROMETHEUS_PORT = 9090
+ETCD_CLIENT_PORT = 2379
 
 
 def _addr(host: int) -> str:
@@ -31,7 +33,7 @@ class Service:
     """One process of the lab (other than etcd) and where it listens."""
 
     name: str  # also the node (namespace) it runs on
-    kind: str  # "gtm", "router", "gateway", "inventory", "prometheus"
+    kind: str  # "gtm", "router", "gateway", "inventory", "prometheus", "masters-api", "autoscaler", "fencing"
     cluster: str  # "" for global services
     address: str
     port: int
@@ -47,6 +49,11 @@ def services(profile: Profile) -> list[Service]:
         Service("gtm", "gtm", "", _addr(20), ENTRY_PORT, "/healthz"),
         Service("prom", "prometheus", "", _addr(21), PROMETHEUS_PORT, "/-/ready"),
     ]
+    if profile.masters_api != "direct":
+        out.append(Service("api", "masters-api", "", _addr(22), ETCD_CLIENT_PORT, "/health"))
+    if profile.fencing:
+        # runs in the root namespace: it watches every member and kills one it fences
+        out.append(Service("fencing", "fencing", "", "", 0, ""))
     for cluster in profile.clusters:
         base = CLUSTER_BASE[cluster]
         out.append(Service(f"{cluster}-router", "router", cluster, _addr(base), ENTRY_PORT, "/healthz"))
@@ -65,5 +72,6 @@ def entry_url() -> str:
     return f"http://{_addr(20)}:{ENTRY_PORT}"
 
 
-def master_address(i: int) -> str:
-    return _addr(10 + i)
+def reserve_slots(profile: Profile) -> range:
+    """The gateway slot numbers held out of rotation at rest (the reserve)."""
+    return range(profile.min_replicas + 1, profile.gateway_slots + 1)

@@ -108,7 +108,7 @@ def test_bad_input_is_one_clear_line_and_nothing_half_started(args, env, code, m
 def test_a_different_profile_is_refused_while_the_lab_is_up(resilient_lab):
     out = chaos_cli("lab", "up", "--profile", "fragile")
     assert out.returncode == 2
-    assert "already up with profile 'resilient', not 'fragile': run `chaos lab down` first" in out.stderr
+    assert "already up as 'resilient', not 'fragile': run `chaos lab down` first" in out.stderr
 
 
 def test_without_root_the_lab_says_so_and_experiments_skip():

@@ -7,6 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
+from chaos.lab.profiles import INVENTORY_FLAWS
+
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m chaos.lab.workload")
@@ -15,14 +17,17 @@ def main(argv: list[str] | None = None) -> None:
     gw.add_argument("--cluster", required=True)
     gw.add_argument("--inventory", required=True, help="inventory base URL")
     gw.add_argument("--etcd", required=True, help="comma-separated etcd client URLs")
-    gw.add_argument("--no-breaker", action="store_true", help="call inventory directly (fragile profile)")
+    gw.add_argument("--no-breaker", action="store_true", help="call inventory without a circuit breaker")
+    gw.add_argument("--no-fallback", action="store_true", help="fail an order when inventory fails")
+    gw.add_argument("--inventory-timeout", type=float, default=0.2, help="seconds (default 0.2)")
+    gw.add_argument("--fail-max", type=int, default=3, help="failures that open the breaker (default 3)")
+    gw.add_argument("--reset-s", type=float, default=3.0, help="seconds the breaker stays open (default 3)")
+    gw.add_argument("--flaw", choices=("slow", "flaky", "no-metrics"), default="", help="a gray failure")
+    gw.add_argument("--cold", choices=("slow", "fail"), default="", help="start cold (a cold reserve)")
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
-    inv.add_argument(
-        "--write-behind",
-        action="store_true",
-        help="no fsync, acknowledge failed writes, read from disk (fragile profile)",
-    )
+    inv.add_argument("--state-file", type=Path, help="what must outlive a restart (off the data volume)")
+    inv.add_argument("--flaw", action="append", default=[], choices=INVENTORY_FLAWS, help="a storage flaw")
     for p in (gw, inv):
         p.add_argument("--listen", required=True, help="ADDR:PORT")
         p.add_argument("--replica", required=True)
@@ -39,9 +44,15 @@ def main(argv: list[str] | None = None) -> None:
             inventory_url=args.inventory,
             etcd_urls=args.etcd.split(","),
             breaker=not args.no_breaker,
+            fallback=not args.no_fallback,
+            inventory_timeout=args.inventory_timeout,
+            fail_max=args.fail_max,
+            reset_s=args.reset_s,
+            flaw=args.flaw,
+            cold=args.cold,
         )
     else:
-        app = inventory.build(args.data_dir, args.replica, durable=not args.write_behind)
+        app = inventory.build(args.data_dir, args.replica, flaws=tuple(args.flaw), state_file=args.state_file)
     server = serve(app, host, int(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"{args.service} {args.replica} listening on {args.listen}", flush=True)

@@ -1,8 +1,15 @@
 """Gateway: takes orders, reserves stock at inventory through a circuit breaker (with a
-fallback), and persists each order in the etcd masters before acknowledging it."""
+fallback), and persists each order in the etcd masters before acknowledging it.
+
+Its defects for the lab's weaknesses are options, off by default: no breaker, no fallback, a
+long timeout, a breaker that stays open; a gray failure its health check does not see
+(``--flaw``); a cold start when it is taken from the reserve (``--cold``)."""
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -20,7 +27,30 @@ BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 # breaker are serialised: until it opens, a slow dependency queues callers (fail_max x timeout).
 INVENTORY_TIMEOUT = 0.2
 FAIL_MAX = 3
-INVENTORY_TIMEOUT_NO_BREAKER = 5.0  # without one, callers wait out a slow dependency
+RESET_S = 3.0
+SLOW_FLAW_S = 0.5  # a gray failure: every answer this much late, the health check still fast
+FLAKY_FLAW_SHARE = 0.3  # of page requests (GET /) only: orders stay healthy
+WARMUP_S = 10.0  # a replica taken from a cold reserve is slow or unready this long
+COLD_EXTRA_S = 0.8
+
+
+class Warmup:
+    """A replica that starts cold: from its first order on, for WARMUP_S, orders are slow
+    ("slow") or refused ("fail"); after that it is warm for good."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._first: float | None = None
+        self._lock = threading.Lock()
+
+    def cold(self) -> bool:
+        if not self.mode:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if self._first is None:
+                self._first = now
+        return now - self._first < WARMUP_S
 
 
 class _StateGauge(pybreaker.CircuitBreakerListener):
@@ -31,7 +61,20 @@ class _StateGauge(pybreaker.CircuitBreakerListener):
         self.gauge.set(BREAKER_STATES.get(new_state.name, -1))
 
 
-def build(*, cluster: str, replica: str, inventory_url: str, etcd_urls: list[str], breaker: bool) -> App:
+def build(
+    *,
+    cluster: str,
+    replica: str,
+    inventory_url: str,
+    etcd_urls: list[str],
+    breaker: bool,
+    fallback: bool = True,
+    inventory_timeout: float = INVENTORY_TIMEOUT,
+    fail_max: int = FAIL_MAX,
+    reset_s: float = RESET_S,
+    flaw: str = "",
+    cold: str = "",
+) -> App:
     app = App("gateway")
     reg = app.metrics.registry
     state = Gauge("workload_breaker_state", "0 closed, 1 half-open, 2 open", ["service"], registry=reg)
@@ -41,14 +84,16 @@ def build(*, cluster: str, replica: str, inventory_url: str, etcd_urls: list[str
     state.labels("gateway").set(0)
     cb = (
         pybreaker.CircuitBreaker(
-            fail_max=FAIL_MAX, reset_timeout=3, listeners=[_StateGauge(state.labels("gateway"))]
+            fail_max=fail_max, reset_timeout=reset_s, listeners=[_StateGauge(state.labels("gateway"))]
         )
         if breaker
         else None
     )
-    http = httpx.Client(timeout=INVENTORY_TIMEOUT if breaker else INVENTORY_TIMEOUT_NO_BREAKER)
+    http = httpx.Client(timeout=inventory_timeout)
     etcd = EtcdClient(etcd_urls)
     me = {"cluster": cluster, "replica": replica}
+    warmup = Warmup(cold)
+    dice = random.Random(replica)  # the flaky flaw fails the same requests in every run
 
     def reserve(sku: str, order: str) -> dict[str, Any]:
         resp = http.post(f"{inventory_url}/reserve", params={"sku": sku, "order": order})
@@ -60,19 +105,35 @@ def build(*, cluster: str, replica: str, inventory_url: str, etcd_urls: list[str
     def healthz(_q: dict[str, str], _b: bytes) -> Response:
         return json_response(200, {"ok": True, **me})
 
+    def gray() -> None:
+        """The slow ``--flaw``: every answer late, the health check still fast."""
+        if flaw == "slow":
+            time.sleep(SLOW_FLAW_S)
+
     @app.route("GET", "/")
     def index(_q: dict[str, str], _b: bytes) -> Response:
+        gray()
+        if flaw == "flaky" and dice.random() < FLAKY_FLAW_SHARE:  # pages fail, health checks pass
+            return json_response(500, {"error": "internal error", **me})
         return json_response(200, {"service": "gateway", **me})
+
+    if flaw == "no-metrics":
+        app.route("GET", "/metrics")(lambda _q, _b: json_response(500, {"error": "metrics broken"}))
 
     @app.route("POST", "/orders")
     def order(q: dict[str, str], _b: bytes) -> Response:
+        gray()
+        if warmup.cold():
+            if cold == "fail":
+                return json_response(503, {"error": "warming up", **me})
+            time.sleep(COLD_EXTRA_S)
         sku = q.get("sku", "sku-1")
         order_id = uuid.uuid4().hex
         reserved: dict[str, Any] | None
         try:
             reserved = cb.call(reserve, sku, order_id) if cb is not None else reserve(sku, order_id)
         except (httpx.HTTPError, pybreaker.CircuitBreakerError) as exc:
-            if cb is None:
+            if not fallback:
                 return json_response(502, {"error": f"inventory failed: {exc}", **me})
             fallbacks.labels("gateway").inc()
             reserved = None  # fallback: take the order now, reserve stock later
