@@ -60,7 +60,9 @@ def test_a_weakness_reaches_the_processes_it_changes():
     assert argv["east-inv"][-2:] == ["--flaw", "memory-buffer"]
     routers = [s for s in svcs.values() if s.kind == "router"]
     gtm = gtm_config(svcs["gtm"], routers, STATE / "gtm.sock", weak)
-    assert "inter 2000ms fastinter 2000ms downinter 2000ms fall 3 rise 2" in gtm
+    slow = weak.gtm_check_ms
+    assert slow > RESILIENT.gtm_check_ms and weak.gtm_fall > RESILIENT.gtm_fall
+    assert f"inter {slow}ms fastinter {slow}ms downinter {slow}ms fall {weak.gtm_fall} rise 2" in gtm
     plain = gtm_config(svcs["gtm"], routers, STATE / "gtm.sock", RESILIENT)
     assert "inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2" in plain
 
