@@ -97,7 +97,7 @@ def main() -> None:
             for mode in STORAGE_MODES:
 
                 def make(volume: str = volume, mode: str = mode) -> Fault:
-                    return fail_storage(p, volume, mode, **STORAGE_EXAMPLES[mode])
+                    return fail_storage(p, volume, STORAGE_EXAMPLES[mode])
 
                 make_fault: Callable[[], Fault] = make
                 times.append((volume, mode, *time_fault(make_fault, args.runs)))

@@ -31,7 +31,9 @@ from chaos.faults import (
     partition,
 )
 from chaos.journal import Journal, recover, register_undo
-from chaos.platform import Masters, Platform
+from chaos.load import Load, Loads
+from chaos.overrides import SLOs
+from chaos.platform import Capacity, Masters, Member, Platform
 from chaos.probes import Probe, Sample, Series
 from chaos.slo import Check, Finding, Measure, Watched
 from chaos.steady import Leadership, Steady, Writes
@@ -39,6 +41,7 @@ from chaos.timeline import Timeline
 
 __all__ = [
     "Aborted",
+    "Capacity",
     "ChaosError",
     "Check",
     "Clock",
@@ -51,14 +54,18 @@ __all__ = [
     "Finding",
     "Journal",
     "Leadership",
+    "Load",
+    "Loads",
     "Masters",
     "Measure",
+    "Member",
     "NotSupported",
     "Platform",
     "PlatformError",
     "Probe",
     "RollbackError",
     "RunContext",
+    "SLOs",
     "Sample",
     "Series",
     "Steady",

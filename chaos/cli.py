@@ -224,8 +224,6 @@ def recover(
 ) -> None:
     """Undo every fault a killed run left in force (idempotent); with --kube-context, also
     delete the framework's expired objects on those clusters (the reaper)."""
-    import chaos.kube.platform
-    import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
     from chaos.config import parse_contexts
     from chaos.context import default_journal
     from chaos.journal import recover as do_recover

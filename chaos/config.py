@@ -9,8 +9,8 @@ from typing import Any
 
 from chaos.errors import ConfigError
 from chaos.probes import MAX_HZ
+from chaos.registry import PLATFORMS
 
-PLATFORMS = ("lab", "kube")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chaos.errors import ConfigError
 from chaos.fault import Fault
 from chaos.platform import LinkFault, Platform, StorageFault
 
@@ -62,7 +63,7 @@ def kill_service(platform: Platform, name: str) -> Fault:
 def fail_storage(
     platform: Platform,
     volume: str | list[str],
-    mode: str,
+    mode: str | StorageFault,
     *,
     latency: float = 0.0,
     rate: float = 1.0,
@@ -72,9 +73,17 @@ def fail_storage(
     """Fail the storage of lab volume(s) (a master's etcd data, e.g. ``"m1"``, or the
     workload's, e.g. ``"east-inv"``): ``mode`` is ``full``, ``read_only``, ``io_error``,
     ``slow`` (``latency`` seconds per operation), ``flaky`` (a share ``rate`` of operations
-    fail with ``errno``) or ``lost`` (the storage daemon dies). Refuses, before anything
+    fail with ``errno``) or ``lost`` (the storage daemon dies); or a whole ``StorageFault``
+    (e.g. ``STORAGE_EXAMPLES["slow"]``). Refuses, before anything
     changes, to take masters below quorum unless ``allow_below_quorum``. Reverting restores
     the volume (a fresh mount when it no longer answers) and restarts its owner if it died."""
     names = [volume] if isinstance(volume, str) else list(volume)
-    spec = StorageFault(mode, latency, rate, errno)
+    if isinstance(mode, StorageFault):
+        if (latency, rate, errno) != (0.0, 1.0, "EIO"):
+            raise ConfigError(
+                "fail_storage(): give latency=, rate= and errno= in the StorageFault, not beside it"
+            )
+        spec = mode
+    else:
+        spec = StorageFault(mode, latency, rate, errno)
     return platform.fail_storage(names, spec, allow_below_quorum=allow_below_quorum)

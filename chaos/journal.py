@@ -42,6 +42,12 @@ def register_undo(kind: str) -> Callable[[UndoFn], UndoFn]:
 
 
 def undo_for(kind: str) -> UndoFn:
+    """The undo function of ``kind``, importing the module that registers it (chaos.registry)
+    when it is not loaded yet."""
+    from chaos.registry import load_undo_module
+
+    if kind not in _UNDO:
+        load_undo_module(kind)
     try:
         return _UNDO[kind]
     except KeyError:

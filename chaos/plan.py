@@ -1,7 +1,7 @@
 """A game-day plan: which experiments to run where, with which guards, on what schedule.
 
     name: weekly-game-day
-    platform: lab                 # lab, or kube (then contexts and namespaces)
+    platform: lab                 # lab, kube (then contexts and namespaces) or memory
     profile: resilient            # lab profile
     seed: 7
     experiments:                  # files or file::test, relative to where the plan is run
@@ -39,6 +39,7 @@ import yaml
 from chaos.config import GuardSpec, parse_duration
 from chaos.errors import ConfigError
 from chaos.lab.profiles import PROFILES
+from chaos.registry import PLATFORMS
 
 KEYS = (
     "name",
@@ -137,7 +138,7 @@ def load_plan(path: Path) -> Plan:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: a plan is a mapping of keys ({', '.join(KEYS)})")
     nodes: dict[str, yaml.Node] = {}
@@ -151,8 +152,8 @@ def load_plan(path: Path) -> Plan:
 
     name = values.get("name") or path.stem
     platform = values.get("platform", "lab")
-    if platform not in ("lab", "kube"):
-        problems.add(nodes.get("platform"), f"platform {platform!r}: use lab or kube")
+    if platform not in PLATFORMS:
+        problems.add(nodes.get("platform"), f"platform {platform!r}: use one of {', '.join(PLATFORMS)}")
     elif platform == "kube" and not values.get("contexts"):
         problems.add(nodes.get("platform"), "platform kube needs contexts: {ROLE: kubeconfig context}")
     namespaces = values.get("namespaces") or []

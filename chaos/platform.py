@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chaos.context import RunContext
 from chaos.durability import KV
-from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
+from chaos.errors import ConfigError, EnvironmentNotReady, NotSupported, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault
 from chaos.slo import Computed, Measure
+
+if TYPE_CHECKING:
+    from chaos.load import Load, LoadSpec
+
+# what runs a load: given the experiment's context, the load's spec and its name, a Load
+LoadEngine = Callable[[RunContext, "LoadSpec", str], "Load"]
 
 MAX_LATENCY = 30.0
 
@@ -61,15 +68,6 @@ class LinkFault:
 STORAGE_MODES = ("full", "read_only", "io_error", "slow", "flaky", "lost")
 MAX_STORAGE_LATENCY = 5.0
 STORAGE_ERRNOS = ("EIO", "ENOSPC", "EROFS", "EDQUOT", "EAGAIN")
-# what each mode needs besides its name, as the storage experiments use it
-STORAGE_EXAMPLES: dict[str, dict[str, float]] = {
-    "full": {},
-    "read_only": {},
-    "io_error": {},
-    "slow": {"latency": 0.2},
-    "flaky": {"rate": 0.5},
-    "lost": {},
-}
 
 
 @dataclass(frozen=True)
@@ -109,8 +107,77 @@ class StorageFault:
         return self.mode.replace("_", "-")
 
 
+# each mode as the storage experiments use it (what it needs besides its name filled in)
+STORAGE_EXAMPLES: dict[str, StorageFault] = {
+    "full": StorageFault("full"),
+    "read_only": StorageFault("read_only"),
+    "io_error": StorageFault("io_error"),
+    "slow": StorageFault("slow", latency=0.2),
+    "flaky": StorageFault("flaky", rate=0.5),
+    "lost": StorageFault("lost"),
+}
+
+
 # a cut between two groups of nodes: no node of one reaches a node of the other
 Cut = tuple[list[str], list[str]]
+
+
+def quorum(members: int) -> int:
+    """How many of ``members`` must agree for the masters to commit: a strict majority."""
+    return members // 2 + 1
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A cluster's capacity at one moment, in the same terms on every platform.
+
+    ``headroom`` is the share of capacity a spike can still use (free plus reserve, over the
+    total), ``reserve`` the share held back for scale-out, ``ready`` and ``desired`` the
+    autoscaled workload's ready replicas and what its autoscaler wants. ``figures`` keeps the
+    platform's own numbers (slots on the lab, millicores on kube). A figure a platform cannot
+    know is None; reading it by key (``capacity["ready"]``) raises NotSupported with ``hint``,
+    so an experiment that needs it skips saying why."""
+
+    headroom: float
+    reserve: float
+    ready: int | None = None
+    desired: int | None = None
+    unit: str = ""
+    events: tuple[Mapping[str, Any], ...] = ()
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    hint: str = ""
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key) if key in _CAPACITY_FIELDS else self.figures.get(key)
+        if value is None:
+            known = sorted({*_CAPACITY_FIELDS, *self.figures} - {"figures", "hint"})
+            raise NotSupported(
+                f"capacity has no {key!r} here"
+                + (f": {self.hint}" if self.hint else "")
+                + ("" if key in known else f" (figures: {', '.join(known)})")
+            )
+        return value
+
+
+_CAPACITY_FIELDS = frozenset(f.name for f in fields(Capacity))
+
+
+class Member(Protocol):
+    """One member, or one store, as a write target of its own."""
+
+    def kv(self) -> KV: ...
+
+
+class Store(Member, Protocol):
+    """A service's store as a durability target that also answers HTTP at ``url``."""
+
+    url: str
+
+
+class Recorder(Protocol):
+    """Something a platform runs for the length of an experiment (an event watch)."""
+
+    def stop(self) -> None: ...
 
 
 @runtime_checkable
@@ -121,9 +188,28 @@ class Masters(Protocol):
 
     def kv(self) -> KV: ...
 
+    def only(self, name: str) -> Member:
+        """Member ``name`` alone as a write target: no failover to the others."""
+        ...
+
+    def lag(self, name: str) -> int:
+        """How many log entries member ``name`` is behind the leader (raises PlatformError if
+        either does not answer)."""
+        ...
+
     def leader(self) -> str | None:
         """The member every reachable member agrees leads, or None (no quorum / no answer)."""
         ...
+
+    def require_leader(self) -> str:
+        """The leader, for an experiment about to act on it; EnvironmentNotReady when there is
+        none (a precondition that does not hold: nothing was changed)."""
+        leader = self.leader()
+        if leader is None:
+            raise EnvironmentNotReady(
+                f"no etcd leader among {', '.join(self.names())}: the masters must have one before the fault"
+            )
+        return leader
 
     def healthy(self) -> list[str]: ...
 
@@ -165,12 +251,12 @@ def pick_member(
         )
     if target not in up:
         raise UnsafeFaultRefused(f"etcd {target} is not {up_word}; killing it would prove nothing")
-    quorum = len(names) // 2 + 1
+    need = quorum(len(names))
     left = len(up) - 1
-    if left < quorum and not allow_below_quorum:
+    if left < need and not allow_below_quorum:
         raise UnsafeFaultRefused(
             f"killing etcd {target} would leave {left} of {len(names)} members {up_word}, below "
-            f"quorum ({quorum}): the cluster would stop accepting writes. Pass "
+            f"quorum ({need}): the cluster would stop accepting writes. Pass "
             "allow_below_quorum=True to do it anyway"
         )
     return target
@@ -189,6 +275,11 @@ def failure_tolerance(masters: Masters) -> Measure:
 
 @runtime_checkable
 class Platform(Protocol):
+    """What an experiment may ask of a platform. A platform class subclasses this Protocol
+    explicitly, so mypy checks it against every method here and it inherits the documented
+    defaults (a capability it lacks raises NotSupported, which skips an experiment that asks
+    for it before its first fault). ``chaos.testing.MemoryPlatform`` is the smallest one."""
+
     name: str
     ctx: RunContext
 
@@ -232,3 +323,28 @@ class Platform(Protocol):
     def environment(self) -> dict[str, Any]:
         """Facts for reports: platform, profile, versions, addresses."""
         ...
+
+    def capacity(self, cluster: str | None = None) -> Capacity:
+        """``cluster``'s capacity (the primary cluster by default)."""
+        raise NotSupported(f"the {self.name} platform does not report capacity")
+
+    def inventory(self, cluster: str | None = None) -> Store:
+        """The sample workload's store in ``cluster`` as a durability target."""
+        raise NotSupported(
+            f"the {self.name} platform has no sample inventory; write your service's own durability "
+            "target (an object whose kv() has put and read_prefix)"
+        )
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Return once the platform is fit for the next experiment (raise EnvironmentNotReady
+        saying what is not); by default a platform is always ready."""
+
+    def record_events(self) -> Recorder | None:
+        """Start putting the platform's own events on the timeline; None when it has none."""
+        return None
+
+    def load_engine(self) -> LoadEngine:
+        """What runs the experiment's Locust loads: by default a Locust process here."""
+        from chaos.load import Load
+
+        return Load

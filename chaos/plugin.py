@@ -19,12 +19,17 @@ import pytest
 from chaos.categories import category_of
 from chaos.config import RunConfig
 from chaos.context import RunContext, default_journal, state_dir
-from chaos.errors import ChaosError, ConfigError, DryRunPlan, EnvironmentNotReady, NotSupported, PlatformError
+from chaos.errors import ChaosError, ConfigError, DryRunPlan, EnvironmentNotReady, NotSupported
+from chaos.journal import Journal
+from chaos.overrides import SLOs, parse_slo_overrides
+from chaos.platform import Platform
 from chaos.progress import ProgressLog
+from chaos.registry import PLATFORMS, PRIVATE_JOURNAL, resolve
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
     from chaos.lab import Lab
+    from chaos.load import Loads
 
 CONFIG = pytest.StashKey[RunConfig]()
 RECORDS = pytest.StashKey[list[dict[str, Any]]]()
@@ -42,7 +47,12 @@ ASKED = pytest.StashKey[int]()  # experiments collected: what the run was asked 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos experiments")
-    group.addoption("--platform", default="lab", help="where experiments run: lab (default) or kube")
+    group.addoption(
+        "--platform",
+        default="lab",
+        help="where experiments run: lab (default), kube (real clusters) or memory (in-process masters, "
+        "for testing experiments without root)",
+    )
     group.addoption("--lab-profile", default="resilient", help="lab profile: resilient (default) or fragile")
     group.addoption(
         "--lab-weakness",
@@ -181,8 +191,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     journal = default_journal()
     if _lab_unavailable() or not journal.path.exists():
         return
-    import chaos.kube.platform
-    import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
     from chaos.journal import recover
 
     report = recover(journal)
@@ -255,8 +263,10 @@ def chaos_lab(chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterat
 def chaos_context(request: pytest.FixtureRequest, chaos_config: RunConfig) -> Iterator[RunContext]:
     """Journal, timeline, clock and a per-test seeded random generator."""
     seed = zlib.crc32(f"{chaos_config.seed}:{request.node.nodeid}".encode())
+    private = chaos_config.platform in PRIVATE_JOURNAL
+    tmp = request.getfixturevalue("tmp_path_factory").getbasetemp() if private else None
     ctx = RunContext(
-        journal=default_journal(),
+        journal=Journal(tmp / "journal.json") if tmp else default_journal(),
         rng=random.Random(seed),
         dry_run=chaos_config.dry_run,
         fault_ttl=chaos_config.fault_ttl,
@@ -283,44 +293,26 @@ def timeline(chaos_context: RunContext) -> Any:
 @pytest.fixture
 def platform(
     chaos_config: RunConfig, chaos_context: RunContext, request: pytest.FixtureRequest
-) -> Iterator[Any]:
-    """The platform experiments act on: the lab, or the clusters of --platform kube (whose
-    events in the blast radius go on the timeline while the test runs)."""
-    plat: Any
-    if chaos_config.platform == "kube":
-        plat = _kube_platform(chaos_config, chaos_context)
-    else:
-        from chaos.lab import LabPlatform
-
-        plat = LabPlatform(request.getfixturevalue("chaos_lab"), chaos_context)
+) -> Iterator[Platform]:
+    """The platform experiments act on, built by its entry in chaos.registry (the lab, the
+    clusters of --platform kube, or the in-memory masters of --platform memory); its own
+    events, if it has any, go on the timeline while the test runs."""
+    build = resolve(PLATFORMS[chaos_config.platform])
     try:
+        plat: Platform = build(chaos_config, chaos_context, request.getfixturevalue)
         plat.wait_healthy()
-    except PlatformError as exc:
+    except ChaosError as exc:
         pytest.fail(f"chaos {chaos_config.platform}: {exc}", pytrace=False)
     env = request.config.stash[ENVIRONMENT]
     if not env:
         env.update(plat.environment())
         env["seed"] = request.config.stash[CONFIG].seed
-    recorder = plat.record_events() if chaos_config.platform == "kube" and not chaos_config.dry_run else None
+    recorder = None if chaos_config.dry_run else plat.record_events()
     try:
         yield plat
     finally:
         if recorder is not None:
             recorder.stop()
-
-
-def _kube_platform(cfg: RunConfig, ctx: RunContext) -> Any:
-    from chaos.kube import BlastRadius, connect
-    from chaos.kube.platform import KubePlatform
-
-    try:
-        clusters = {
-            role: connect(role, context, kubeconfig=cfg.kubeconfig) for role, context in cfg.kube_contexts
-        }
-    except ChaosError as exc:
-        pytest.fail(f"chaos kube: {exc}", pytrace=False)
-    radius = BlastRadius(cfg.kube_namespaces, cfg.kube_control_plane)
-    return KubePlatform(ctx, clusters, radius, cfg.kube_topology)
 
 
 @pytest.fixture
@@ -370,37 +362,6 @@ def _collect_evidence(item: pytest.Item) -> None:
             attach_load(run.name, run.stats_csv())
 
 
-def parse_slo_overrides(items: list[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    problems = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or not name.strip() or number is None:
-            problems.append(f"--chaos-slo {item!r}: write NAME=NUMBER, e.g. --chaos-slo p99_ms=200")
-        else:
-            out[name.strip()] = number
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-class SLOs:
-    """An experiment's SLO bounds: the default it declares, unless --chaos-slo overrides it."""
-
-    def __init__(self, overrides: dict[str, float]) -> None:
-        self.overrides = overrides
-        self.used: dict[str, float] = {}
-
-    def __call__(self, name: str, default: float) -> float:
-        value = self.overrides.get(name, default)
-        self.used[name] = value
-        return value
-
-
 @pytest.fixture
 def slo(request: pytest.FixtureRequest) -> SLOs:
     """``slo("p99_ms", 250)``: the bound to hold, 250 unless --chaos-slo p99_ms=... says otherwise."""
@@ -409,16 +370,14 @@ def slo(request: pytest.FixtureRequest) -> SLOs:
 
 @pytest.fixture
 def load(
-    chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest, platform: Any
-) -> Iterator[Any]:
+    chaos_context: RunContext, chaos_config: RunConfig, request: pytest.FixtureRequest, platform: Platform
+) -> Iterator[Loads]:
     """``load(users=20, duration=30, shape="steady")``: Locust against the platform's entry point
     (a context manager); ``load.spike(users=...)`` as a fault. Every load still running at the
     end of the test is stopped. On --platform kube Locust runs as pods (--kube-load cluster)."""
-    from chaos.load import Load, Loads
+    from chaos.load import Loads
 
-    distributed = chaos_config.platform == "kube" and chaos_config.kube_load == "cluster"
-    engine = platform.load_engine() if distributed else Load
-    loads = Loads(chaos_context, platform.entry_url, request.config.rootpath, engine)
+    loads = Loads(chaos_context, platform.entry_url, request.config.rootpath, platform.load_engine())
     request.node.stash[LOADS] = loads
     chaos_context.abort.on_abort(loads.stop_all)
     yield loads

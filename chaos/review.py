@@ -37,7 +37,7 @@ def load_summary(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"no run summary at {path}: run the experiments first") from None
     except ValueError as exc:
-        raise ConfigError(f"{path} is not a run summary: {exc}") from None
+        raise ConfigError(f"{path} is not a run summary: {exc}") from exc
     if "experiments" not in doc:
         raise ConfigError(f"{path} is not a run summary (no experiments)")
     return doc

@@ -296,8 +296,15 @@ class Watched:
         return self.series.name
 
     def _window(self, window: str) -> tuple[list[Sample], Interval]:
+        """The samples invoked in ``window``, less the successes answered after it closed: a
+        write the fault held up and acknowledged once the revert had restored quorum reports
+        on the recovery, not on the fault (it once read as 15% availability of a store with no
+        quorum). A failure stays charged to the window its call was made in."""
         start, end = window_bounds(self.timeline, window)
-        return self.series.samples(start, end), (start, end)
+        samples = self.series.samples(start, end)
+        if end is not None:
+            samples = [s for s in samples if not (s.ok and s.t + s.latency > end)]
+        return samples, (start, end)
 
     def availability(self, window: Window = "all") -> Measure:
         _validate_window(window)

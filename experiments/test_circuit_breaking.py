@@ -1,7 +1,7 @@
 """Circuit breaking: inventory turns slow, then fails, under steady load. Gateways must fail
 fast and serve the fallback while the breaker is open, and close it again after recovery."""
 
-from chaos import degrade, experiment
+from chaos import Loads, Platform, SLOs, Steady, degrade, experiment
 
 SLOW_S = 2.0
 
@@ -18,7 +18,9 @@ SLOW_S = 2.0
         "no-breaker": ["east breaker state max [during]"],
     },
 )
-def test_breaker_protects_callers_from_a_failing_dependency(platform, steady, load, slo):
+def test_breaker_protects_callers_from_a_failing_dependency(
+    platform: Platform, steady: Steady, load: Loads, slo: SLOs
+) -> None:
     orders = steady.http("orders", platform.entry_url + "/orders", method="POST", hz=20, timeout=10)
     gateways = [n for n in platform.nodes() if n.startswith("east-gw")]  # every slot, in rotation or not
     with load(users=10, user_rps=2, duration=45):

@@ -2,15 +2,17 @@
 router partitioned away, or killed). Traffic must move to west within T, losing at most N
 requests, and come back to east after healing."""
 
+from collections.abc import Callable
+
 import pytest
 
-from chaos import experiment, kill_service, partition
+from chaos import Loads, Platform, SLOs, Steady, experiment, kill_service, partition
 
 FAILOVER_S = 5.0
 FAILBACK_S = 10.0
 
 
-def served_by(cluster):
+def served_by(cluster: str) -> Callable[[object], bool]:
     return lambda body: isinstance(body, dict) and body.get("cluster") == cluster
 
 
@@ -28,7 +30,9 @@ def served_by(cluster):
     },
 )
 @pytest.mark.parametrize("cut", ["partition", "kill"])
-def test_traffic_fails_over_to_west_and_back(platform, steady, load, slo, cut):
+def test_traffic_fails_over_to_west_and_back(
+    platform: Platform, steady: Steady, load: Loads, slo: SLOs, cut: str
+) -> None:
     entry = steady.http("entry", platform.entry_url + "/", hz=20)
     with load(users=10, user_rps=2, duration=30) as run:
         steady.baseline(seconds=2)

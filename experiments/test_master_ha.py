@@ -6,7 +6,7 @@ recover within a bound, the writes lost to the outage stay within the bound, and
 acknowledged write is lost.
 """
 
-from chaos import experiment, kill_master
+from chaos import Platform, Steady, experiment, kill_master
 
 RECOVERY_S = 5.0  # etcd's election timeout is 1 s; 5 s leaves room for client failover
 
@@ -24,7 +24,7 @@ RECOVERY_S = 5.0  # etcd's election timeout is 1 s; 5 s leaves room for client f
         "write-back": ["writes lost (acknowledged) [all]"],
     },
 )
-def test_leader_loss_keeps_writes(platform, steady):
+def test_leader_loss_keeps_writes(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.masters)
     leadership = steady.leadership(platform.masters)
     steady.baseline(seconds=3)
@@ -48,7 +48,7 @@ def test_leader_loss_keeps_writes(platform, steady):
         "write-back": ["writes lost (acknowledged) [all]"],
     },
 )
-def test_follower_loss_keeps_writes(platform, steady):
+def test_follower_loss_keeps_writes(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.masters)
     steady.baseline(seconds=3)
     steady.require(platform.masters.tolerance() >= 1)

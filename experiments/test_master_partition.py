@@ -3,7 +3,7 @@
 acknowledges nothing, and the old leader catches up after healing without unseating the new
 one."""
 
-from chaos import PlatformError, experiment, partition
+from chaos import Platform, PlatformError, Steady, experiment, partition
 
 RECOVERY_S = 5.0
 CATCH_UP_S = 10.0
@@ -23,9 +23,9 @@ MAX_LAG = 10  # raft entries: under 20 writes/s a healthy follower trails by a f
         "no-pre-vote": ["writes availability [recovery]"],
     },
 )
-def test_isolated_leader_keeps_quorum_semantics(platform, steady):
+def test_isolated_leader_keeps_quorum_semantics(platform: Platform, steady: Steady) -> None:
     steady.require(platform.masters.tolerance() >= 1)  # a partition needs a majority to survive it
-    old = platform.masters.leader()
+    old = platform.masters.require_leader()
     others = [m for m in platform.masters.names() if m != old]
 
     def caught_up() -> int:

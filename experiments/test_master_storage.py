@@ -9,7 +9,7 @@ The leader's disk is the one failed: that is the case that costs an election.
 
 import pytest
 
-from chaos import experiment, fail_storage
+from chaos import Platform, Steady, experiment, fail_storage
 from chaos.platform import STORAGE_EXAMPLES, STORAGE_MODES
 
 RECOVERY_S = 5.0  # an election (1 s timeout) plus client failover, as for a killed leader
@@ -31,12 +31,12 @@ FAILING = [m for m in STORAGE_MODES if m != "slow"]  # a slow disk degrades; it 
     },
 )
 @pytest.mark.parametrize("mode", FAILING)
-def test_leader_storage_failure_keeps_writes(platform, steady, mode):
+def test_leader_storage_failure_keeps_writes(platform: Platform, steady: Steady, mode: str) -> None:
     writes = steady.durability(platform.masters)
     steady.baseline(seconds=2)
     steady.require(platform.masters.tolerance() >= 1)  # HA needs a member to spare
-    leader = platform.masters.leader()
-    with fail_storage(platform, leader, mode, **STORAGE_EXAMPLES[mode]):
+    leader = platform.masters.require_leader()
+    with fail_storage(platform, leader, STORAGE_EXAMPLES[mode]):
         steady.hold(seconds=3, phase="during")
         steady.expect(writes.recovers(within=RECOVERY_S))
     lag = steady.watch("failed member", lambda: platform.masters.lag(leader))
@@ -52,12 +52,12 @@ def test_leader_storage_failure_keeps_writes(platform, steady, mode):
     "within its 1 s timeout), leadership moves to a healthy member and writes recover within 5 s",
     controls={"slow-election": ["leader new leader elected [during]", "writes time to recover [during]"]},
 )
-def test_slow_leader_disk_moves_leadership(platform, steady):
+def test_slow_leader_disk_moves_leadership(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.masters)
     leadership = steady.leadership(platform.masters)
     steady.baseline(seconds=2)
     steady.require(platform.masters.tolerance() >= 1)
-    with fail_storage(platform, platform.masters.leader(), "slow", latency=SLOW_S):
+    with fail_storage(platform, platform.masters.require_leader(), "slow", latency=SLOW_S):
         steady.expect(leadership.elected(within=RECOVERY_S), writes.recovers(within=RECOVERY_S))
 
 
@@ -70,13 +70,13 @@ def test_slow_leader_disk_moves_leadership(platform, steady):
         "slow-restart": ["writes time to recover after revert [recovery]"],
     },
 )
-def test_majority_storage_failure_is_unavailable_not_lossy(platform, steady):
+def test_majority_storage_failure_is_unavailable_not_lossy(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.masters)
     steady.baseline(seconds=2)
     members = platform.masters.names()
     steady.require(platform.masters.tolerance() >= 1)  # a majority to fail and a member left over
-    leader = platform.masters.leader()
-    majority = [leader, *[m for m in members if m != leader]][: len(members) // 2 + 1]
+    leader = platform.masters.require_leader()
+    majority = [leader, *[m for m in members if m != leader]][: platform.masters.quorum()]
     with fail_storage(platform, majority, "io_error", allow_below_quorum=True):
         steady.hold(seconds=3, phase="during")
     steady.expect(

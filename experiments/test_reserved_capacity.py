@@ -1,7 +1,7 @@
 """Reserved-capacity scale-out: the platform holds a share of its gateway capacity in reserve
 (warm, out of rotation) so a load spike is absorbed while the autoscaler scales out."""
 
-from chaos import experiment
+from chaos import Loads, Platform, SLOs, Steady, experiment
 
 SCALE_OUT_S = 5.0
 SCALE_IN_S = 12.0  # the autoscaler averages 2 s and waits 5 s of low load before it scales in
@@ -19,7 +19,9 @@ SCALE_IN_S = 12.0  # the autoscaler averages 2 s and waits 5 s of low load befor
         "unready-reserve": ["orders availability [during]"],
     },
 )
-def test_spike_scales_out_into_the_reserve(platform, steady, load, slo):
+def test_spike_scales_out_into_the_reserve(
+    platform: Platform, steady: Steady, load: Loads, slo: SLOs
+) -> None:
     replicas = steady.watch("east replicas", lambda: platform.capacity("east")["ready"], hz=4)
     headroom = steady.watch("east headroom", lambda: platform.capacity("east")["headroom"], hz=1)
     # 10 Hz: with the load's 10 req/s the baseline stays at the 2 replicas in rotation

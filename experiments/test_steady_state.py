@@ -4,7 +4,7 @@ the workload meets its SLOs. This is the baseline every other experiment compare
 The bounds are defaults a team can tune per environment: ``--chaos-slo p99_ms=200``.
 """
 
-from chaos import experiment
+from chaos import Loads, Platform, SLOs, Steady, experiment
 
 
 @experiment(
@@ -17,7 +17,7 @@ from chaos import experiment
         "broken-metrics": ["targets up min [all]"],
     },
 )
-def test_workload_meets_its_slos(platform, steady, load, slo):
+def test_workload_meets_its_slos(platform: Platform, steady: Steady, load: Loads, slo: SLOs) -> None:
     entry = steady.http("entry", platform.entry_url + "/")
     scraped = steady.promql("targets up", 'min(up{job="workload"})', platform.prometheus_url, hz=2)
     with load(users=20, user_rps=2, duration=15, shape="steady") as run:

@@ -8,7 +8,7 @@ acknowledged reservation must come back from its volume.
 
 import pytest
 
-from chaos import controls, experiment, fail_storage, kill_service
+from chaos import Platform, Steady, controls, experiment, fail_storage, kill_service
 from chaos.platform import STORAGE_EXAMPLES, STORAGE_MODES
 
 VOLUME = "east-inv"
@@ -37,12 +37,12 @@ MODES = [pytest.param(m, marks=SLOW) if m == "slow" else m for m in STORAGE_MODE
     },
 )
 @pytest.mark.parametrize("mode", MODES)
-def test_workload_storage_failure_loses_nothing(platform, steady, mode):
+def test_workload_storage_failure_loses_nothing(platform: Platform, steady: Steady, mode: str) -> None:
     inventory = platform.inventory("east")
     writes = steady.durability(inventory, name="reservations")
     reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos", hz=50)  # >= 100 reads for a p99
     steady.baseline(seconds=2)
-    with fail_storage(platform, VOLUME, mode, **STORAGE_EXAMPLES[mode]):
+    with fail_storage(platform, VOLUME, STORAGE_EXAMPLES[mode]):
         if mode != "slow":  # a slow disk delays writes; it refuses none
             steady.expect(writes.notices(within=5.0, where=refused, label="a write is refused with 503"))
         steady.hold(seconds=2, phase="during")

@@ -133,6 +133,29 @@ def test_the_injection_interval_belongs_to_neither_baseline_nor_during():
     assert found[1].detail == {"ok": 10, "samples": 10}
 
 
+def test_a_success_answered_after_its_window_closed_is_not_evidence_of_that_window():
+    # during is [1.0, 2.0): every write fails but the last three, held up by the fault and
+    # acknowledged after the revert at 2.0; the failures answered late stay charged to it
+    clock = FakeClock()
+    ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
+    series = Series("writes", hz=10)
+    for i in range(30):
+        t = i * 0.1
+        held = 1.7 <= t < 2.0
+        series.append(Sample(t, not (1.0 <= t < 1.7), 0.5 if held else 0.01))
+    series.append(Sample(1.65, False, 1.0))  # a timeout answered at 2.65
+    ctx.tl.attach(series)
+    clock.advance(1.0)
+    ctx.tl.record("fault.start", "f")
+    ctx.tl.record("fault.verified", "f")
+    clock.advance(1.0)
+    ctx.tl.record("fault.revert", "f")
+    ctx.tl.record("fault.end", "f")
+    clock.advance(1.0)
+    found = Steady(ctx).expect(Watched(series, ctx.tl).availability("during") <= 0.0)
+    assert found[0].detail == {"ok": 0, "samples": 8}
+
+
 def test_violation_states_the_numbers_and_the_window():
     oks = [True] * 10 + [False] * 8 + [True] * 12
     steady, w = steady_with(oks)

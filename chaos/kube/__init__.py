@@ -1,7 +1,7 @@
-"""The Kubernetes platform, through the official ``kubernetes`` client: one API client per
-kubeconfig context, targets chosen inside a namespace allow-list, and faults that are
-journaled with cluster, kind, name and UID. (Part 1 of the kube platform: connection,
-targets and safety, pod and deployment faults; ``--platform kube`` comes with the rest.)"""
+"""The Kubernetes platform (``--platform kube``), through the official ``kubernetes`` client:
+one API client per kubeconfig context, targets chosen inside a namespace allow-list, and
+faults journaled with cluster, kind, name and UID. ``KubePlatform`` (chaos.kube.platform)
+is what experiments see."""
 
 from chaos.kube.connect import Cluster, connect
 from chaos.kube.faults import KillPods, ScaleDeployment

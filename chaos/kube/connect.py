@@ -71,15 +71,15 @@ class Cluster:
                 raise Forbidden(
                     f"forbidden: {where}: the credentials may not {verb} {resource}; grant it "
                     f"(deploy/rbac.yaml is the least the framework needs) or leave the namespace out"
-                ) from None
+                ) from exc
             if exc.status == 404:
-                raise NotFound(f"not found: {where}") from None
+                raise NotFound(f"not found: {where}") from exc
             if exc.status == 429:
-                raise Refused(f"refused: {where}: {_message(exc)}") from None
-            raise PlatformError(f"{where}: HTTP {exc.status} {exc.reason}: {_message(exc)}") from None
+                raise Refused(f"refused: {where}: {_message(exc)}") from exc
+            raise PlatformError(f"{where}: HTTP {exc.status} {exc.reason}: {_message(exc)}") from exc
         except HTTPError as exc:
             host = self.api.configuration.host
-            raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from None
+            raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from exc
 
 
 def _message(exc: Any) -> str:
@@ -107,7 +107,7 @@ def connect(
         except config.ConfigException as exc:
             raise EnvironmentNotReady(
                 f"context in-cluster: not running in a pod with a service account ({exc})"
-            ) from None
+            ) from exc
         return Cluster(role, context, None, client.ApiClient(conf), timeout)
     path = kubeconfig_path(kubeconfig)
     if not path.is_file():
@@ -115,7 +115,7 @@ def connect(
     try:
         contexts, _current = config.list_kube_config_contexts(config_file=str(path))
     except config.ConfigException as exc:
-        raise ConfigError(f"{path} is not a usable kubeconfig: {exc}") from None
+        raise ConfigError(f"{path} is not a usable kubeconfig: {exc}") from exc
     names = [c["name"] for c in contexts]
     if context not in names:
         raise ConfigError(

@@ -103,7 +103,7 @@ class KillPods(Fault):
                 except Refused as exc:
                     raise UnsafeFaultRefused(
                         f"evicting {t.describe()} would violate its PodDisruptionBudget: {exc}"
-                    ) from None
+                    ) from exc
             else:
                 self.cluster.call(
                     "delete",

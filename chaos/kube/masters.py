@@ -11,7 +11,7 @@ from typing import Any
 from chaos.durability import WriteTimeout
 from chaos.errors import NotSupported, PlatformError
 from chaos.kube.connect import Cluster
-from chaos.platform import failure_tolerance
+from chaos.platform import Masters, Member, failure_tolerance, quorum
 from chaos.slo import Measure
 
 ETCD_NAMESPACE = "kube-system"
@@ -50,10 +50,10 @@ class ConfigMapKV:
         except ApiException as exc:
             if exc.status in (500, 504) or exc.status is None:
                 # the API server may have stored it before etcd timed out: outcome unknown
-                raise WriteTimeout(f"HTTP {exc.status}: {exc.reason}") from None
-            raise PlatformError(f"write refused: HTTP {exc.status} {exc.reason}") from None
-        except Exception as exc:  # noqa: BLE001  urllib3 timeouts and resets: outcome unknown
-            raise WriteTimeout(f"{type(exc).__name__}: {exc}") from None
+                raise WriteTimeout(f"HTTP {exc.status}: {exc.reason}") from exc
+            raise PlatformError(f"write refused: HTTP {exc.status} {exc.reason}") from exc
+        except Exception as exc:  # urllib3 timeouts and resets: outcome unknown
+            raise WriteTimeout(f"{type(exc).__name__}: {exc}") from exc
 
     def read_prefix(self, prefix: str, timeout: float) -> dict[str, str]:
         selector = f"{PROBE}={self._probe_id(prefix + 'x')}"
@@ -73,7 +73,7 @@ class ConfigMapKV:
         return out
 
 
-class KubeMasters:
+class KubeMasters(Masters):
     def __init__(self, cluster: Cluster, kv_namespace: str, ttl: float) -> None:
         self.cluster = cluster
         self.kv_namespace = kv_namespace
@@ -137,7 +137,7 @@ class KubeMasters:
         ]
 
     def quorum(self) -> int:
-        return len(self.names()) // 2 + 1
+        return quorum(len(self.names()))
 
     def tolerance(self) -> Measure:
         return failure_tolerance(self)
@@ -145,7 +145,7 @@ class KubeMasters:
     def kv(self) -> ConfigMapKV:
         return ConfigMapKV(self.cluster, self.kv_namespace, self.ttl)
 
-    def only(self, name: str) -> Any:
+    def only(self, name: str) -> Member:
         raise NotSupported(
             f"writing to etcd member {name} alone: on Kubernetes every write goes through the API "
             "server, which picks the member; the framework holds no etcd client certificates"

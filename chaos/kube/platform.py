@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.context import RunContext
 from chaos.errors import ConfigError, NotSupported, PlatformError
@@ -22,23 +22,20 @@ from chaos.kube.masters import EXPIRES, KubeMasters
 from chaos.kube.targets import BlastRadius, running_pods
 from chaos.kube.topology import Service, Topology
 from chaos.load import Load, LoadSpec
+from chaos.platform import Capacity, LoadEngine, Platform, Store
+
+if TYPE_CHECKING:
+    from chaos.config import RunConfig
 from chaos.platform import LinkFault, StorageFault
 from chaos.wait import WaitTimeout, wait_until
 
 NO_TOPOLOGY = "give the services experiments name in --kube-topology FILE (docs/kube.md)"
 
 
-class Capacity(dict[str, Any]):
-    """A cluster's capacity figures; a figure the topology does not make known (``ready``
-    without ``scale:``) is NotSupported, so an experiment that needs it skips saying why."""
-
-    def __missing__(self, key: str) -> Any:
-        raise NotSupported(
-            f"capacity has no {key!r} here: name the autoscaled workload (scale:) in --kube-topology"
-        )
+NO_SCALE = "name the autoscaled workload (scale:) in --kube-topology"
 
 
-class KubePlatform:
+class KubePlatform(Platform):
     name = "kube"
 
     def __init__(
@@ -47,6 +44,7 @@ class KubePlatform:
         clusters: dict[str, Cluster],
         radius: BlastRadius,
         topology: Topology | None = None,
+        load: str = "cluster",
     ) -> None:
         if not clusters:
             raise ConfigError("--platform kube needs at least one --kube-context ROLE=CONTEXT")
@@ -54,6 +52,7 @@ class KubePlatform:
             raise ConfigError("--platform kube needs a blast radius: --kube-namespace NAMESPACE (repeatable)")
         self.ctx, self.clusters, self.radius = ctx, clusters, radius
         self.topology = topology or Topology()
+        self.load = load  # where Locust runs: as pods in the first cluster, or here ("local")
         self.primary = next(iter(clusters.values()))
         self.namespace = radius.namespaces[0]  # where the framework's own objects live
         self._masters = KubeMasters(self.primary, self.namespace, ctx.fault_ttl)
@@ -96,18 +95,28 @@ class KubePlatform:
         """Start putting the clusters' events in the blast radius on the timeline."""
         return EventRecorder(self.primary, self.radius.namespaces, self.ctx.tl).start()
 
-    def capacity(self, cluster: str | None = None) -> dict[str, Any]:
-        """CPU allocatable, used, held in reserve by placeholder pods, free; headroom (free +
-        reserve, as a share) and pending pods, of ``cluster`` (the first one by default); and,
-        for the topology's ``scale:`` workload, its ready replicas and its HPA's status."""
+    def capacity(self, cluster: str | None = None) -> Capacity:
+        """Of ``cluster`` (the first one by default), in millicores: CPU allocatable, used,
+        held in reserve by placeholder pods, free; headroom (free + reserve, as a share) and
+        pending pods; and, for the topology's ``scale:`` workload, its ready replicas and its
+        HPA's status (``desired``)."""
         from chaos.kube.observe import capacity, scaled
 
         c = self._cluster(cluster)
-        out = Capacity(capacity(c))
+        figures = capacity(c)
         target = self.topology.scale
         if target and target["cluster"] == c.role:
-            out.update(scaled(c, target["namespace"], target["deployment"]))
-        return out
+            figures.update(scaled(c, target["namespace"], target["deployment"]))
+        hpa = figures.get("hpa") or {}
+        return Capacity(
+            headroom=figures["headroom"],
+            reserve=figures["reserve"],
+            ready=figures.get("ready"),
+            desired=hpa.get("desired"),
+            unit="mcpu",
+            figures=figures,
+            hint="" if target else NO_SCALE,
+        )
 
     def wait_ready(
         self,
@@ -216,9 +225,13 @@ class KubePlatform:
         count = max(1, len(running_pods(cluster, svc.namespace, svc.selector)))
         return KillPods(self.ctx, cluster, svc.namespace, self.radius, labels=svc.selector, count=count)
 
-    def load_engine(self) -> Callable[[RunContext, LoadSpec, str], Load]:
-        """Loads as Locust pods (master, workers) on the first cluster, in the blast radius."""
+    def load_engine(self) -> LoadEngine:
+        """Loads as Locust pods (master, workers) on the first cluster, in the blast radius;
+        or, with ``load="local"``, a Locust process here."""
         from chaos.kube.locust import KubeLoad
+
+        if self.load == "local":
+            return Load
 
         topo = self.topology
 
@@ -228,7 +241,7 @@ class KubePlatform:
 
         return engine
 
-    def inventory(self, cluster: str) -> Any:
+    def inventory(self, cluster: str | None = None) -> Store:
         raise NotSupported(
             f"platform.inventory({cluster!r}) is the lab's sample workload; on Kubernetes write your "
             "service's own durability target (a KV with put/read_prefix)"
@@ -332,3 +345,15 @@ def reap(cluster: Cluster, namespaces: tuple[str, ...], now: float | None = None
                 if expired and delete(cluster, kind.name, ns, obj["name"]):
                     removed.append(f"{kind.name.lower()} {ns}/{obj['name']} on {cluster.role}")
     return removed
+
+
+def build(cfg: RunConfig, ctx: RunContext, fixture: Callable[[str], Any]) -> KubePlatform:
+    """``--platform kube`` (chaos.registry): a client per --kube-context, the blast radius of
+    --kube-namespace, the services of --kube-topology."""
+    from chaos.kube.connect import connect
+
+    clusters = {
+        role: connect(role, context, kubeconfig=cfg.kubeconfig) for role, context in cfg.kube_contexts
+    }
+    radius = BlastRadius(cfg.kube_namespaces, cfg.kube_control_plane)
+    return KubePlatform(ctx, clusters, radius, cfg.kube_topology, load=cfg.kube_load)

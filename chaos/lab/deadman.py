@@ -38,8 +38,6 @@ def spawn(journal: Journal, entry: Entry) -> None:
 
 
 def watch(journal: Journal, entry_id: str, deadline: float) -> str:
-    import chaos.lab  # noqa: F401  importing the lab registers every lab undo function
-
     while True:
         entry = next((e for e in journal.entries() if e.id == entry_id), None)
         if entry is None:

@@ -48,10 +48,6 @@ class MemberStatus:
     raft_term: int
     raft_index: int
 
-    @property
-    def is_leader(self) -> bool:
-        return self.member_id == self.leader_id and self.leader_id != 0
-
 
 class EtcdClient:
     def __init__(self, urls: list[str]) -> None:

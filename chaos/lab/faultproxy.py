@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--jitter", type=float, default=0.0)
+    ap.add_argument("--tag", default="", help="the fault's tag: how its undo finds this process")
     args = ap.parse_args()
     lh, _, lp = args.listen.rpartition(":")
     uh, _, up = args.upstream.rpartition(":")

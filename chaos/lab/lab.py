@@ -555,7 +555,7 @@ class Lab:
             volumes.unmount_disk(vol)
             self._make_volume(st, name)
 
-    def start_service(self, name: str, *, timeout: float = 30.0) -> None:
+    def start_service(self, name: str) -> None:
         """Start a stopped service again with its original command line and wait until it
         serves. Idempotent."""
         with self.locked():

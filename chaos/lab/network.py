@@ -53,7 +53,13 @@ def _drop_rules(undo: dict[str, Any]) -> None:
 
 @register_undo(STOP_PROC)
 def _stop_proc(undo: dict[str, Any]) -> None:
-    procs.kill(Proc(undo["pid"], undo["start"]))
+    """Stop the process the fault started: by the marker it was journaled with before it was
+    spawned (or, in entries older than the marker, by pid and start time)."""
+    if "marker" in undo:
+        for proc in procs.marked(undo["marker"]):
+            procs.kill(proc)
+    else:
+        procs.kill(Proc(undo["pid"], undo["start"]))
 
 
 @register_undo(TC_QDISC)
@@ -293,7 +299,9 @@ class Degrade(LabFault):
             )
         if self.link.latency:
             proxy_port = svc.port + PROXY_PORT_OFFSET
-            proc = procs.spawn(
+            marker = f"--tag={self.tag}"
+            self.journaled(STOP_PROC, {"marker": marker}, f"stop fault proxy on {self.dst}")
+            procs.spawn(
                 [
                     sys.executable,
                     "-m",
@@ -306,12 +314,10 @@ class Degrade(LabFault):
                     str(self.link.latency),
                     "--jitter",
                     str(self.link.jitter),
+                    marker,
                 ],
                 self.lab.logs / f"faultproxy-{self.dst}.log",
                 netns=ns,
-            )
-            self.journaled(
-                STOP_PROC, {"pid": proc.pid, "start": proc.start}, f"stop fault proxy on {self.dst}"
             )
             wait_until(
                 lambda: can_connect(ns, svc.address, proxy_port),

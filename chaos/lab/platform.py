@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from chaos.context import RunContext
 from chaos.durability import KV
@@ -16,11 +17,14 @@ from chaos.lab.faults import KillMaster
 from chaos.lab.inventory_kv import Inventory
 from chaos.lab.lab import Lab, LabState
 from chaos.lab.network import Degrade, KillService, Partition
-from chaos.lab.profiles import Profile, quorum
+from chaos.lab.profiles import Profile
 from chaos.lab.storage import FailStorage
-from chaos.platform import LinkFault, StorageFault, failure_tolerance
+from chaos.platform import Capacity, LinkFault, Masters, Platform, StorageFault, failure_tolerance, quorum
 from chaos.slo import Measure
 from chaos.wait import WaitTimeout, wait_until
+
+if TYPE_CHECKING:
+    from chaos.config import RunConfig
 
 
 class _OneMember:
@@ -38,7 +42,7 @@ def _api_url(st: LabState) -> str | None:
     return None if front is None else front.url
 
 
-class LabMasters:
+class LabMasters(Masters):
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
 
@@ -90,7 +94,7 @@ class LabMasters:
         return failure_tolerance(self)
 
 
-class LabPlatform:
+class LabPlatform(Platform):
     name = "lab"
 
     def __init__(self, lab: Lab, ctx: RunContext) -> None:
@@ -215,16 +219,18 @@ class LabPlatform:
             return False
         return servers.get(primary, {}).get("status", "").startswith("UP")
 
-    def capacity(self, cluster: str = "east") -> dict[str, Any]:
-        """The cluster's gateway capacity: slots, replicas in rotation and ready, the reserve
-        the profile holds, free slots and headroom (free / capacity), and what the autoscaler
-        wants. Scale events come from the autoscaler's own record."""
+    def capacity(self, cluster: str | None = None) -> Capacity:
+        """The cluster's gateway capacity (the first cluster's by default), in slots: replicas
+        in rotation and ready, the reserve the profile holds, free slots and headroom (free /
+        capacity), and what the autoscaler wants. Scale events come from the autoscaler's own
+        record."""
         import json
 
         from chaos.lab.autoscaler import stats
         from chaos.lab.services import autoscaler_state, socket_path
 
         profile = self._profile()
+        cluster = cluster or profile.clusters[0]
         if cluster not in profile.clusters:
             raise ConfigError(
                 f"no cluster {cluster!r} in this lab; clusters are: {', '.join(profile.clusters)}"
@@ -238,19 +244,22 @@ class LabPlatform:
         except (FileNotFoundError, ValueError):
             scaler = {}
         capacity = len(slots)
-        return {
-            "capacity": capacity,
-            "used": len(used),
-            "ready": len(ready),
-            "free": capacity - len(used),
-            "headroom": (capacity - len(used)) / capacity if capacity else 0.0,
-            "reserve": profile.reserve,
-            "reserved_slots": profile.reserved_slots,
-            "autoscaler": profile.autoscale,
-            "desired": scaler.get("desired"),
-            "rate": scaler.get("rate"),
-            "events": scaler.get("events", []),
-        }
+        return Capacity(
+            headroom=(capacity - len(used)) / capacity if capacity else 0.0,
+            reserve=profile.reserve,
+            ready=len(ready),
+            desired=scaler.get("desired"),
+            unit="slots",
+            events=tuple(scaler.get("events", [])),
+            figures={
+                "capacity": capacity,
+                "used": len(used),
+                "free": capacity - len(used),
+                "reserved_slots": profile.reserved_slots,
+                "autoscaler": profile.autoscale,
+                "rate": scaler.get("rate"),
+            },
+        )
 
     def nodes(self) -> list[str]:
         st = self.lab.state()
@@ -284,10 +293,10 @@ class LabPlatform:
     ) -> Fault:
         return FailStorage(self.ctx, self.lab, volumes, fault, allow_below_quorum)
 
-    def inventory(self, cluster: str = "east") -> Inventory:
-        """The workload's inventory in ``cluster`` as a durability target: each write is a
-        reservation, acknowledged only once it is on the inventory's volume."""
-        urls = self.service_urls("inventory", cluster)
+    def inventory(self, cluster: str | None = None) -> Inventory:
+        """The workload's inventory in ``cluster`` (the first by default) as a durability
+        target: each write is a reservation, acknowledged only once it is on its volume."""
+        urls = self.service_urls("inventory", cluster or self._profile().clusters[0])
         if not urls:
             raise ConfigError(
                 f"no inventory in cluster {cluster!r}; clusters are: {', '.join(self._profile().clusters)}"
@@ -314,3 +323,8 @@ def _version(argv: list[str]) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unknown ({exc})"
     return out.splitlines()[0] if out else "unknown"
+
+
+def build(cfg: RunConfig, ctx: RunContext, fixture: Callable[[str], Any]) -> LabPlatform:
+    """``--platform lab`` (chaos.registry): the session's lab, brought up by its fixture."""
+    return LabPlatform(fixture("chaos_lab"), ctx)

@@ -62,6 +62,23 @@ def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:
     return Proc(p.pid, start)
 
 
+def marked(marker: str) -> list[Proc]:
+    """The processes whose command line has ``marker`` as one argument: how an undo journaled
+    before its process was spawned (so before its pid existed) finds that process again. The
+    marker carries the fault's unique tag, so nothing we did not start can match."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker.encode() in argv and (start := process_start(int(entry.name))) is not None:
+            found.append(Proc(int(entry.name), start))
+    return found
+
+
 def kill(proc: Proc, sig: signal.Signals = signal.SIGKILL, *, timeout: float = 10.0) -> None:
     """Signal ``proc`` if it is still the process we started, and wait until it is gone."""
     if not proc.alive():

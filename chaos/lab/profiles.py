@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from chaos.errors import ConfigError
+from chaos.platform import quorum
 
 MASTERS_API = ("direct", "write-back", "unchecked-lb")
 # the resilient inventory fsyncs before acknowledging, refuses what its disk refuses and reads
@@ -100,11 +101,6 @@ class Profile:
     @property
     def quorum(self) -> int:
         return quorum(self.masters)
-
-
-def quorum(members: int) -> int:
-    """The majority a replicated store needs: more than half of its members."""
-    return members // 2 + 1
 
 
 PROFILES: dict[str, Profile] = {
