@@ -20,7 +20,7 @@ from chaos.errors import (
 )
 from chaos.experiment import controls, experiment
 from chaos.fault import Fault
-from chaos.faults import (
+from chaos.inject import (
     bridge,
     cut_cluster,
     degrade,
@@ -35,9 +35,10 @@ from chaos.load import Load, Loads
 from chaos.overrides import SLOs
 from chaos.platform import Capacity, Masters, Member, Platform
 from chaos.probes import Probe, Sample, Series
-from chaos.slo import Check, Finding, Measure, Watched
+from chaos.slo import Check, Finding, Measure
 from chaos.steady import Leadership, Steady, Writes
 from chaos.timeline import Timeline
+from chaos.watched import Watched
 
 __all__ = [
     "Aborted",

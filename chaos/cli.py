@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from chaos.errors import ChaosError, ConfigError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(fn: F) -> F:
-    """Turn our errors into one clear line and a non-zero exit, never a traceback."""
-
-    @wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            if len(exc.problems) == 1:
-                click.echo(f"chaos: error: {exc}", err=True)
-            else:
-                click.echo(f"chaos: error: {len(exc.problems)} problems:", err=True)
-                for problem in exc.problems:
-                    click.echo(f"  {problem}", err=True)
-            sys.exit(2)
-        except ChaosError as exc:
-            click.echo(f"chaos: error: {exc}", err=True)
-            if exc.__cause__ is not None and isinstance(exc.__cause__, ExceptionGroup):
-                for sub in exc.__cause__.exceptions:
-                    click.echo(f"  - {sub}", err=True)
-            sys.exit(1)
-
-    return run  # type: ignore[return-value]
-
-
-def _say(msg: str) -> None:
-    click.echo(msg)
+from chaos.friendly import friendly as _friendly
+from chaos.lab.cli import lab
 
 
 @click.group()
@@ -52,127 +19,7 @@ def main() -> None:
     """Chaos and resilience experiments for Kubernetes container clouds."""
 
 
-@main.group()
-def lab() -> None:
-    """The embedded lab: real etcd masters in network namespaces on this machine."""
-
-
-@lab.command("up")
-@click.option("--profile", default="resilient", show_default=True, help="resilient or fragile")
-@click.option(
-    "--weakness",
-    "weaknesses",
-    multiple=True,
-    metavar="NAME",
-    help="a seeded weakness on the resilient profile (repeatable); `chaos lab weaknesses` lists them",
-)
-@_friendly
-def lab_up(profile: str, weaknesses: tuple[str, ...]) -> None:
-    """Bring the lab up (idempotent; clears a stale lab first)."""
-    from chaos.lab import Lab
-
-    Lab().up(profile, progress=_say, weaknesses=weaknesses)
-
-
-@lab.command("weaknesses")
-@_friendly
-def lab_weaknesses() -> None:
-    """The weakness catalogue: what each weakness changes and which property it breaks."""
-    from rich.console import Console
-
-    from chaos.lab.weaknesses import CATALOGUE
-
-    Console().print(
-        _table(
-            "lab weaknesses (--lab-weakness NAME / chaos lab up --weakness NAME)",
-            ("weakness", "part", "breaks", "what is different"),
-            [(w.name, w.scope, w.breaks, w.description) for w in CATALOGUE],
-        )
-    )
-
-
-@lab.command("down")
-@_friendly
-def lab_down() -> None:
-    """Remove every process, namespace, bridge, mount and loop device of the lab."""
-    from chaos.lab import Lab
-
-    Lab().down(progress=_say)
-
-
-@lab.command("status")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@_friendly
-def lab_status(as_json: bool) -> None:
-    """Show every node: masters (address, process, health, leader), services and volumes."""
-    from chaos.lab import Lab
-
-    st = Lab().status()
-    if as_json:
-        click.echo(json.dumps(st.__dict__, indent=2))
-        return
-    if not st.up:
-        click.echo("lab is down")
-        return
-    from rich.console import Console
-
-    console = Console()
-    console.print(
-        _table(
-            f"lab ({' + '.join([st.profile or '', *st.weaknesses])}), leader: {st.leader or 'none'}",
-            ("master", "address", "pid", "running", "healthy", "leader", "volume"),
-            [
-                (
-                    m["name"],
-                    m["address"],
-                    str(m["pid"]),
-                    _yes(m["running"]),
-                    _yes(m["healthy"]),
-                    "*" if m["leader"] else "",
-                    m["volume"],
-                )
-                for m in st.members
-            ],
-        )
-    )
-    console.print(
-        _table(
-            f"services (entry point: {st.entry})",
-            ("service", "kind", "cluster", "address", "pid", "running", "healthy"),
-            [
-                (
-                    s["name"],
-                    s["kind"],
-                    s["cluster"] or "-",
-                    f"{s['address']}:{s['port']}" if s["address"] else "(root namespace)",
-                    str(s["pid"]),
-                    _yes(s["running"]),
-                    _yes(s["healthy"]),
-                )
-                for s in st.services
-            ],
-        )
-    )
-    console.print(
-        _table(
-            "volumes (ext4 disk served by the storage daemon)",
-            ("volume", "mount", "daemon pid", "running", "fault", "free MiB", "problem"),
-            [
-                (
-                    v["name"],
-                    v["mount"],
-                    str(v["pid"]),
-                    _yes(v["running"]),
-                    v["fault"],
-                    "-" if v["free_mb"] is None else f"{v['free_mb']:g}",
-                    v["problem"] or "",
-                )
-                for v in st.volumes
-            ],
-        )
-    )
-    for p in st.problems:
-        click.echo(f"problem: {p}")
+main.add_command(lab)
 
 
 def _allure_command() -> list[str]:
@@ -190,21 +37,6 @@ def _allure_command() -> list[str]:
             "(or `./run setup`), or put Allure 3's `allure` on PATH"
         )
     return [found]
-
-
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "NO"
 
 
 @main.command()

@@ -20,6 +20,13 @@ def state_dir() -> Path:
     return Path(os.environ.get("CHAOS_STATE_DIR", str(DEFAULT_STATE_DIR)))
 
 
+def lab_unavailable() -> str | None:
+    """Why the lab cannot run on this machine, or None."""
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces, iptables, loop mounts); run as root"
+    return None
+
+
 def default_journal() -> Journal:
     return Journal(state_dir() / "journal.json")
 

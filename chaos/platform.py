@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -14,10 +14,7 @@ from chaos.fault import Fault
 from chaos.slo import Computed, Measure
 
 if TYPE_CHECKING:
-    from chaos.load import Load, LoadSpec
-
-# what runs a load: given the experiment's context, the load's spec and its name, a Load
-LoadEngine = Callable[[RunContext, "LoadSpec", str], "Load"]
+    from chaos.load.run import LoadEngine
 
 MAX_LATENCY = 30.0
 

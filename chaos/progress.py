@@ -6,8 +6,9 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from chaos.events import PROGRESS_KINDS, ProgressKind
 from chaos.timeline import Event
 
 SHOWN = ("phase", "fault", "abort")
@@ -20,7 +21,7 @@ class ProgressLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
-    def emit(self, event: str, **data: Any) -> None:
+    def emit(self, event: ProgressKind, **data: Any) -> None:
         if self.path is None:
             return
         line = json.dumps({"event": event, "time": time.time(), **data}, default=str)
@@ -32,4 +33,6 @@ class ProgressLog:
         kind = event.kind.split(".")[0]
         if kind in SHOWN or event.name.split(".")[0] in SHOWN:
             label = event.name if kind == "note" else event.kind
-            self.emit(label, **{**event.data, "name": event.name, "t": round(event.t, 3)})
+            if label in PROGRESS_KINDS:
+                shown = cast(ProgressKind, label)
+                self.emit(shown, **{**event.data, "name": event.name, "t": round(event.t, 3)})

@@ -15,16 +15,16 @@ from typing import Any
 
 # fault kind -> the module whose @register_undo(kind) undoes it
 UNDO_MODULES: dict[str, str] = {
-    "lab.etcd.restart": "chaos.lab.faults",
-    "lab.iptables.delete": "chaos.lab.network",
-    "lab.process.stop": "chaos.lab.network",
-    "lab.tc.delete": "chaos.lab.network",
-    "lab.service.restart": "chaos.lab.network",
+    "lab.etcd.restart": "chaos.lab.kill_master",
+    "lab.iptables.delete": "chaos.lab.netfaults",
+    "lab.process.stop": "chaos.lab.netfaults",
+    "lab.tc.delete": "chaos.lab.netfaults",
+    "lab.service.restart": "chaos.lab.kill_service",
     "lab.volume.restore": "chaos.lab.storage",
     "kube.actuator.delete": "chaos.kube.kill_master",
     "kube.etcd.killed": "chaos.kube.kill_master",
-    "kube.pod.killed": "chaos.kube.faults",
-    "kube.deployment.scale": "chaos.kube.faults",
+    "kube.pod.killed": "chaos.kube.pod_faults",
+    "kube.deployment.scale": "chaos.kube.pod_faults",
     "kube.object.delete": "chaos.kube.objects",
     "memory.member.restart": "chaos.testing.memory",
     "memory.partition.heal": "chaos.testing.memory",

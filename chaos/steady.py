@@ -17,8 +17,9 @@ from chaos.durability import KV, DurabilityProbe
 from chaos.errors import ConfigError, PlatformError, SteadyStateViolation
 from chaos.guard import GuardMonitor
 from chaos.probes import DEFAULT_DEADLINE, DEFAULT_HZ, Probe
-from chaos.slo import Check, Computed, Finding, Measure, Stage, Watched
+from chaos.slo import Check, Computed, Finding, Measure, Stage
 from chaos.wait import WaitTimeout, wait_until
+from chaos.watched import Watched
 
 
 class HasKV(Protocol):

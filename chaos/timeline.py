@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chaos.clock import Clock, SystemClock
+from chaos.events import EventKind, SpanKind
 
 if TYPE_CHECKING:
     from chaos.probes import Series
@@ -21,10 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Event:
     t: float
-    # "fault.start" (injection begins), "fault.verified" (its effect was observed),
-    # "fault.revert" (the revert begins), "fault.end" (reverted); "phase.start", "phase.end",
-    # "note", "load.start", "load.end"
-    kind: str
+    kind: EventKind  # chaos.events says what each means
     name: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -37,7 +35,7 @@ class Span:
     ``verified`` is when its effect was observed (the "during" window opens there, not at the
     injection) and ``reverting`` when its revert began (recovery is timed from there)."""
 
-    kind: str  # "fault" or "phase"
+    kind: SpanKind
     name: str
     start: float
     end: float | None
@@ -60,7 +58,7 @@ class Timeline:
         """Seconds since this timeline began: the one clock every record uses."""
         return self.clock.now() - self.origin
 
-    def record(self, kind: str, name: str, **data: Any) -> Event:
+    def record(self, kind: EventKind, name: str, **data: Any) -> Event:
         event = Event(self.now(), kind, name, data)
         with self._lock:
             self._events.append(event)
@@ -92,7 +90,7 @@ class Timeline:
         with self._lock:
             return list(self._series)
 
-    def spans(self, kind: str) -> list[Span]:
+    def spans(self, kind: SpanKind) -> list[Span]:
         """Intervals of ``kind`` ("fault" or "phase"), pairing each start with its end (and a
         fault's verification and revert in between)."""
         open_: dict[str, dict[str, float]] = {}

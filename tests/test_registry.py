@@ -30,11 +30,11 @@ def test_an_undo_is_found_without_importing_its_platform_first():
     code = (
         "import sys\n"
         "from chaos.journal import undo_for\n"
-        "assert 'chaos.lab.network' not in sys.modules\n"
+        "assert 'chaos.lab.netfaults' not in sys.modules\n"
         "fn = undo_for('lab.iptables.delete')\n"
         "print(fn.__module__)\n"
     )
-    assert _python(code) == "chaos.lab.network"
+    assert _python(code) == "chaos.lab.netfaults"
 
 
 def test_an_unknown_kind_says_which_kinds_are_known():
@@ -55,6 +55,6 @@ def test_checking_options_loads_no_platform():
         "RunConfig.build(platform='lab', lab_profile='resilient', lab_weaknesses=['slow-election'], seed=0,\n"
         "    dry_run=False, probe_hz=20, fault_ttl='15m', reports=Path('r'))\n"
         "print(sorted(m for m in sys.modules if m.startswith(('pyroute2', 'kubernetes', 'chaos.lab.lab',\n"
-        "    'chaos.lab.network', 'chaos.lab.storage', 'chaos.kube.platform'))))\n"
+        "    'chaos.lab.netfaults', 'chaos.lab.storage', 'chaos.kube.platform'))))\n"
     )
     assert _python(code) == "[]"

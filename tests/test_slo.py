@@ -3,7 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaos import ConfigError, FakeClock, RunContext, Sample, Series, Steady, SteadyStateViolation, Timeline
-from chaos.slo import Watched, availability, percentile, recovery_point, window_bounds
+from chaos.slo import availability, percentile, recovery_point, window_bounds
+from chaos.watched import Watched
 
 
 def series_from(oks, dt=0.1, latency=0.01, name="probe"):

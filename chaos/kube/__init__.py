@@ -4,7 +4,7 @@ faults journaled with cluster, kind, name and UID. ``KubePlatform`` (chaos.kube.
 is what experiments see."""
 
 from chaos.kube.connect import Cluster, connect
-from chaos.kube.faults import KillPods, ScaleDeployment
+from chaos.kube.pod_faults import KillPods, ScaleDeployment
 from chaos.kube.targets import BlastRadius, Target, select_pods
 
 __all__ = ["BlastRadius", "Cluster", "KillPods", "ScaleDeployment", "Target", "connect", "select_pods"]

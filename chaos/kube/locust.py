@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import uuid
 from importlib.metadata import version
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from chaos.context import RunContext
 from chaos.errors import RollbackError
@@ -24,8 +22,7 @@ from chaos.kube.masters import managed_metadata
 from chaos.kube.netpol import ROLE
 from chaos.kube.objects import Owned, create_journaled, get
 from chaos.kube.targets import BlastRadius
-from chaos.load import SHAPES_DIR, STATS_INTERVAL, Load, LoadError, LoadPoint, LoadSpec
-from chaos.probes import Sample
+from chaos.load import STATS_INTERVAL, FinalStats, LoadError, LoadPoint, LoadRun, LoadSpec
 from chaos.wait import WaitAborted, WaitTimeout, wait_until
 
 WEB_PORT = 8089
@@ -40,9 +37,9 @@ def default_image() -> str:
     return f"locustio/locust:{version('locust')}"
 
 
-class KubeLoad(Load):
-    """A load whose Locust runs as pods on ``cluster`` (``with KubeLoad(...) as run:``); the
-    measures (availability, latency, failed, rps) are the local engine's."""
+class KubeLoad(LoadRun):
+    """A load whose Locust runs as pods on ``cluster`` (``with KubeLoad(...) as run:``); its
+    measures (availability, latency, failed, rps) are every run's (``LoadRun``)."""
 
     def __init__(
         self,
@@ -64,12 +61,9 @@ class KubeLoad(Load):
         self.master = f"{self.id}-master"
         self.owned = Owned(ctx)
         self.state = ""
-        self._ended = False
+        self._over = False
 
     # -- objects ----------------------------------------------------------------------------------
-    def _env(self) -> dict[str, str]:  # only the load's own variables go into the pods
-        return {k: v for k, v in super()._env().items() if k.startswith("CHAOS_LOAD_")}
-
     def _pod(self, name: str, role: str, args: list[str]) -> dict[str, Any]:
         ttl = self.ctx.fault_ttl
         return {
@@ -85,7 +79,7 @@ class KubeLoad(Load):
                         "name": "locust",
                         "image": self.image,
                         "command": ["locust", "-f", f"{MOUNT}/locustfile.py,{MOUNT}/shape.py", *args],
-                        "env": [{"name": k, "value": v} for k, v in sorted(self._env().items())],
+                        "env": [{"name": k, "value": v} for k, v in sorted(self.spec.load_env().items())],
                         "ports": [{"containerPort": WEB_PORT}, {"containerPort": MASTER_PORT}],
                         "volumeMounts": [{"name": "locustfile", "mountPath": MOUNT}],
                     }
@@ -101,7 +95,7 @@ class KubeLoad(Load):
             "5",
             "--expect-workers",
             str(self.workers),
-            *self._run_args(),
+            *self.spec.run_args(),
             "--web-port",
             str(WEB_PORT),
             "--master-bind-port",
@@ -112,18 +106,16 @@ class KubeLoad(Load):
         create_journaled(self.owned, self.cluster, kind, self.namespace, body, grace=0)
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         self.spec.validate()
         self.radius.check(self.namespace)
-        if self.ctx.dry_run:  # a dry run creates nothing on the cluster: no load either
-            self.ctx.tl.note(
-                "dry-run", load=f"would run Locust as {self.workers + 1} pods in {self.namespace}"
-            )
-            self._ended = True
-            return self
+        # a dry run creates nothing on the cluster: no load either
+        if self._dry_run(f"would run Locust as {self.workers + 1} pods in {self.namespace}"):
+            self._over = True
+            return
         files = {
             "locustfile.py": self.spec.locustfile.read_text(),
-            "shape.py": (SHAPES_DIR / f"{self.spec.shape}.py").read_text(),
+            "shape.py": self.spec.shape_file().read_text(),
         }
         try:
             cm = managed_metadata(self.id, self.ctx.fault_ttl, {"chaos.io/load": self.id})
@@ -138,14 +130,12 @@ class KubeLoad(Load):
             for i in range(self.workers):
                 self._create("Pod", self._pod(f"{self.id}-w{i}", "worker", worker_args))
             self._started(workers=self.workers, engine=f"pods in {self.namespace} on {self.cluster.role}")
-            self._wait(lambda: self._read_history() and self.points[-1].users > 0, "its first users")
+            self._wait(lambda: self._poll() and self.points[-1].users > 0, "its first users")
         except BaseException:
             with contextlib.suppress(RollbackError):
                 self.owned.release()
             raise
-        self._tail = threading.Thread(target=self._tail_loop, name=f"load:{self.name}", daemon=True)
-        self._tail.start()
-        return self
+        self._start_tail()
 
     def _wait(self, ready: Any, what: str) -> Any:
         try:
@@ -168,7 +158,7 @@ class KubeLoad(Load):
 
     @property
     def running(self) -> bool:
-        return not self._ended and self.state not in ("stopped", "quitting")
+        return not self._over and self.state not in ("stopped", "quitting")
 
     def wait(self) -> None:
         """Block until the load has run its duration (the master reports it stopped)."""
@@ -184,17 +174,15 @@ class KubeLoad(Load):
         except WaitTimeout as exc:
             raise LoadError(f"the Locust master did not stop {self.spec.duration:g} s into its run") from exc
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._ended:
+    def stop(self, *, quiet: bool = False) -> None:
+        """Stop the pods (their figures so far are kept); a master that ended early is what
+        the figures show, not an error: the pods are bounded by their own deadlines."""
+        if self._over:
             return
-        self._ended = True
-        self._stop.set()
-        if self._tail is not None:
-            self._tail.join(5)
-        self._read_history()  # the last figures, unless the master has already quit
-        self.ctx.tl.record("load.end", self.name, requests=self.requests(), failures=self.failures())
+        self._over = True
+        self._join_tail()
+        self._poll()  # the last figures, unless the master has already quit
+        self._ended()
         self.owned.release()
 
     # -- stats ----------------------------------------------------------------------------------------
@@ -212,7 +200,7 @@ class KubeLoad(Load):
             return None
         return report
 
-    def _read_history(self) -> bool:
+    def _poll(self) -> bool:
         report = self._stats()
         if not report or not report.get("stats"):
             return False
@@ -230,14 +218,20 @@ class KubeLoad(Load):
             int(total["num_requests"]),
             int(total["num_failures"]),
         )
-        self.points.append(point)
-        self.series.append(Sample(point.t, point.fail_rps == 0, (point.p95_ms or 0) / 1000, point))
-        self.final = {
-            "Request Count": str(total["num_requests"]),
-            "Failure Count": str(total["num_failures"]),
-            "Requests/s": str(total.get("total_rps", "N/A")),
-            "50%": str(total.get("median_response_time", "N/A")),
-            "95%": str(total.get("response_time_percentile_0.95", "N/A")),
-            "99%": str(total.get("response_time_percentile_0.99", "N/A")),
-        }
+        self.add_point(point, point.p95_ms)
+        self.final = FinalStats(
+            requests=int(total["num_requests"]),
+            failures=int(total["num_failures"]),
+            rps=_number(total.get("total_rps")),
+            percentiles_ms={
+                50: _number(total.get("median_response_time")),
+                95: _number(total.get("response_time_percentile_0.95")),
+                99: _number(total.get("response_time_percentile_0.99")),
+            },
+        )
         return True
+
+
+def _number(value: Any) -> float | None:
+    """A figure from Locust's JSON stats; None when it has none yet."""
+    return float(value) if isinstance(value, int | float) else None

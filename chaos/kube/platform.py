@@ -16,13 +16,13 @@ from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.fault import Fault
 from chaos.kube.connect import Cluster
 from chaos.kube.events import EventRecorder
-from chaos.kube.faults import KillPods, ScaleDeployment
 from chaos.kube.kill_master import KubeKillMaster
 from chaos.kube.masters import EXPIRES, KubeMasters
+from chaos.kube.pod_faults import KillPods, ScaleDeployment
 from chaos.kube.targets import BlastRadius, running_pods
 from chaos.kube.topology import Service, Topology
-from chaos.load import Load, LoadSpec
-from chaos.platform import Capacity, LoadEngine, Platform, Store
+from chaos.load import Load, LoadEngine, LoadRun, LoadSpec
+from chaos.platform import Capacity, Platform, Store
 
 if TYPE_CHECKING:
     from chaos.config import RunConfig
@@ -235,7 +235,7 @@ class KubePlatform(Platform):
 
         topo = self.topology
 
-        def engine(ctx: RunContext, spec: LoadSpec, name: str) -> Load:
+        def engine(ctx: RunContext, spec: LoadSpec, name: str) -> LoadRun:
             image, workers = topo.locust_image, topo.locust_workers
             return KubeLoad(ctx, spec, self.primary, self.radius, name, image=image, workers=workers)
 

@@ -13,10 +13,11 @@ from chaos.fault import Fault
 from chaos.lab import topology
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
-from chaos.lab.faults import KillMaster
 from chaos.lab.inventory_kv import Inventory
+from chaos.lab.kill_master import KillMaster
+from chaos.lab.kill_service import KillService
 from chaos.lab.lab import Lab, LabState
-from chaos.lab.network import Degrade, KillService, Partition
+from chaos.lab.netfaults import Degrade, Partition
 from chaos.lab.profiles import Profile
 from chaos.lab.storage import FailStorage
 from chaos.platform import Capacity, LinkFault, Masters, Platform, StorageFault, failure_tolerance, quorum

@@ -1,5 +1,5 @@
-"""Lab network faults: partitions (iptables in the nodes' namespaces), degraded links (loss,
-resets, bandwidth, latency through the fault proxy), and killing a service process.
+"""Lab network faults: partitions (iptables in the nodes' namespaces) and degraded links (loss,
+resets, bandwidth, latency through the fault proxy).
 
 Every change is journaled before it is made, tagged so a revert removes exactly its own
 rules, watched by the dead man's switch, and verified before the fault is reported in force.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.context import RunContext
-from chaos.errors import ConfigError, PlatformError
+from chaos.errors import ConfigError
 from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab import procs
@@ -26,12 +26,11 @@ from chaos.lab.labfault import LabFault
 from chaos.lab.nsexec import can_connect, run_in
 from chaos.lab.procs import Proc
 from chaos.platform import MAX_LATENCY, LinkFault
-from chaos.wait import WaitTimeout, wait_until
+from chaos.wait import wait_until
 
 DROP_RULES = "lab.iptables.delete"
 STOP_PROC = "lab.process.stop"
 TC_QDISC = "lab.tc.delete"
-RESTART_SERVICE = "lab.service.restart"
 PROXY_PORT_OFFSET = 10000
 
 
@@ -79,13 +78,6 @@ def _tc_delete(undo: dict[str, Any]) -> None:
             capture_output=True,
             check=True,
         )
-
-
-@register_undo(RESTART_SERVICE)
-def _restart_service(undo: dict[str, Any]) -> None:
-    lab = Lab(Path(undo["state_dir"]))
-    if lab.state() is not None:
-        lab.start_service(undo["service"])
 
 
 # -- partitions ---------------------------------------------------------------------------------
@@ -359,46 +351,3 @@ class Degrade(LabFault):
 
 
 # -- killing a service -----------------------------------------------------------------------------
-
-
-class KillService(LabFault):
-    kind = "kill_service"
-
-    def __init__(self, ctx: RunContext, lab: Lab, name: str) -> None:
-        super().__init__(ctx, lab)
-        self.name = name
-
-    def describe(self) -> str:
-        return f"SIGKILL service {self.name}"
-
-    def prepare(self) -> None:
-        st = self.lab.state()
-        if st is None:
-            raise PlatformError("the lab is not up: run `chaos lab up`")
-        svc = st.service(self.name)
-        if not svc.proc.alive():
-            raise PlatformError(f"{self.name} is not running; killing it would prove nothing")
-
-    def inject(self) -> None:
-        self.journaled(
-            RESTART_SERVICE, {"state_dir": str(self.lab.root), "service": self.name}, f"restart {self.name}"
-        )
-        st = self.lab.state()
-        assert st is not None
-        procs.kill(st.service(self.name).proc)
-
-    def verify(self) -> None:
-        st = self.lab.state()
-        assert st is not None
-        svc = st.service(self.name)
-        if svc.proc.alive():
-            raise not_in_effect(self, "the process is still running")
-        try:
-            wait_until(
-                lambda: not can_connect("chaos-" + self.name, svc.address, svc.port),
-                timeout=2,
-                interval=0.02,
-                what=f"{self.name} to stop answering",
-            )
-        except WaitTimeout as exc:
-            raise not_in_effect(self, f"{self.name} still answers") from exc

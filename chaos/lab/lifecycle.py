@@ -1,0 +1,113 @@
+"""Members and services stopping and starting again: what faults and repairs do to a running
+lab, each change under the lab's lock and recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+
+from chaos.errors import PlatformError
+from chaos.lab import procs, services, topology, volumes
+from chaos.lab.binaries import find
+from chaos.lab.etcd_member import etcd_argv, log_tail
+from chaos.lab.services import Running
+from chaos.lab.store import LabStore
+from chaos.wait import WaitTimeout, wait_until
+
+
+class LabLifecycle(LabStore):
+    def _await_healthy(self, svc: Running, http: httpx.Client) -> None:
+        def dead() -> str | None:
+            return None if svc.proc.alive() else f"{svc.name} exited: see {self.logs / (svc.name + '.log')}"
+
+        wait_until(
+            lambda: services.healthy(svc, http),
+            timeout=30,
+            interval=0.05,
+            what=f"{svc.kind} {svc.name} to answer {svc.health_path}",
+            abort=dead,
+        )
+
+    def owner_alive(self, volume: str) -> bool:
+        st = self._require_state()
+        if st.is_member(volume):
+            return st.member(volume).proc.alive()
+        return st.service(volume).proc.alive()
+
+    def start_owner(self, volume: str) -> None:
+        """Start the member or service whose data is on ``volume`` (idempotent)."""
+        st = self._require_state()
+        if st.is_member(volume):
+            self.start_member(volume)
+        else:
+            self.start_service(volume)
+
+    def remount_volume(self, name: str) -> None:
+        """Stop the volume's owner, unmount the served view and the disk, mount the disk
+        afresh (ext4 replays its journal) and serve it again. The owner stays stopped: the
+        caller starts it (`start_owner`) once the volume is back."""
+        with self.locked():
+            st = self._require_state()
+            vol = self.volume(name)
+            owner = st.member(name).proc if st.is_member(name) else st.service(name).proc
+            procs.kill(owner)
+            served = st.daemon(name)
+            volumes.unserve(vol, served.proc if served else None)
+            volumes.unmount_disk(vol)
+            self._make_volume(st, name)
+
+    def start_service(self, name: str) -> None:
+        """Start a stopped service again with its original command line and wait until it
+        serves. Idempotent."""
+        with self.locked():
+            st = self._require_state()
+            svc = st.service(name)
+            if not svc.proc.alive():
+                profile = st.shape
+                plan = next(p for p in topology.services(profile) if p.name == name)
+                fresh = services.spawn(plan, profile, self.root, [m.client_url for m in st.members])
+                st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
+                self._save(st)
+                svc = fresh
+        http = httpx.Client()
+        try:
+            self._await_healthy(svc, http)
+        finally:
+            http.close()
+
+    def kill_member(self, name: str) -> None:
+        with self.locked():
+            st = self._require_state()
+            procs.kill(st.member(name).proc)
+
+    def start_member(self, name: str, *, timeout: float = 30.0) -> None:
+        """Start a stopped member again (its data is on its volume) and wait until it has
+        rejoined: healthy and agreeing with the others on the leader. Idempotent."""
+        with self.locked():
+            st = self._require_state()
+            m = st.member(name)
+            if not (m.pid and m.proc.alive()):
+                proc = procs.spawn(
+                    etcd_argv(find("etcd"), m, st.members, st.shape, restart=True),
+                    self.logs / f"{m.name}.log",
+                    netns=f"chaos-{m.name}",
+                )
+                m = replace(m, pid=proc.pid, start=proc.start)
+                st = replace(st, members=tuple(m if x.name == name else x for x in st.members))
+                self._save(st)
+        client = self.client(st)
+        try:
+            wait_until(
+                lambda: client.healthy(m.client_url, 0.5) and client.status(m.client_url, 0.5).leader_id != 0,
+                timeout=timeout + st.shape.restart_delay_s,
+                interval=0.05,
+                what=f"etcd {name} to rejoin the cluster",
+                abort=lambda: (
+                    None if m.proc.alive() else f"etcd {name} exited: {log_tail(self.logs / (name + '.log'))}"
+                ),
+            )
+        except WaitTimeout as exc:
+            raise PlatformError(
+                f"etcd {name} restarted but did not rejoin: {exc}; see {self.logs / (name + '.log')}"
+            ) from exc

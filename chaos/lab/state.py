@@ -1,0 +1,103 @@
+"""What the lab records about itself (``lab.json``), and what ``chaos lab status`` reports."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chaos.errors import ConfigError, EnvironmentNotReady
+from chaos.lab.etcd_member import Member
+from chaos.lab.profiles import Profile, get_profile
+from chaos.lab.services import Running
+from chaos.lab.volumes import Served
+from chaos.lab.weaknesses import weaken
+
+Progress = Callable[[str], None]
+STATE_VERSION = 1
+MAX_MASTERS = 5
+# etcd preallocates 64 MB WAL segments; images are sparse, so size costs nothing until used
+VOLUME_MB = 256
+
+
+def quiet(_msg: str) -> None:
+    """A progress reporter that says nothing."""
+
+
+@dataclass(frozen=True)
+class LabState:
+    profile: str
+    members: tuple[Member, ...]
+    created: float
+    owner_pid: int = 0
+    owner_start: str = ""
+    services: tuple[Running, ...] = ()
+    volumes: tuple[Served, ...] = ()
+    version: int = STATE_VERSION
+    weaknesses: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> Profile:
+        """The profile this lab was brought up with, weaknesses applied."""
+        return weaken(get_profile(self.profile), self.weaknesses)
+
+    @property
+    def title(self) -> str:
+        """The profile's name, with its weaknesses: "resilient + slow-election"."""
+        return " + ".join((self.profile, *self.weaknesses))
+
+    def service(self, name: str) -> Running:
+        for s in self.services:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.services)
+        raise ConfigError(f"no service named {name!r} in this lab; services are: {known}")
+
+    def daemon(self, volume: str) -> Served | None:
+        return next((v for v in self.volumes if v.name == volume), None)
+
+    def is_member(self, name: str) -> bool:
+        return any(m.name == name for m in self.members)
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.members)
+        raise ConfigError(f"no master named {name!r} in this lab; masters are: {known}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, raw: str) -> LabState:
+        data = json.loads(raw)
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {data.get('version')!r}")
+        data["members"] = tuple(Member(**m) for m in data["members"])
+        data["services"] = tuple(Running.from_dict(x) for x in data.get("services", ()))
+        data["volumes"] = tuple(Served(**x) for x in data.get("volumes", ()))
+        data["weaknesses"] = tuple(data.get("weaknesses", ()))
+        return cls(**data)
+
+
+@dataclass
+class Status:
+    up: bool
+    profile: str | None
+    weaknesses: list[str] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    entry: str | None = None
+    leader: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentNotReady(
+            "the lab needs root (network namespaces, iptables, loop mounts): run as root or with sudo"
+        )
