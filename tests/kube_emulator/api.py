@@ -1,0 +1,348 @@
+"""The API server: routing of every request the platform makes, RBAC denials answered 403,
+the request log, and serving it all over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.kube_emulator.answers import status_body
+from tests.kube_emulator.kubelet import Kubelet, _stop
+from tests.kube_emulator.network import NetworkModel
+from tests.kube_emulator.selectors import matches_fields, matches_labels
+from tests.kube_emulator.world import World
+
+
+class Emulator(World, NetworkModel, Kubelet):
+    def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any]]:  # noqa: PLR0911  a route table
+        url = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        with self.lock:
+            self.requests.append((method, url.path))
+            if parts == ["version"]:
+                return 200, {
+                    "major": "1",
+                    "minor": "31",
+                    "gitVersion": "v1.31.0-emulator",
+                    "gitCommit": "emulator",
+                    "gitTreeState": "clean",
+                    "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "go1.22",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
+            if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "pods":
+                if len(parts) == 8 and parts[6] == "proxy" and parts[7] == "metrics":
+                    return self._etcd_metrics(parts[5])
+                if len(parts) >= 7 and parts[6] == "proxy":
+                    return self._proxy(parts[3], parts[5], "/".join(parts[7:]))
+                return self._pods(method, parts[3], parts[5:], query, body)
+            if parts == ["api", "v1", "nodes"]:
+                return 200, {
+                    "apiVersion": "v1",
+                    "kind": "NodeList",
+                    "metadata": {},
+                    "items": list(self.nodes.values()),
+                }
+            if parts == ["api", "v1", "pods"]:
+                items = [p for p in self.pods.values() if matches_fields(p, query.get("fieldSelector", ""))]
+                return 200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}
+            if parts == ["apis", "scheduling.k8s.io", "v1", "priorityclasses"]:
+                items = [
+                    {
+                        "apiVersion": "scheduling.k8s.io/v1",
+                        "kind": "PriorityClass",
+                        "metadata": {"name": n},
+                        "value": v,
+                    }
+                    for n, v in self.priority_classes.items()
+                ]
+                return 200, {
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClassList",
+                    "metadata": {},
+                    "items": items,
+                }
+            if parts[:3] == ["apis", "autoscaling", "v2"] and len(parts) == 7:
+                hpa = self.hpas.get((parts[4], parts[6]))
+                return (200, hpa) if hpa else (404, status_body(404, "NotFound", f"hpa {parts[6]} not found"))
+            if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "configmaps":
+                return self._configmaps(method, parts[3], parts[5:], query, body)
+            if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[4] == "persistentvolumeclaims":
+                claim = self.claims.get((parts[3], parts[5]))
+                return (
+                    (200, claim)
+                    if claim
+                    else (404, status_body(404, "NotFound", f"pvc {parts[5]} not found"))
+                )
+            if parts[:3] == ["apis", "networking.k8s.io", "v1"] and len(parts) >= 6:
+                return self._objects(
+                    method, ("networking.k8s.io/v1", "NetworkPolicy"), parts[4:], query, body
+                )
+            if parts[:3] == ["apis", "chaos-mesh.org", "v1alpha1"] and len(parts) >= 6 and self.chaos_mesh:
+                kind = {"networkchaos": "NetworkChaos", "iochaos": "IOChaos"}.get(parts[5], "")
+                if kind:
+                    return self._objects(method, ("chaos-mesh.org/v1alpha1", kind), parts[4:], query, body)
+            if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 6 and parts[5] == "deployments":
+                return self._deployments(method, parts[4], parts[6:], body)
+        return 404, status_body(404, "NotFound", f"the emulator does not serve {url.path}")
+
+    def _objects(
+        self, method: str, api: tuple[str, str], rest: list[str], query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """A plain object store for NetworkPolicies and Chaos Mesh objects."""
+        api_version, kind = api
+        ns, plural, name = rest[0], rest[1], (rest[2] if len(rest) > 2 else "")
+        verb = {"POST": "create", "DELETE": "delete"}.get(method, "get" if name else "list")
+        denied = self._deny(verb, plural, ns)
+        if denied:
+            return denied
+        if method == "POST":
+            obj = json.loads(body)
+            meta = obj["metadata"]
+            meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
+            meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
+            if kind != "NetworkPolicy":  # Chaos Mesh's controller injects into the selected pods
+                obj["status"] = {"conditions": [{"type": "AllInjected", "status": "True"}]}
+            self.objects[(plural, ns, meta["name"])] = obj
+            return 201, obj
+        if not name:
+            items = [
+                o
+                for (pl, ons, _), o in sorted(self.objects.items())
+                if pl == plural
+                and ons == ns
+                and matches_labels(o["metadata"].get("labels", {}), query.get("labelSelector", ""))
+            ]
+            return 200, {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {}, "items": items}
+        obj = self.objects.get((plural, ns, name))
+        if obj is None:
+            return 404, status_body(404, "NotFound", f'{plural} "{name}" not found')
+        if method == "DELETE":
+            del self.objects[(plural, ns, name)]
+        return 200, obj
+
+    def _deny(self, verb: str, resource: str, ns: str) -> tuple[int, dict[str, Any]] | None:
+        if (verb, resource, ns) in self.denied:
+            msg = (
+                f'{resource} is forbidden: User "system:serviceaccount:chaos:runner" cannot {verb} '
+                f'resource "{resource}" in API group "" in the namespace "{ns}"'
+            )
+            return 403, status_body(403, "Forbidden", msg)
+        return None
+
+    def _pods(  # noqa: PLR0911  one return per answer, as the API's own table reads
+        self, method: str, ns: str, rest: list[str], query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        for pod in self.pods.values():
+            self._etcd_status(pod)
+        self._pod_phases()
+        if not rest and method == "POST":
+            return self._create_pod(ns, json.loads(body))
+        if not rest:
+            denied = self._deny("list", "pods", ns)
+            if denied:
+                return denied
+            items = [
+                p
+                for (pns, _), p in sorted(self.pods.items())
+                if pns == ns
+                and matches_labels(p["metadata"]["labels"], query.get("labelSelector", ""))
+                and matches_fields(p, query.get("fieldSelector", ""))
+            ]
+            return 200, {
+                "apiVersion": "v1",
+                "kind": "PodList",
+                "metadata": {"resourceVersion": str(next(self._rv))},
+                "items": items,
+            }
+        name = rest[0]
+        pod = self.pods.get((ns, name))
+        if pod is None:
+            return 404, status_body(404, "NotFound", f'pods "{name}" not found')
+        if len(rest) == 2 and rest[1] == "eviction" and method == "POST":
+            denied = self._deny("create", "pods/eviction", ns)
+            if denied:
+                return denied
+            for pdb in self.pdbs.values():
+                sel = pdb["selector"]
+                if matches_labels(pod["metadata"]["labels"], ",".join(f"{k}={v}" for k, v in sel.items())):
+                    healthy = sum(
+                        1
+                        for (pns, _), p in self.pods.items()
+                        if pns == ns and all(p["metadata"]["labels"].get(k) == v for k, v in sel.items())
+                    )
+                    if healthy - 1 < pdb["minAvailable"]:
+                        return 429, status_body(
+                            429,
+                            "TooManyRequests",
+                            "Cannot evict pod as it would violate the pod's disruption budget.",
+                        )
+            return self._delete_pod(ns, name)
+        if method == "GET":
+            denied = self._deny("get", "pods", ns)
+            return denied or (200, pod)
+        if method == "DELETE":
+            denied = self._deny("delete", "pods", ns)
+            return denied or self._delete_pod(ns, name)
+        return 405, status_body(405, "MethodNotAllowed", method)
+
+    def _create_pod(self, ns: str, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A created pod runs at once. An actuator pod (label chaos.io/actuator=etcd-kill) on a
+        control-plane node kills that node's etcd, as its `kill -9` would."""
+        denied = self._deny("create", "pods", ns)
+        if denied:
+            return denied
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name") or f"{meta.get('generateName', 'pod-')}{uuid.uuid4().hex[:5]}"
+        meta.update(name=name, namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
+        obj["status"] = {"phase": "Running"}
+        if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
+            node = obj.get("spec", {}).get("nodeName", "")
+            for member in self.etcd.members:
+                if self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node:
+                    self.etcd.kill(member)
+            obj["status"] = {"phase": "Succeeded"}
+        role = meta.get("labels", {}).get("chaos.io/role")
+        if role == "netprobe":
+            obj["status"] = {"phase": self._run_probe(ns, obj)}
+        if role == "claim-fill":  # dd wrote until ENOSPC: the readiness probe passes
+            obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        if obj["spec"]["containers"][0].get("command", [""])[0] == "locust":
+            self._run_locust(ns, obj)
+        self.pods[(ns, name)] = obj
+        return 201, obj
+
+    def _event(self, ns: str, kind: str, name: str, reason: str, message: str) -> None:
+        self.events.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": self._meta(ns, f"{name}.{uuid.uuid4().hex[:8]}", {}),
+                "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+                "reason": reason,
+                "message": message,
+                "type": "Normal",
+            }
+        )
+        with self.changed:
+            self.changed.notify_all()
+
+    def _delete_pod(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
+        pod = self.pods.pop((ns, name))
+        if (ns, name) in self.procs:
+            _stop(self.procs[(ns, name)])  # the kubelet stops the container
+        self._event(ns, "Pod", name, "Killing", f"Stopping container {name}")
+        owner = pod["metadata"].get("ownerReferences", [{}])[0].get("uid")
+        if owner and (ns, owner) in self.deployments:
+            self._reconcile(ns, owner)
+        return 200, pod
+
+    def _deployments(self, method: str, ns: str, rest: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if not rest:
+            items = [d for (dns, _), d in sorted(self.deployments.items()) if dns == ns]
+            return 200, {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": items}
+        dep = self.deployments.get((ns, rest[0]))
+        if dep is None:
+            return 404, status_body(404, "NotFound", f'deployments.apps "{rest[0]}" not found')
+        if len(rest) == 1:
+            return 200, dep
+        if rest[1] == "scale":
+            if method == "PATCH":
+                denied = self._deny("patch", "deployments/scale", ns)
+                if denied:
+                    return denied
+                patch = json.loads(body or b"{}")
+                dep["spec"]["replicas"] = int(patch.get("spec", {}).get("replicas", dep["spec"]["replicas"]))
+                dep["metadata"]["resourceVersion"] = str(next(self._rv))
+                self._reconcile(ns, rest[0])
+            return 200, {
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {
+                    "name": rest[0],
+                    "namespace": ns,
+                    "resourceVersion": dep["metadata"]["resourceVersion"],
+                },
+                "spec": {"replicas": dep["spec"]["replicas"]},
+                "status": {"replicas": dep["status"]["replicas"]},
+            }
+        return 404, status_body(404, "NotFound", "/".join(rest))
+
+    @contextmanager
+    def serving(self, tmp: Path) -> Iterator[Path]:
+        """Serve on loopback; yields a kubeconfig with contexts ``emu-east`` and ``emu-west``
+        (both this emulator)."""
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _do(self) -> None:
+                stream = emulator.watch(self.path) if self.command == "GET" else None
+                if stream is not None:
+                    # chunked, as a real API server streams a watch: each event arrives as it happens
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for event in stream:
+                            line = json.dumps(event).encode() + b"\n"
+                            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                            self.wfile.flush()
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client had what it wanted and hung up: a watch's usual end
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                status, payload = emulator.handle(self.command, self.path, self.rfile.read(length))
+                text = payload.get("_text")
+                data = text.encode() if text is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain" if text is not None else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _do
+            protocol_version = "HTTP/1.1"  # keep-alive, and chunked watches
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        kubeconfig = tmp / "kubeconfig"
+        contexts = ["emu-east", "emu-west"]
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "emu", "cluster": {"server": url}}],
+                    "users": [{"name": "runner", "user": {"token": "emulator"}}],
+                    "contexts": [
+                        {"name": c, "context": {"cluster": "emu", "user": "runner"}} for c in contexts
+                    ],
+                    "current-context": contexts[0],
+                }
+            )
+        )
+        try:
+            yield kubeconfig
+        finally:
+            server.shutdown()
+            server.server_close()
+            self.stop_processes()
+            shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -1,0 +1,40 @@
+"""The control plane's etcd as static pods: who is alive, who leads."""
+
+from __future__ import annotations
+
+import time
+
+ELECTION_S = 1.0  # etcd's election timeout: how long a cluster that lost its leader has none
+RESTART_S = 1.5  # how long the kubelet takes to restart a killed static pod
+
+
+class EtcdSim:
+    """Three etcd members as static pods ``etcd-node-N`` in kube-system: who is alive, who
+    leads. A killed member comes back after RESTART_S; a killed leader leaves the cluster
+    leaderless for ELECTION_S, then the first live member leads if a quorum is alive."""
+
+    def __init__(self, members: int = 3) -> None:
+        self.members = [f"etcd-node-{i}" for i in range(1, members + 1)]
+        self.down_until = dict.fromkeys(self.members, 0.0)
+        self.restarts = dict.fromkeys(self.members, 0)
+        self.leader: str | None = self.members[0]
+        self.leaderless_until = 0.0
+
+    def alive(self, member: str) -> bool:
+        return time.monotonic() >= self.down_until[member]
+
+    def kill(self, member: str) -> None:
+        now = time.monotonic()
+        self.down_until[member] = now + RESTART_S
+        self.restarts[member] += 1
+        if member == self.leader:
+            self.leader, self.leaderless_until = None, now + ELECTION_S
+
+    def current_leader(self) -> str | None:
+        if self.leader is not None and self.alive(self.leader):
+            return self.leader
+        if time.monotonic() < self.leaderless_until:
+            return None
+        alive = [m for m in self.members if self.alive(m)]
+        self.leader = alive[0] if len(alive) > len(self.members) // 2 else None
+        return self.leader

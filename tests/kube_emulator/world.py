@@ -1,0 +1,406 @@
+"""The cluster's objects and the controllers that move them: pods, deployments and their
+ReplicaSet controller, statefulsets, claims, nodes, HPAs, PDBs, etcd's members and watches."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.kube_emulator.answers import WRITES, status_body
+from tests.kube_emulator.etcd import EtcdSim
+from tests.kube_emulator.selectors import matches_fields, matches_labels
+
+
+class World:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pdbs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.statefulsets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.priority_classes: dict[str, int] = {}
+        self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
+        self.stuck_terminating = False
+        self.changed = threading.Condition(threading.RLock())
+        self.etcd = EtcdSim()
+        self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
+        self.requests: list[tuple[str, str]] = []
+        self._rv = itertools.count(1)
+        self._ips = itertools.count(2)
+        self._loopback = itertools.count(0)
+        self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
+        self.chaos_mesh = False
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name)
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pod_specs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.probes: list[tuple[str, bool]] = []  # (probe pod, connected)
+        self.procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}  # pods run as local processes
+        self.run_dir = Path(tempfile.mkdtemp(prefix="kube-emulator-"))
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- the world --------------------------------------------------------------------------------
+    def _meta(self, ns: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "namespace": ns,
+            "uid": str(uuid.uuid4()),
+            "labels": dict(labels),
+            "resourceVersion": str(next(self._rv)),
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        }
+
+    def add_pod(
+        self,
+        ns: str,
+        name: str,
+        labels: dict[str, str],
+        *,
+        node: str = "node-1",
+        owner: str = "",
+        cpu_millis: int = 0,
+        priority_class: str = "",
+        phase: str = "Running",
+        port: int = 0,
+        claim: str = "",
+    ) -> dict[str, Any]:
+        with self.lock:
+            meta = self._meta(ns, name, labels)
+            if owner:
+                meta["ownerReferences"] = [
+                    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{owner}-rs", "uid": owner}
+                ]
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": meta,
+                "spec": {
+                    "nodeName": node,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "workload",
+                            "resources": {"requests": {"cpu": f"{cpu_millis}m"}} if cpu_millis else {},
+                            "ports": [{"containerPort": port}] if port else [],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}] if claim else [],
+                        }
+                    ],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
+                    if claim
+                    else [],
+                },
+                "status": {
+                    "phase": phase,
+                    "podIP": self._next_ip(),  # data only: nothing connects to it
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+            if priority_class:
+                pod["spec"]["priorityClassName"] = priority_class
+                pod["spec"]["priority"] = self.priority_classes.get(priority_class, 0)
+            self.pods[(ns, name)] = pod
+            return pod
+
+    def scale(self, ns: str, name: str, replicas: int) -> None:
+        """What a controller inside the cluster (an HPA) does to a deployment's replicas."""
+        with self.lock:
+            self.deployments[(ns, name)]["spec"]["replicas"] = replicas
+            self._reconcile(ns, name)
+
+    def _next_ip(self) -> str:
+        n = next(self._ips)
+        return f"10.244.{n // 250}.{n % 250}"
+
+    def add_claim(self, ns: str, name: str) -> None:
+        with self.lock:
+            self.claims[(ns, name)] = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": self._meta(ns, name, {}),
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                "status": {"phase": "Bound"},
+            }
+
+    def full_claims(self) -> list[str]:
+        """Claims a live fill pod has filled."""
+        return sorted(
+            v["persistentVolumeClaim"]["claimName"]
+            for p in self.pods.values()
+            if p["metadata"].get("labels", {}).get("chaos.io/role") == "claim-fill"
+            for v in p["spec"].get("volumes", [])
+        )
+
+    def add_deployment(
+        self,
+        ns: str,
+        name: str,
+        replicas: int,
+        labels: dict[str, str],
+        *,
+        port: int = 0,
+        claim: str = "",
+        cpu_millis: int = 0,
+        priority_class: str = "",
+    ) -> None:
+        with self.lock:
+            self.deployments[(ns, name)] = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": self._meta(ns, name, labels),
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "main", "image": "workload"}]},
+                    },
+                },
+                "status": {"replicas": replicas, "readyReplicas": replicas},
+            }
+            self.pod_specs[(ns, name)] = {
+                "port": port,
+                "claim": claim,
+                "cpu_millis": cpu_millis,
+                "priority_class": priority_class,
+            }
+            self._reconcile(ns, name)
+
+    def add_statefulset(self, ns: str, name: str, replicas: int, ready: int) -> None:
+        """A StatefulSet whose pods become ready one by one, ``ready_delay`` apart."""
+        labels = {"app": name}
+        with self.lock:
+            self.statefulsets[(ns, name)] = {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": self._meta(ns, name, labels),
+                "spec": {
+                    "replicas": replicas,
+                    "serviceName": name,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "db", "image": "db"}]},
+                    },
+                },
+                "status": {"replicas": replicas, "readyReplicas": ready},
+            }
+        if ready < replicas:
+            threading.Timer(self.ready_delay, self._statefulset_step, (ns, name)).start()
+
+    def _statefulset_step(self, ns: str, name: str) -> None:
+        with self.lock:
+            sts = self.statefulsets[(ns, name)]
+            sts["status"]["readyReplicas"] += 1
+            sts["metadata"]["resourceVersion"] = str(next(self._rv))
+            more = sts["status"]["readyReplicas"] < sts["spec"]["replicas"]
+        with self.changed:
+            self.changed.notify_all()
+        if more:
+            threading.Timer(self.ready_delay, self._statefulset_step, (ns, name)).start()
+
+    def add_node(self, name: str, cpu_millis: int) -> None:
+        with self.lock:
+            self.nodes[name] = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": self._meta("", name, {}),
+                "status": {"allocatable": {"cpu": f"{cpu_millis}m", "memory": "8Gi", "pods": "110"}},
+            }
+
+    def add_priority_class(self, name: str, value: int) -> None:
+        self.priority_classes[name] = value
+
+    def add_hpa(self, ns: str, name: str, *, current: int, desired: int, lo: int, hi: int) -> None:
+        with self.lock:
+            self.hpas[(ns, name)] = {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": self._meta(ns, name, {}),
+                "spec": {
+                    "scaleTargetRef": {"kind": "Deployment", "name": name},
+                    "minReplicas": lo,
+                    "maxReplicas": hi,
+                },
+                "status": {"currentReplicas": current, "desiredReplicas": desired},
+            }
+
+    def add_pdb(self, ns: str, name: str, selector: dict[str, str], min_available: int) -> None:
+        with self.lock:
+            self.pdbs[(ns, name)] = {"selector": selector, "minAvailable": min_available}
+
+    def _reconcile(self, ns: str, name: str) -> None:
+        """The ReplicaSet controller, synchronously: as many pods as the spec asks."""
+        dep = self.deployments[(ns, name)]
+        labels = dep["spec"]["selector"]["matchLabels"]
+        mine = sorted(
+            k
+            for k, p in self.pods.items()
+            if p["metadata"].get("ownerReferences", [{}])[0].get("uid") == name and k[0] == ns
+        )
+        want = dep["spec"]["replicas"]
+        for key in mine[want:]:
+            del self.pods[key]
+        for _ in range(want - len(mine)):
+            pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
+            self.add_pod(ns, pod_name, labels, owner=name, **self.pod_specs.get((ns, name), {}))
+            self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
+        ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
+        if self.stuck_terminating:  # the removed pods hang in Terminating and still count as ready
+            ready = max(ready, dep.get("status", {}).get("readyReplicas", 0))
+        dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
+        dep["metadata"]["resourceVersion"] = str(next(self._rv))
+        if ready < want:
+            threading.Timer(self.ready_delay, self._become_ready, (ns, name)).start()
+        with self.changed:
+            self.changed.notify_all()
+
+    def _become_ready(self, ns: str, name: str) -> None:
+        with self.lock:
+            dep = self.deployments[(ns, name)]
+            want = dep["spec"]["replicas"]
+            dep["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want}
+            dep["metadata"]["resourceVersion"] = str(next(self._rv))
+        with self.changed:
+            self.changed.notify_all()
+
+    def add_control_plane(self) -> None:
+        """The etcd members as static pods, one per control-plane node."""
+        for i, member in enumerate(self.etcd.members, 1):
+            pod = self.add_pod(
+                "kube-system", member, {"component": "etcd", "tier": "control-plane"}, node=f"node-{i}"
+            )
+            pod["metadata"]["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": f"node-{i}", "uid": f"node-{i}"}
+            ]
+
+    def _etcd_status(self, pod: dict[str, Any]) -> None:
+        member = pod["metadata"]["name"]
+        if member in self.etcd.members:
+            ready = self.etcd.alive(member)
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+            pod["status"]["containerStatuses"] = [
+                {
+                    "name": "etcd",
+                    "ready": ready,
+                    "restartCount": self.etcd.restarts[member],
+                    "image": "etcd",
+                    "imageID": "",
+                    "containerID": "",
+                }
+            ]
+
+    def _etcd_metrics(self, target: str) -> tuple[int, dict[str, Any]]:
+        """The API server's pod proxy to etcd's metrics port (``etcd-node-1:2381``)."""
+        member = target.split(":", 1)[0]
+        if member not in self.etcd.members:
+            return 404, status_body(404, "NotFound", f'pods "{member}" not found')
+        if not self.etcd.alive(member):
+            return 503, status_body(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {member}:2381: connect: connection refused",
+            )
+        leader = self.etcd.current_leader()
+        text = f"etcd_server_has_leader {int(leader is not None)}\n"
+        text += f"etcd_server_is_leader {int(leader == member)}\n"
+        return 200, {"_text": text}
+
+    def _configmaps(
+        self, method: str, ns: str, rest: list[str], query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """ConfigMaps, stored in the emulated etcd: no leader, no write."""
+        if method == "POST" and not rest:
+            if self.etcd.current_leader() is None:
+                return 503, status_body(503, "ServiceUnavailable", "etcdserver: no leader")
+            obj = json.loads(body)
+            meta = obj.setdefault("metadata", {})
+            meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
+            self.configmaps[(ns, meta["name"])] = obj
+            return 201, obj
+        if method == "GET" and not rest:
+            if self.etcd.current_leader() is None:
+                return 504, status_body(504, "Timeout", "etcdserver: request timed out")
+            items = [
+                c
+                for (cns, _), c in sorted(self.configmaps.items())
+                if cns == ns
+                and matches_labels(c["metadata"].get("labels", {}), query.get("labelSelector", ""))
+            ]
+            return 200, {"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": items}
+        if method == "DELETE" and rest:
+            obj = self.configmaps.pop((ns, rest[0]), None)
+            return (
+                (200, obj)
+                if obj
+                else (404, status_body(404, "NotFound", f'configmaps "{rest[0]}" not found'))
+            )
+        return 405, status_body(405, "MethodNotAllowed", method)
+
+    def watch(self, raw_path: str) -> Iterator[dict[str, Any]] | None:
+        """A watch of deployments (``?watch=true``): ADDED for what matches now, then MODIFIED
+        as it changes, until ``timeoutSeconds``; None when the request is not such a watch."""
+        url = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if query.get("watch") not in ("true", "1"):
+            return None
+        if parts[:2] == ["api", "v1"] and parts[4:] == ["events"]:
+            return self._watch_events(parts[3], url.path, float(query.get("timeoutSeconds", 30)))
+        if parts[:3] != ["apis", "apps", "v1"] or parts[5:] not in (["deployments"], ["statefulsets"]):
+            return None
+        store = self.deployments if parts[5] == "deployments" else self.statefulsets
+        self.requests.append(("GET", url.path))
+        ns, selector = parts[4], query.get("fieldSelector", "")
+        deadline = time.monotonic() + float(query.get("timeoutSeconds", 30))
+
+        def events() -> Iterator[dict[str, Any]]:
+            seen: dict[str, str] = {}
+            while time.monotonic() < deadline:
+                with self.lock:
+                    current = [
+                        json.loads(json.dumps(d))
+                        for (dns, _), d in sorted(store.items())
+                        if dns == ns and matches_fields(d, selector)
+                    ]
+                for d in current:
+                    name, rv = d["metadata"]["name"], d["metadata"]["resourceVersion"]
+                    if seen.get(name) != rv:
+                        yield {"type": "ADDED" if name not in seen else "MODIFIED", "object": d}
+                        seen[name] = rv
+                with self.changed:
+                    self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+
+        return events()
+
+    def _watch_events(self, ns: str, path: str, timeout: float) -> Iterator[dict[str, Any]]:
+        self.requests.append(("GET", path))
+        deadline = time.monotonic() + timeout
+
+        def events() -> Iterator[dict[str, Any]]:
+            sent = 0
+            while time.monotonic() < deadline:
+                with self.lock:
+                    fresh = [e for e in self.events[sent:] if e["metadata"]["namespace"] == ns]
+                    sent = len(self.events)
+                for e in fresh:
+                    yield {"type": "ADDED", "object": e}
+                with self.changed:
+                    self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+
+        return events()
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [r for r in self.requests if r[0] in WRITES]
