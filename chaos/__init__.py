@@ -20,6 +20,7 @@ from chaos.errors import (
 )
 from chaos.experiment import controls, experiment
 from chaos.fault import Fault
+from chaos.history import History
 from chaos.inject import (
     bridge,
     cut_cluster,
@@ -32,11 +33,12 @@ from chaos.inject import (
 )
 from chaos.journal import Journal, recover, register_undo
 from chaos.load import Load, Loads
+from chaos.masters_watch import Leadership, Writes
 from chaos.overrides import SLOs
 from chaos.platform import Capacity, Masters, Member, Platform
 from chaos.probes import Probe, Sample, Series
 from chaos.slo import Check, Finding, Measure
-from chaos.steady import Leadership, Steady, Writes
+from chaos.steady import Steady
 from chaos.timeline import Timeline
 from chaos.watched import Watched
 
@@ -53,6 +55,7 @@ __all__ = [
     "Fault",
     "FaultNotInEffect",
     "Finding",
+    "History",
     "Journal",
     "Leadership",
     "Load",

@@ -146,11 +146,13 @@ def collect_evidence(item: pytest.Item) -> None:
         evidence.setdefault("load", {})[run.name] = run.evidence()
     item.stash[EVIDENCE] = evidence
     if s.ctx.tl.series:
-        from chaos.report import attach_evidence, attach_load
+        from chaos.report import attach_evidence, attach_history, attach_load
 
         attach_evidence(s.ctx.tl, evidence, item.nodeid)
         for run in runs:
             attach_load(run.name, run.stats_csv())
+        for history in s.histories:
+            attach_history(history)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from chaos.slo import Computed, Measure
 
 if TYPE_CHECKING:
     from chaos.load.run import LoadEngine
+    from chaos.registers import RegisterStore
 
 MAX_LATENCY = 30.0
 
@@ -193,6 +194,11 @@ class Masters(Protocol):
         """How many log entries member ``name`` is behind the leader (raises PlatformError if
         either does not answer)."""
         ...
+
+    def registers(self, member: str | None = None) -> RegisterStore:
+        """Single-key registers (read, write, compare-and-set) through ``member`` alone, or
+        any member: what ``steady.registers(...)`` runs its clients against."""
+        raise NotSupported("these masters offer no register client (read, write, compare-and-set)")
 
     def leader(self) -> str | None:
         """The member every reachable member agrees leads, or None (no quorum / no answer)."""

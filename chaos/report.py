@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.chart import samples_csv, timeline_png
+from chaos.history import History
 from chaos.timeline import Event, Timeline
 
 
@@ -50,6 +51,22 @@ def attach_evidence(timeline: Timeline, evidence: dict[str, Any], title: str) ->
     allure.attach(timeline_png(timeline, title), "timeline", allure.attachment_type.PNG)
     allure.attach(samples_csv(timeline), "probe samples", allure.attachment_type.CSV)
     allure.attach(json.dumps(evidence, indent=2, default=str), "evidence", allure.attachment_type.JSON)
+
+
+def attach_history(history: History) -> None:
+    """A register history as Jepsen's EDN (for Elle or Knossos) and JSON, and, when it is not
+    linearizable, the smallest set of operations that shows it, drawn per client."""
+    import allure
+
+    allure.attach(history.to_edn(), f"{history.name} history (EDN)", allure.attachment_type.TEXT)
+    allure.attach(json.dumps(history.to_json()), f"{history.name} history", allure.attachment_type.JSON)
+    verdict = history.check()
+    if not verdict.ok:
+        allure.attach(
+            f"key {verdict.key}: these operations cannot be linearized\n{verdict.timeline()}",
+            f"{history.name} counterexample",
+            allure.attachment_type.TEXT,
+        )
 
 
 def attach_load(name: str, stats_csv: str) -> None:

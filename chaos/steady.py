@@ -8,90 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+import random
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from chaos.context import RunContext
-from chaos.durability import KV, DurabilityProbe
+from chaos.durability import DurabilityProbe
 from chaos.errors import ConfigError, PlatformError, SteadyStateViolation
 from chaos.guard import GuardMonitor
+from chaos.history import History
+from chaos.masters_watch import HasKV, HasLeader, Leadership, Writes
 from chaos.probes import DEFAULT_DEADLINE, DEFAULT_HZ, Probe
-from chaos.slo import Check, Computed, Finding, Measure, Stage
+from chaos.registers import RegisterClient, RegisterStore
+from chaos.slo import Check, Finding, Stage
 from chaos.wait import WaitTimeout, wait_until
 from chaos.watched import Watched
-
-
-class HasKV(Protocol):
-    def kv(self) -> KV: ...
-
-
-class Writes(Watched):
-    """A durability writer's series plus the lost-write measure."""
-
-    def __init__(self, probe: DurabilityProbe, steady: Steady) -> None:
-        super().__init__(probe.series, steady.ctx.tl, steady.consecutive)
-        self.probe = probe
-
-    def lost(self) -> Measure:
-        """Acknowledged writes that cannot be read back (stops the writer when evaluated)."""
-
-        def compute() -> Computed:
-            lost = self.probe.lost_keys()
-            counts = self.probe.counts()
-            detail: dict[str, Any] = {**counts}
-            if lost:
-                detail["lost_keys"] = lost[:20] + (["..."] if len(lost) > 20 else [])
-            return Computed(float(len(lost)), detail, (None, None))
-
-        return Measure(f"{self.name} lost (acknowledged)", "all", compute)
-
-
-class HasLeader(Protocol):
-    def leader(self) -> str | None: ...
-
-
-class Leadership(Watched):
-    """Who leads the masters, sampled; a sample without a leader is a failed sample."""
-
-    def changes(self) -> Measure:
-        """How many times leadership moved to another member since the latest fault."""
-
-        def compute() -> Computed:
-            start = self._last_fault_start()
-            if start is None:
-                raise ConfigError("leadership changes are counted from a fault; none was injected")
-            current = self._leader_before(start)
-            seen = [current] if current else []
-            changes = 0
-            for s in self.series.samples(start):
-                if s.ok and s.value != current:
-                    if current is not None:
-                        changes += 1
-                    current = s.value
-                    seen.append(s.value)
-            return Computed(float(changes), {"leaders": " -> ".join(str(x) for x in seen)}, (start, None))
-
-        return Measure(f"{self.name} changes", "during", compute)
-
-    def _leader_before(self, t: float) -> Any:
-        before = [s.value for s in self.series.samples(None, t) if s.ok]
-        return before[-1] if before else None
-
-    def elected(self, within: float, *, new: bool = True) -> Check:
-        """A leader is in place within ``within`` seconds of the latest fault's injection;
-        with ``new`` (the default) it must be another member than the one that led when the
-        fault began, so a fault that never unseated the leader cannot pass for a fast election."""
-        if not new:
-            return self.recovers(within, label="leader elected")
-
-        made_at = self.timeline.now()
-
-        def other_than_before(leader: Any) -> bool:
-            fault = self._fault(made_at)
-            return fault is not None and leader != self._leader_before(fault.start)
-
-        return self.recovers(within, where=other_than_before, label="new leader elected")
 
 
 class Steady:
@@ -103,6 +35,7 @@ class Steady:
         self._probes: list[Probe] = []
         self._writers: list[DurabilityProbe] = []
         self._watched: list[Watched] = []
+        self.histories: list[History] = []
         self.guards = GuardMonitor(ctx)
 
     # -- probes -----------------------------------------------------------------------------
@@ -117,7 +50,7 @@ class Steady:
         self._probes.append(probe.probe)
         if not self.ctx.dry_run:  # a dry run writes nothing, not even probe keys
             probe.start()
-        writes = Writes(probe, self)
+        writes = Writes(probe, self.ctx.tl, self.consecutive)
         self._watched.append(writes)
         return writes
 
@@ -157,6 +90,33 @@ class Steady:
         if not self.ctx.dry_run:
             sampler.check_reachable()
         return self.watch(name, sampler, hz=hz, timeout=timeout)
+
+    def registers(
+        self,
+        stores: Sequence[RegisterStore],
+        *,
+        keys: int = 3,
+        hz: float = 10.0,
+        timeout: float = 1.0,
+        name: str = "registers",
+    ) -> History:
+        """Start one register client per store (``platform.masters.registers(member)``): reads,
+        writes and compare-and-set on ``keys`` keys, ``hz`` operations a second each, every one
+        recorded. The history's checks: ``linearizable()``, ``stale_reads() == 0``, ``lost() == 0``."""
+        if not stores:
+            raise ConfigError("registers() needs at least one store, e.g. [platform.masters.registers()]")
+        if not 1 <= keys <= 100:
+            raise ConfigError(f"registers(keys={keys!r}): use 1 to 100 keys")
+        history = History(name, now=self.ctx.tl.now)
+        names = [f"{name}/k{i}" for i in range(keys)]
+        for i, store in enumerate(stores):
+            rng = random.Random(self.ctx.rng.random())
+            client = RegisterClient(history, store, i, keys=names, rng=rng, timeout=timeout)
+            self.watch(
+                f"{name} client {i} ({store.member or 'any member'})", client, hz=hz, timeout=timeout + 0.5
+            )
+        self.histories.append(history)
+        return history
 
     def watch(
         self,
@@ -377,4 +337,10 @@ class Steady:
             }
         for wr in self._writers:
             out["probes"][wr.series.name]["outcomes"] = wr.counts()
+        for h in self.histories:
+            ops = h.ops
+            out.setdefault("histories", {})[h.name] = {
+                "ops": len(ops),
+                "outcomes": {t: sum(1 for o in ops if o.type == t) for t in ("ok", "fail", "info")},
+            }
         return out

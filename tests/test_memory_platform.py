@@ -110,3 +110,22 @@ def test_master_ha_experiments_pass_on_memory_without_the_lab(tmp_path):
     }
     assert summary["complete"] is True
     assert summary["environment"]["platform"] == "memory"
+
+
+def test_register_clients_on_a_partitioned_leader_see_nothing_stale(tmp_path):
+    p = _platform(tmp_path, election_s=0.2)
+    steady = Steady(p.ctx, hz=20)
+    old = p.masters.require_leader()
+    others = [m for m in p.masters.names() if m != old]
+    routes = [p.masters.registers(old), p.masters.registers(), p.masters.registers()]
+    history = steady.registers(routes, hz=20)
+    steady.baseline(seconds=0.5)
+    with partition(p, [old], others):
+        steady.hold(seconds=1)
+    steady.hold(seconds=0.5)
+    steady.expect(history.linearizable(), history.stale_reads() == 0, history.lost() == 0)
+    steady.stop()
+    ops = history.ops
+    cut_off = [o for o in ops if o.member == old and o.invoke > 0.6 and o.invoke < 1.4]
+    assert cut_off and all(o.type != "ok" for o in cut_off)  # the minority served nothing
+    assert sum(1 for o in ops if o.type == "ok" and o.f != "read") > 10

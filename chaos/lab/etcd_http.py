@@ -85,10 +85,25 @@ class EtcdClient:
     def put(self, key: str, value: str, timeout: float) -> None:
         """Acknowledged write, or WriteTimeout when the outcome is unknown, or PlatformError
         when no member could be reached at all (certainly not applied)."""
+        self._change("/v3/kv/put", {"key": _b64(key), "value": _b64(value)}, timeout)
+
+    def cas(self, key: str, expected: str | None, new: str, timeout: float) -> bool:
+        """Set ``key`` to ``new`` if it holds ``expected`` (None: absent), in one transaction;
+        False when the comparison failed (nothing was written). Errors as for ``put``."""
+        k = _b64(key)
+        compare: dict[str, Any] = (
+            {"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+            if expected is None
+            else {"key": k, "target": "VALUE", "result": "EQUAL", "value": _b64(expected)}
+        )
+        body = {"compare": [compare], "success": [{"request_put": {"key": k, "value": _b64(new)}}]}
+        return bool(self._change("/v3/kv/txn", body, timeout).get("succeeded", False))
+
+    def _change(self, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         errors: list[str] = []
         for url in self._order():
             try:
-                self._post(url, "/v3/kv/put", {"key": _b64(key), "value": _b64(value)}, timeout)
+                data = self._post(url, path, body, timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 errors.append(f"{url}: {type(exc).__name__}")
                 continue
@@ -98,7 +113,26 @@ class EtcdClient:
                 self._prefer(self.urls[(self.urls.index(url) + 1) % len(self.urls)])
                 raise WriteTimeout(f"{url}: outcome unknown: {exc}") from exc
             self._prefer(url)
-            return
+            return data
+        raise PlatformError("no etcd member reachable: " + "; ".join(errors))
+
+    def get(self, key: str, timeout: float, *, serializable: bool = False) -> str | None:
+        """The value of ``key`` (None: absent): linearizable (the member confirms with a
+        quorum that it is current) unless ``serializable`` (whatever the member has)."""
+        body: dict[str, Any] = {"key": _b64(key)}
+        if serializable:
+            body["serializable"] = True
+        errors: list[str] = []
+        for url in self._order():
+            try:
+                data = self._post(url, "/v3/kv/range", body, timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                errors.append(f"{url}: {type(exc).__name__}")
+                continue
+            except httpx.HTTPError as exc:
+                raise PlatformError(f"{url}: read failed: {type(exc).__name__}: {exc}") from exc
+            kvs = data.get("kvs") or []
+            return _unb64(kvs[0].get("value", "")) if kvs else None
         raise PlatformError("no etcd member reachable: " + "; ".join(errors))
 
     def read_prefix(self, prefix: str, timeout: float) -> dict[str, str]:
@@ -130,3 +164,21 @@ class EtcdClient:
             return resp.status_code == 200 and resp.json().get("health") == "true"
         except (httpx.HTTPError, ValueError):
             return False
+
+
+class EtcdRegisters:
+    """Registers on the masters (``RegisterStore``): through one member, or any (failover)."""
+
+    def __init__(self, urls: list[str], member: str | None, *, serializable: bool = False) -> None:
+        self.member = member
+        self.serializable = serializable
+        self._client = EtcdClient(urls)
+
+    def read(self, key: str, timeout: float) -> str | None:
+        return self._client.get(key, timeout, serializable=self.serializable)
+
+    def write(self, key: str, value: str, timeout: float) -> None:
+        self._client.put(key, value, timeout)
+
+    def cas(self, key: str, expected: str | None, new: str, timeout: float) -> bool:
+        return self._client.cas(key, expected, new, timeout)

@@ -12,7 +12,7 @@ from chaos.errors import ConfigError, PlatformError
 from chaos.fault import Fault
 from chaos.lab import topology
 from chaos.lab.binaries import find
-from chaos.lab.etcd_http import EtcdClient
+from chaos.lab.etcd_http import EtcdClient, EtcdRegisters
 from chaos.lab.inventory_kv import Inventory
 from chaos.lab.kill_master import KillMaster
 from chaos.lab.kill_service import KillService
@@ -76,6 +76,14 @@ class LabMasters(Masters):
         st = self._state()
         front = _api_url(st) if st.shape.masters_api == "write-back" else None
         return _OneMember(f"{front}/member/{name}" if front else st.member(name).client_url)
+
+    def registers(self, member: str | None = None) -> EtcdRegisters:
+        """Registers through member ``member`` alone, or any member (failing over). Straight
+        to the members, not through a masters-api front: this observes what members serve.
+        Reads are linearizable unless the lab's clients read serializably (a weakness)."""
+        st = self._state()
+        urls = [st.member(member).client_url] if member else [m.client_url for m in st.members]
+        return EtcdRegisters(urls, member, serializable=st.shape.register_reads == "serializable")
 
     def lag(self, name: str) -> int:
         """How many raft entries member ``name`` is behind the leader (raises if either does

@@ -52,6 +52,7 @@ class Profile:
     restart_delay_s: float = 0.0  # a restarted member waits this long before it starts
     masters_api: str = "direct"  # how writers reach the masters (see MASTERS_API)
     fencing: bool = False  # a watchdog kills a member that has had no leader for 3 s, for good
+    register_reads: str = "linearizable"  # how register clients read: or "serializable" (local)
     # -- traffic manager --
     gtm_check_ms: int = 200
     gtm_fall: int = 2
@@ -82,6 +83,8 @@ class Profile:
             problems.append(f"target_rps={self.target_rps!r}: must be greater than 0")
         if self.etcd_election_ms < 5 * self.etcd_heartbeat_ms:
             problems.append("etcd_election_ms must be at least 5 times etcd_heartbeat_ms (etcd refuses less)")
+        if self.register_reads not in ("linearizable", "serializable"):
+            problems.append(f"register_reads={self.register_reads!r}: linearizable or serializable")
         if self.masters_api not in MASTERS_API:
             problems.append(f"masters_api={self.masters_api!r}: use one of {', '.join(MASTERS_API)}")
         problems += [

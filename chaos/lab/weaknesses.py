@@ -64,6 +64,14 @@ CATALOGUE: tuple[Weakness, ...] = (
         "container, a data-dir check): the member is gone long after its fault is reverted",
         {"restart_delay_s": 15.0},
     ),
+    Weakness(
+        "serializable-reads",
+        "masters-reads",
+        "no client reads a value older than one already acknowledged",
+        "clients read the masters with serializable reads (served from the member's local "
+        "state, no quorum round-trip): cheap, and stale on a member cut off from its leader",
+        {"register_reads": "serializable"},
+    ),
     # -- the masters' write path ----------------------------------------------------------------
     Weakness(
         "write-back",

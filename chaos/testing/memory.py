@@ -33,6 +33,7 @@ from chaos.slo import Measure
 
 if TYPE_CHECKING:
     from chaos.config import RunConfig
+    from chaos.registers import RegisterStore
 
 RESTART = "memory.member.restart"
 HEAL = "memory.partition.heal"
@@ -84,6 +85,23 @@ class _MemberKV:
         return self.masters.read(prefix)
 
 
+class _Registers:
+    """Registers on the model: reads are linearizable (a member cut off from the majority, or
+    a cluster without a leader, cannot serve one)."""
+
+    def __init__(self, masters: MemoryMasters, member: str | None) -> None:
+        self.masters, self.member = masters, member
+
+    def read(self, key: str, timeout: float) -> str | None:
+        return self.masters.read(key, self.member).get(key)
+
+    def write(self, key: str, value: str, timeout: float) -> None:
+        self.masters.write(key, value, self.member)
+
+    def cas(self, key: str, expected: str | None, new: str, timeout: float) -> bool:
+        return self.masters.compare_and_set(key, expected, new, self.member)
+
+
 class _OneMember:
     def __init__(self, masters: MemoryMasters, name: str) -> None:
         self.masters, self.name = masters, name
@@ -133,6 +151,11 @@ class MemoryMasters(Masters):
     def tolerance(self) -> Measure:
         return failure_tolerance(self)
 
+    def registers(self, member: str | None = None) -> RegisterStore:
+        if member is not None:
+            self._known(member)
+        return _Registers(self, member)
+
     def lag(self, name: str) -> int:
         self._known(name)
         c = self._c
@@ -173,6 +196,11 @@ class MemoryMasters(Masters):
 
     # -- the model --------------------------------------------------------------------------------
     def write(self, key: str, value: str, member: str | None) -> None:
+        self.compare_and_set(key, None, value, member, unconditional=True)
+
+    def compare_and_set(
+        self, key: str, expected: str | None, new: str, member: str | None, *, unconditional: bool = False
+    ) -> bool:
         c = self._c
         with c.lock:
             self._settle(c)
@@ -180,14 +208,17 @@ class MemoryMasters(Masters):
                 raise PlatformError(f"{member} is down: connection refused")
             if c.leader is None or (member is not None and member not in c.majority()):
                 raise WriteTimeout("no leader reachable: the write may or may not have been applied")
-            c.data[key] = value
+            if not unconditional and c.data.get(key) != expected:
+                return False
+            c.data[key] = new
             c.index += 1
+            return True
 
-    def read(self, prefix: str) -> dict[str, str]:
+    def read(self, prefix: str, member: str | None = None) -> dict[str, str]:
         c = self._c
         with c.lock:
             self._settle(c)
-            if c.leader is None:
+            if c.leader is None or (member is not None and member not in c.majority()):
                 raise PlatformError("no quorum: a linearizable read cannot be served")
             return {k: v for k, v in c.data.items() if k.startswith(prefix)}
 

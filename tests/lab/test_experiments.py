@@ -31,9 +31,10 @@ RESERVE = "experiments/test_reserved_capacity.py"
 STEADY = "experiments/test_steady_state.py"
 PARTITION = "experiments/test_master_partition.py"
 
-# one lab each: weakness -> the experiments it is proven on here. Two labs, 12 of the weaknesses,
-# one per part of the platform in each lab (CI time: about 100 s of experiments a lab); the
-# other 11 are proven by `chaos checks --run`, which also runs every parametrization.
+# one lab each: weakness -> the experiments it is proven on here. Three labs, 13 of the
+# weaknesses, one per part of the platform in each lab (CI time: about 100 s of experiments for
+# each of the first two, 35 s for the third); the other 11 are proven by `chaos checks --run`,
+# which also runs every parametrization.
 LABS = {
     "masters slow to elect": {
         "slow-election": f"{HA}::test_leader_loss_keeps_writes "
@@ -54,6 +55,8 @@ LABS = {
         "memory-buffer": f"{INVENTORY}[io_error]",
         "broken-metrics": STEADY,
     },
+    # the partition experiment alone: every other weakness it names would pre-empt this one
+    "masters read serializably": {"serializable-reads": PARTITION},
 }
 
 
@@ -120,6 +123,8 @@ def test_the_suite_passes_on_resilient_and_every_check_has_a_control(tmp_path):
     partitioned = by_name["test_isolated_leader_keeps_quorum_semantics"]["figures"]
     assert partitioned["minority writes share acknowledged [during]"] == 0
     assert partitioned["writes lost (acknowledged) [all]"] == 0
+    assert partitioned["registers linearizable [all]"] == 1
+    assert partitioned["registers stale reads [all]"] == 0
     breaker = by_name["test_breaker_protects_callers_from_a_failing_dependency"]["figures"]
     assert breaker["east breaker state max [during]"] == 2
     assert breaker["orders p99 latency [during]"] <= 1000
@@ -148,6 +153,10 @@ def test_the_suite_passes_on_resilient_and_every_check_has_a_control(tmp_path):
     [steady_result] = [r for r in results if r["name"] == "test_workload_meets_its_slos"]
     names = {a["name"] for a in steady_result["attachments"]}
     assert {"timeline", "load stats (per second)", "evidence"} <= names
+    [partition_result] = [r for r in results if r["name"] == "test_isolated_leader_keeps_quorum_semantics"]
+    assert {"registers history (EDN)", "registers history"} <= {
+        a["name"] for a in partition_result["attachments"]
+    }
 
 
 @pytest.mark.parametrize("lab", list(LABS))
