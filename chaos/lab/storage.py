@@ -33,7 +33,7 @@ from chaos.lab import procs, volumes
 from chaos.lab.faultfs import Rules, write_json
 from chaos.lab.lab import Lab, LabState
 from chaos.lab.labfault import LabFault
-from chaos.platform import StorageFault
+from chaos.platform import StorageFault, quorum
 from chaos.wait import wait_until
 
 RESTORE = "lab.volume.restore"
@@ -174,11 +174,11 @@ class FailStorage(LabFault):
             return
         healthy = [m.name for m in st.members if m.proc.alive()]
         left = len([n for n in healthy if n not in hit])
-        quorum = len(members) // 2 + 1
-        if left < quorum and not self.allow_below_quorum:
+        need = quorum(len(members))
+        if left < need and not self.allow_below_quorum:
             raise UnsafeFaultRefused(
                 f"failing the storage of {', '.join(hit)} would leave {left} of {len(members)} masters "
-                f"with working storage, below quorum ({quorum}): the cluster would stop accepting "
+                f"with working storage, below quorum ({need}): the cluster would stop accepting "
                 "writes. Pass allow_below_quorum=True to do it anyway"
             )
 
