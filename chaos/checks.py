@@ -132,6 +132,9 @@ def record_weakness(
                 )
 
 
+EXPLORE_EXAMPLES = 5
+EXPLORE_BUDGET = "90s"
+
 Runner = Callable[[list[str], tuple[str, ...], Path], dict[str, Any]]
 
 
@@ -152,6 +155,12 @@ def run_pytest(
         "-q",
         "--chaos-reports",
         str(reports),
+        # an exploring experiment gets a bounded search: enough to find what a weakness
+        # breaks and shrink it some; `chaos explore` is for long searches
+        "--chaos-explore-examples",
+        str(EXPLORE_EXAMPLES),
+        "--chaos-explore-budget",
+        EXPLORE_BUDGET,
     ]
     argv += [arg for w in weaknesses for arg in ("--lab-weakness", w)]
     proc = subprocess.run(argv, cwd=rootdir, capture_output=True, text=True, check=False)

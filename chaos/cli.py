@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -156,6 +157,59 @@ def gameday(plan: Path, check: bool, no_html: bool) -> None:
         except ChaosError as exc:
             click.echo(f"chaos: {exc}; the run goes on without the HTML report", err=True)
     sys.exit(run_plan(loaded, console=Console(soft_wrap=True), html=not no_html, allure=allure))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.option(
+    "--budget", default="10m", show_default=True, help="wall time each exploring experiment may use"
+)
+@click.option("--examples", default=1000, show_default=True, help="schedules each may try at most")
+@click.option("--no-html", is_flag=True, help="skip the Allure HTML report")
+@_friendly
+def explore(plan: Path, budget: str, examples: int, no_html: bool) -> None:
+    """Explore generated fault schedules for a time budget: a game-day plan's experiments (those
+    that explore, such as experiments/test_explore_masters.py) with live progress (schedules
+    tried, failures, the smallest failing schedule). Exit code is non-zero when one failed."""
+    from rich.console import Console
+
+    from chaos.config import parse_duration
+    from chaos.gameday import run_plan
+    from chaos.plan import load_plan
+
+    parse_duration(budget, what="--budget")
+    loaded = load_plan(plan)
+    extra = ["--chaos-explore-budget", budget, "--chaos-explore-examples", str(examples)]
+    sys.exit(run_plan(loaded, console=Console(soft_wrap=True), html=not no_html, extra=extra))
+
+
+@main.command()
+@click.argument("record", type=click.Path(path_type=Path))
+@_friendly
+def replay(record: Path) -> None:
+    """Run a recorded minimal failing schedule again, exactly (RECORD: a file from
+    reports/schedules/, or a run directory holding one): the same experiment, platform,
+    profile, weaknesses and seed."""
+    files = sorted(record.glob("**/schedules/*.json")) if record.is_dir() else [record]
+    if len(files) != 1:
+        found = ", ".join(str(f) for f in files) or "none"
+        raise ConfigError(f"{record}: give one schedule file (found: {found})")
+    try:
+        doc = json.loads(files[0].read_text())
+        nodeid, env = doc["nodeid"], doc.get("environment", {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{files[0]}: not a recorded schedule ({exc})") from exc
+    argv = [sys.executable, "-m", "pytest", nodeid, "-p", "no:cacheprovider", "--chaos-replay", str(files[0])]
+    argv += [
+        "--platform",
+        str(env.get("platform", "lab")),
+        "--lab-profile",
+        str(env.get("profile", "resilient")),
+    ]
+    argv += ["--chaos-seed", str(env.get("seed", 0))]
+    argv += [arg for w in env.get("weaknesses", []) for arg in ("--lab-weakness", str(w))]
+    click.echo("replay: " + " ".join(argv[2:]))
+    sys.exit(subprocess.run(argv, check=False).returncode)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -16,7 +16,9 @@ EventKind = Literal[FaultEventKind, PhaseEventKind, "note", "load.start", "load.
 
 # what the progress stream carries: the run's shape ("session"), each test as it starts
 # ("test") and ends ("result"), and the timeline's faults, phases and aborts as they happen
-ProgressKind = Literal["session", "test", "result", FaultEventKind, PhaseEventKind, "abort", "abort.reverted"]
+ProgressKind = Literal[
+    "session", "test", "result", FaultEventKind, PhaseEventKind, "abort", "abort.reverted", "explore"
+]
 
 SpanKind = Literal["fault", "phase"]
 

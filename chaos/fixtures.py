@@ -17,10 +17,22 @@ from chaos.journal import Journal
 from chaos.overrides import SLOs
 from chaos.platform import Platform
 from chaos.registry import PLATFORMS, PRIVATE_JOURNAL, resolve
-from chaos.stash import CONFIG, CONTEXT, ENVIRONMENT, EVIDENCE, LOADS, PROGRESS, SLOS, STEADY
+from chaos.stash import (
+    CONFIG,
+    CONTEXT,
+    ENVIRONMENT,
+    EVIDENCE,
+    EXPLORE,
+    EXPLORER,
+    LOADS,
+    PROGRESS,
+    SLOS,
+    STEADY,
+)
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
+    from chaos.explore import Explorer
     from chaos.lab import Lab
     from chaos.load import Loads
 
@@ -131,8 +143,14 @@ def steady(
 def collect_evidence(item: pytest.Item) -> None:
     """Stop the probes and attach the evidence once, at the end of the test body, so the
     attachments belong to the test in the report (not to fixture teardown)."""
+    explorer = item.stash.get(EXPLORER, None)
+    if explorer is not None and explorer.result.steady is not None:
+        # an exploration's evidence is its smallest failing schedule's
+        item.stash[STEADY] = explorer.result.steady
     s = item.stash.get(STEADY, None)
     if s is None or EVIDENCE in item.stash:
+        if explorer is not None:
+            _record_exploration(item, explorer, {})
         return
     s.stop()
     evidence = s.evidence()
@@ -153,6 +171,56 @@ def collect_evidence(item: pytest.Item) -> None:
             attach_load(run.name, run.stats_csv())
         for history in s.histories:
             attach_history(history)
+    if explorer is not None:
+        _record_exploration(item, explorer, evidence)
+
+
+def _record_exploration(item: pytest.Item, explorer: Explorer, evidence: dict[str, Any]) -> None:
+    """What was explored goes into the evidence; the smallest failing schedule into a file
+    to replay (reports/schedules/) and into the report as a table."""
+    result = explorer.result
+    evidence["exploration"] = result.summary()
+    item.stash[EVIDENCE] = evidence
+    if result.minimal is None:
+        return
+    from chaos.explore import write_record
+    from chaos.report import attach_schedule
+
+    cfg = item.config.stash[CONFIG]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.nodeid)
+    path = cfg.reports / "schedules" / f"{name}.json"
+    env = {
+        "platform": cfg.platform,
+        "profile": cfg.lab_profile,
+        "weaknesses": list(cfg.lab_weaknesses),
+        "seed": cfg.seed,
+    }
+    write_record(path, item.nodeid, env, result)
+    evidence["exploration"]["replay"] = f"pytest '{item.nodeid}' --chaos-replay {path}"
+    attach_schedule(result.minimal, path)
+
+
+@pytest.fixture
+def explore(platform: Platform, chaos_config: RunConfig, request: pytest.FixtureRequest) -> Explorer:
+    """``explore(schedules(platform, ...), trial)``: run ``trial(steady, run)`` over generated
+    fault schedules within the run's budget (--chaos-explore-examples, --chaos-explore-budget),
+    shrink a failure to its smallest schedule, record it to replay (--chaos-replay FILE)."""
+    from chaos.explore import Explorer
+
+    opts = request.config.stash[EXPLORE]
+    progress = request.config.stash[PROGRESS]
+    explorer = Explorer(
+        platform,
+        hz=chaos_config.probe_hz,
+        seed_=chaos_config.seed,
+        examples=opts.examples,
+        budget_s=opts.budget_s,
+        database=chaos_config.reports / "hypothesis",
+        replay=opts.replay,
+        on_progress=lambda msg: progress.emit("explore", nodeid=request.node.nodeid, message=msg),
+    )
+    request.node.stash[EXPLORER] = explorer
+    return explorer
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class RunView:
     faults: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    explored: int = 0  # fault schedules an exploring experiment has tried
 
     def apply(self, ev: dict[str, Any]) -> str | None:
         """Fold one progress event in; returns a line worth printing on a plain terminal."""
@@ -55,6 +57,12 @@ class RunView:
     def _on_test(self, ev: dict[str, Any]) -> str:
         self.current, self.phase, self.faults = ev["nodeid"], None, []
         return f"[{len(self.results) + 1}/{self.total}] {ev['nodeid']}"
+
+    def _on_explore(self, ev: dict[str, Any]) -> str:
+        message = str(ev.get("message", ""))
+        if message.startswith("schedule"):
+            self.explored += 1
+        return f"    explore: {message}"
 
     def _on_phase_start(self, ev: dict[str, Any]) -> None:
         self.phase = ev["name"]
@@ -114,7 +122,7 @@ class RunView:
         return Group(head, now, done, *[Text(n, style="bold red") for n in self.notes[-3:]])
 
 
-def pytest_argv(plan: Plan, run_dir: Path, progress: Path) -> list[str]:
+def pytest_argv(plan: Plan, run_dir: Path, progress: Path, extra: Sequence[str] = ()) -> list[str]:
     argv = [sys.executable, "-m", "pytest", *plan.experiments, "-p", "no:cacheprovider", "-q"]
     argv += ["--platform", plan.platform, "--lab-profile", plan.profile, "--chaos-seed", str(plan.seed)]
     argv += ["--chaos-reports", str(run_dir), "--alluredir", str(run_dir / "allure-results")]
@@ -131,7 +139,7 @@ def pytest_argv(plan: Plan, run_dir: Path, progress: Path) -> list[str]:
         argv.append("--kube-control-plane")
     if plan.topology is not None:
         argv += ["--kube-topology", str(plan.topology)]
-    return argv
+    return [*argv, *extra]
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -160,7 +168,14 @@ def _show(
     return offset
 
 
-def run_plan(plan: Plan, *, console: Console, html: bool = True, allure: list[str] | None = None) -> int:
+def run_plan(
+    plan: Plan,
+    *,
+    console: Console,
+    html: bool = True,
+    allure: list[str] | None = None,
+    extra: Sequence[str] = (),
+) -> int:
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         # started in the background (nohup, `&`): SIGINT is ignored and pytest would inherit
         # that, so the SIGINT that stops a run at its time limit (faults reverted) would do nothing
@@ -169,7 +184,7 @@ def run_plan(plan: Plan, *, console: Console, html: bool = True, allure: list[st
     run_dir = plan.reports / f"{plan.name}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
     progress = run_dir / "progress.jsonl"
-    argv = pytest_argv(plan, run_dir, progress)
+    argv = pytest_argv(plan, run_dir, progress, extra)
     view = RunView()
     started = time.time()
     stop_reason: str | None = None

@@ -16,7 +16,8 @@ from chaos.context import default_journal, lab_unavailable, state_dir
 from chaos.errors import ConfigError
 from chaos.overrides import parse_slo_overrides
 from chaos.progress import ProgressLog
-from chaos.stash import ASKED, CONFIG, ENVIRONMENT, PROGRESS, RECORDS, SLOS
+from chaos.schedules import ExploreOptions
+from chaos.stash import ASKED, CONFIG, ENVIRONMENT, EXPLORE, PROGRESS, RECORDS, SLOS
 
 pytest_plugins = ["chaos.fixtures", "chaos.records"]
 
@@ -102,6 +103,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--kube-control-plane", action="store_true", help="allow faults on the control plane (etcd members)"
     )
     group.addoption(
+        "--chaos-explore-examples",
+        type=int,
+        default=20,
+        metavar="N",
+        help="schedules an exploring experiment tries at most (default 20)",
+    )
+    group.addoption(
+        "--chaos-explore-budget",
+        default="10m",
+        metavar="DURATION",
+        help="wall time an exploring experiment may spend, shrinking included (default 10m)",
+    )
+    group.addoption(
+        "--chaos-replay",
+        default=None,
+        metavar="FILE",
+        help="run an exploring experiment's recorded schedule (reports/schedules/*.json) once, exactly",
+    )
+    group.addoption(
         "--chaos-progress",
         default=None,
         metavar="FILE",
@@ -147,11 +167,17 @@ def pytest_configure(config: pytest.Config) -> None:
             progress=Path(p) if (p := config.getoption("--chaos-progress")) else None,
         )
         slos = parse_slo_overrides(config.getoption("--chaos-slo"))
+        explore = ExploreOptions.build(
+            config.getoption("--chaos-explore-examples"),
+            config.getoption("--chaos-explore-budget"),
+            config.getoption("--chaos-replay"),
+        )
     except ConfigError as exc:
         raise pytest.UsageError("chaos: " + "\nchaos: ".join(exc.problems)) from exc
     config.stash[CONFIG] = cfg
     config.stash[PROGRESS] = ProgressLog(cfg.progress)
     config.stash[SLOS] = slos
+    config.stash[EXPLORE] = explore
     config.stash[RECORDS] = []
     config.stash[ENVIRONMENT] = {}
 

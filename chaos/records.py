@@ -16,7 +16,18 @@ import pytest
 from chaos.categories import category_of
 from chaos.errors import DryRunPlan, NotSupported
 from chaos.fixtures import collect_evidence
-from chaos.stash import ASKED, CONFIG, CONTEXT, ENVIRONMENT, EVIDENCE, FAILURE, PROGRESS, RECORDS, REPORTS
+from chaos.stash import (
+    ASKED,
+    CONFIG,
+    CONTEXT,
+    ENVIRONMENT,
+    EVIDENCE,
+    EXPLORER,
+    FAILURE,
+    PROGRESS,
+    RECORDS,
+    REPORTS,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,9 @@ class ExperimentRecord:
     figures: dict[str, float | None]
     evidence: dict[str, Any] = field(default_factory=dict)
     finished: str = ""
+    # an exploring experiment's smallest failing fault schedule (kind, target, params, start,
+    # duration per step), or None
+    schedule: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +147,15 @@ def _record(item: pytest.Item) -> ExperimentRecord:
         figures=figures,
         evidence=evidence,
         finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        schedule=_schedule(item),
     )
+
+
+def _schedule(item: pytest.Item) -> list[dict[str, Any]] | None:
+    explorer = item.stash.get(EXPLORER, None)
+    if explorer is None or explorer.result.minimal is None:
+        return None
+    return explorer.result.minimal.to_json()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -26,8 +26,8 @@ UNDO_MODULES: dict[str, str] = {
     "kube.pod.killed": "chaos.kube.pod_faults",
     "kube.deployment.scale": "chaos.kube.pod_faults",
     "kube.object.delete": "chaos.kube.objects",
-    "memory.member.restart": "chaos.testing.memory",
-    "memory.partition.heal": "chaos.testing.memory",
+    "memory.member.restart": "chaos.testing.memory_faults",
+    "memory.partition.heal": "chaos.testing.memory_faults",
 }
 
 # platform name -> "module:function" building it (see chaos.platforms for the signature)

@@ -9,6 +9,7 @@ from typing import Any
 
 from chaos.chart import samples_csv, timeline_png
 from chaos.history import History
+from chaos.schedules import Schedule
 from chaos.timeline import Event, Timeline
 
 
@@ -67,6 +68,14 @@ def attach_history(history: History) -> None:
             f"{history.name} counterexample",
             allure.attachment_type.TEXT,
         )
+
+
+def attach_schedule(schedule: Schedule, path: Path) -> None:
+    """The smallest failing schedule: a table to read and the file to replay it from."""
+    import allure
+
+    allure.attach(schedule.table(), "minimal failing schedule", allure.attachment_type.TEXT)
+    allure.attach(path.read_text(), "schedule (replay with --chaos-replay)", allure.attachment_type.JSON)
 
 
 def attach_load(name: str, stats_csv: str) -> None:

@@ -12,8 +12,10 @@ from chaos.progress import ProgressLog
 from chaos.steady import Steady
 
 if TYPE_CHECKING:
+    from chaos.explore import Explorer
     from chaos.load import Loads
     from chaos.records import ExperimentRecord
+    from chaos.schedules import ExploreOptions
 
 CONFIG = pytest.StashKey[RunConfig]()
 RECORDS: pytest.StashKey[list[ExperimentRecord]] = pytest.StashKey()
@@ -27,3 +29,5 @@ CONTEXT = pytest.StashKey[RunContext]()
 FAILURE = pytest.StashKey[BaseException]()  # what ended the test, for its failure category
 PROGRESS = pytest.StashKey[ProgressLog]()
 ASKED = pytest.StashKey[int]()  # experiments collected: what the run was asked to run
+EXPLORE: pytest.StashKey[ExploreOptions] = pytest.StashKey()  # the run's exploration options
+EXPLORER: pytest.StashKey[Explorer] = pytest.StashKey()  # the test's explorer, if it explores

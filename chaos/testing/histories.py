@@ -13,8 +13,10 @@ from chaos.history import Op
 
 
 def register_history(
-    seed: int, *, clients: int = 5, keys: int = 1, ops: int = 100, stale: bool = False
+    seed: int, *, clients: int = 5, keys: int = 1, ops: int = 100, stale: bool = False, unknown: float = 0.0
 ) -> list[Op]:
+    """``unknown``: the share of writes whose client never learns the outcome (``info``); half
+    of those really took effect."""
     rng = random.Random(seed)
     ids = itertools.count()
     plans = []
@@ -35,6 +37,11 @@ def register_history(
         if f == "read":
             out.append(Op(next(ids), c, "read", key, now, start, end, "ok"))
         elif f == "write":
+            if rng.random() < unknown:
+                if rng.random() < 0.5:
+                    state[key] = f"v{i}"
+                out.append(Op(next(ids), c, "write", key, f"v{i}", start, float("inf"), "info"))
+                continue
             state[key] = f"v{i}"
             out.append(Op(next(ids), c, "write", key, f"v{i}", start, end, "ok"))
         else:

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.context import RunContext
 from chaos.durability import KV, WriteTimeout
-from chaos.errors import NotSupported, PlatformError
-from chaos.fault import Fault, not_in_effect
-from chaos.journal import register_undo
+from chaos.errors import EnvironmentNotReady, NotSupported, PlatformError
+from chaos.fault import Fault
 from chaos.platform import (
     LinkFault,
     Masters,
@@ -26,20 +25,17 @@ from chaos.platform import (
     Platform,
     StorageFault,
     failure_tolerance,
-    pick_member,
     quorum,
 )
 from chaos.slo import Measure
+from chaos.testing.memory_faults import LIVE, Isolate, KillMember
+from chaos.wait import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from chaos.config import RunConfig
     from chaos.registers import RegisterStore
 
-RESTART = "memory.member.restart"
-HEAL = "memory.partition.heal"
-# the platforms alive in this process, by id: an undo finds its platform here (after a crash
-# there is nothing to undo: the memory is gone with the process)
-_LIVE: dict[str, MemoryMasters] = {}
+ROLLBACK_S = 1.0  # what the compound weakness loses: the writes of the last second
 
 
 @dataclass
@@ -55,23 +51,13 @@ class _Cluster:
     data: dict[str, str] = field(default_factory=dict)
     index: int = 0  # writes committed
     lock: threading.Lock = field(default_factory=threading.Lock)
+    lost: str | None = None  # the leader whose loss the pending election replaces
+    compound: bool = False  # the seeded compound weakness (see MemoryPlatform)
+    # recent commits as (when, key, value before): what the compound weakness rolls back
+    recent: list[tuple[float, str, str | None]] = field(default_factory=list)
 
     def majority(self) -> list[str]:
         return sorted(n for n in self.alive if n not in self.cut)
-
-
-@register_undo(RESTART)
-def _restart(undo: dict[str, Any]) -> None:
-    masters = _LIVE.get(undo["platform"])
-    if masters is not None:
-        masters.start(undo["member"])
-
-
-@register_undo(HEAL)
-def _heal(undo: dict[str, Any]) -> None:
-    masters = _LIVE.get(undo["platform"])
-    if masters is not None:
-        masters.heal(undo["members"])
 
 
 class _MemberKV:
@@ -113,13 +99,21 @@ class _OneMember:
 class MemoryMasters(Masters):
     """Three (or ``members``) masters with a leader chosen by the run's seeded random."""
 
-    def __init__(self, ctx: RunContext, *, members: int = 3, election_s: float = 0.3, key: str = "") -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        members: int = 3,
+        election_s: float = 0.3,
+        compound: bool = False,
+        key: str = "",
+    ) -> None:
         self.ctx = ctx
-        self.key = key or str(id(self))
+        self.key = str(id(self))
         names = [f"m{i}" for i in range(1, members + 1)]
-        self._c = _Cluster(names, election_s, alive=set(names))
+        self._c = _Cluster(names, election_s, alive=set(names), compound=compound)
         self._c.leader = ctx.rng.choice(names)
-        _LIVE[self.key] = self
+        LIVE[self.key] = self
 
     # -- what the Protocol asks ----------------------------------------------------------------
     def names(self) -> list[str]:
@@ -210,6 +204,8 @@ class MemoryMasters(Masters):
                 raise WriteTimeout("no leader reachable: the write may or may not have been applied")
             if not unconditional and c.data.get(key) != expected:
                 return False
+            now = self.ctx.clock.now()
+            c.recent = [r for r in c.recent if r[0] > now - ROLLBACK_S] + [(now, key, c.data.get(key))]
             c.data[key] = new
             c.index += 1
             return True
@@ -224,7 +220,7 @@ class MemoryMasters(Masters):
 
     def _lose(self, c: _Cluster, name: str) -> None:
         if c.leader == name:
-            c.leader = None
+            c.leader, c.lost = None, name
             c.elect_at = self.ctx.clock.now() + c.election_s
 
     def _settle(self, c: _Cluster) -> None:
@@ -241,65 +237,23 @@ class MemoryMasters(Masters):
         if now >= c.elect_at:
             c.leader = self.ctx.rng.choice(majority)
             c.elect_at = None
+            if c.compound and c.lost not in c.cut and c.cut:
+                self._roll_back(c, now)
+
+    @staticmethod
+    def _roll_back(c: _Cluster, now: float) -> None:
+        """The compound weakness: a leader elected after the old one died, while another member
+        is cut off, starts from a stale log and the last second of acknowledged writes is gone."""
+        for _, key, before in reversed([r for r in c.recent if r[0] > now - ROLLBACK_S]):
+            if before is None:
+                c.data.pop(key, None)
+            else:
+                c.data[key] = before
+        c.recent = []
 
     def _known(self, name: str) -> None:
         if name not in self._c.names:
             raise PlatformError(f"no master named {name!r}; masters are: {', '.join(self._c.names)}")
-
-
-class _KillMember(Fault):
-    kind = "kill_master"
-
-    def __init__(self, masters: MemoryMasters, pick: str, allow_below_quorum: bool) -> None:
-        super().__init__(masters.ctx)
-        self.masters, self.pick, self.allow = masters, pick, allow_below_quorum
-        self.target: str | None = None
-
-    def describe(self) -> str:
-        return f"stop master {self.target or self.pick}"
-
-    def details(self) -> dict[str, Any]:
-        return {"target": self.target, "pick": self.pick}
-
-    def prepare(self) -> None:
-        names = self.masters.names()
-        self.target = pick_member(
-            self.pick,
-            names=names,
-            up=[n for n in names if self.masters.running(n)],
-            leader=self.masters.leader(),
-            rng=self.ctx.rng,
-            allow_below_quorum=self.allow,
-        )
-
-    def inject(self) -> None:
-        assert self.target is not None
-        self.journaled(RESTART, {"platform": self.masters.key, "member": self.target}, f"start {self.target}")
-        self.masters.stop(self.target)
-
-    def verify(self) -> None:
-        if self.target is None or self.masters.running(self.target):
-            raise not_in_effect(self, "the member still runs")
-
-
-class _Isolate(Fault):
-    kind = "partition"
-
-    def __init__(self, masters: MemoryMasters, members: list[str], label: str) -> None:
-        super().__init__(masters.ctx)
-        self.masters, self.members, self.label = masters, members, label
-
-    def describe(self) -> str:
-        return f"partition {self.label + ': ' if self.label else ''}{','.join(self.members)} | the rest"
-
-    def inject(self) -> None:
-        undo = {"platform": self.masters.key, "members": self.members}
-        self.journaled(HEAL, undo, f"heal {','.join(self.members)}")
-        self.masters.isolate(self.members)
-
-    def verify(self) -> None:
-        if self.masters.leader() in self.members:
-            raise not_in_effect(self, "a cut-off member still leads")
 
 
 class MemoryPlatform(Platform):
@@ -307,16 +261,21 @@ class MemoryPlatform(Platform):
 
     name = "memory"
 
-    def __init__(self, ctx: RunContext, *, members: int = 3, election_s: float = 0.3) -> None:
+    def __init__(
+        self, ctx: RunContext, *, members: int = 3, election_s: float = 0.3, compound: bool = False
+    ) -> None:
+        """``compound``: a weakness only two overlapping faults reveal. A leader elected after
+        the old one was killed *while another member is cut off* starts from a stale log and
+        loses the last second of acknowledged writes; either fault alone is survived."""
         self.ctx = ctx
-        self._masters = MemoryMasters(ctx, members=members, election_s=election_s)
+        self._masters = MemoryMasters(ctx, members=members, election_s=election_s, compound=compound)
 
     @property
     def masters(self) -> MemoryMasters:
         return self._masters
 
     def kill_master(self, pick: str = "leader", *, allow_below_quorum: bool = False) -> Fault:
-        return _KillMember(self._masters, pick, allow_below_quorum)
+        return KillMember(self.ctx, self._masters, pick, allow_below_quorum)
 
     def nodes(self) -> list[str]:
         return self._masters.names()
@@ -335,10 +294,20 @@ class MemoryPlatform(Platform):
         named = {n for side in sides for n in side}
         if not minority or not named <= names or len(minority) >= quorum(len(names)):
             raise NotSupported("the memory platform cuts a minority of masters from the rest, nothing else")
-        return _Isolate(self._masters, minority, label)
+        return Isolate(self.ctx, self._masters, minority, label)
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Healthy by construction once a leader is elected: nothing runs that could be slow."""
+        """Every member up and a leader elected (an election after a revert takes its time)."""
+        masters = self._masters
+        try:
+            wait_until(
+                lambda: masters.leader() is not None and len(masters.healthy()) == len(masters.names()),
+                timeout=timeout,
+                interval=0.01,
+                what="the memory masters to elect a leader with every member up",
+            )
+        except WaitTimeout as exc:
+            raise EnvironmentNotReady(str(exc)) from exc
 
     def environment(self) -> dict[str, Any]:
         return {"platform": "memory", "masters": ", ".join(self._masters.names())}

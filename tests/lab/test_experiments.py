@@ -30,6 +30,9 @@ FAILOVER = "experiments/test_cross_cluster_failover.py::test_traffic_fails_over_
 RESERVE = "experiments/test_reserved_capacity.py"
 STEADY = "experiments/test_steady_state.py"
 PARTITION = "experiments/test_master_partition.py"
+EXPLORE = "experiments/test_explore_masters.py"
+# a short exploration: enough to find a failure and shrink it some (CI time)
+EXPLORE_ARGS = ("--chaos-explore-examples", "3", "--chaos-explore-budget", "30s")
 
 # one lab each: weakness -> the experiments it is proven on here. Three labs, 13 of the
 # weaknesses, one per part of the platform in each lab (CI time: about 100 s of experiments for
@@ -48,7 +51,7 @@ LABS = {
     },
     # a cold reserve is run first, before another experiment's load takes from it
     "masters behind a write-back cache": {
-        "write-back": f"{HA}::test_follower_loss_keeps_writes {PARTITION} "
+        "write-back": f"{HA}::test_follower_loss_keeps_writes {PARTITION} {EXPLORE} "
         f"{STORAGE}::test_majority_storage_failure_is_unavailable_not_lossy",
         "no-fallback": BREAKER,
         "cold-reserve": RESERVE,
@@ -74,6 +77,7 @@ def run_experiments(target, tmp_path, *extra):
             str(tmp_path),
             "--alluredir",
             str(tmp_path / "allure"),
+            *EXPLORE_ARGS,
             *extra,
         ],
         capture_output=True,

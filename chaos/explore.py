@@ -1,0 +1,162 @@
+"""Exploring fault schedules: a property (``trial``) run over schedules hypothesis draws, each
+in a context of its own, within a budget of schedules and of wall time; a failure shrunk to
+the smallest schedule that still breaks it, recorded to replay exactly.
+
+The ``explore`` fixture gives an ``Explorer``; ``--chaos-replay FILE`` makes it run the
+recorded schedule once instead of exploring. Hypothesis's settings for real-time runs are
+set here (no deadline, the example database under the reports directory), so experiments do
+not need to know them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from chaos.context import RunContext
+from chaos.platform import Platform
+from chaos.schedules import Schedule, run_schedule
+from chaos.steady import Steady
+
+# the property: given a fresh Steady (its own timeline) and a function that runs the schedule
+# as the "during" phase, start probes, run it, and judge the invariants with steady.expect
+Trial = Callable[[Steady, Callable[[], None]], None]
+
+
+@dataclass
+class Exploration:
+    """What an exploration did: schedules tried, the smallest failing one (if any)."""
+
+    tried: int = 0
+    faults: int = 0
+    failures: int = 0
+    minimal: Schedule | None = None
+    error: BaseException | None = None
+    steady: Steady | None = None  # the minimal failing schedule's, for its evidence
+    progress: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "tried": self.tried,
+            "faults injected": self.faults,
+            "failing schedules": self.failures,
+            "minimal": None if self.minimal is None else self.minimal.to_json(),
+        }
+
+
+def write_record(path: Path, nodeid: str, environment: dict[str, Any], result: Exploration) -> None:
+    """The minimal failing schedule as a small JSON file: what ``--chaos-replay`` and ``chaos
+    replay`` run again."""
+    if result.minimal is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "nodeid": nodeid,
+        "environment": environment,
+        "error": f"{type(result.error).__name__}: {result.error}" if result.error else None,
+        "tried": result.tried,
+        "schedule": result.minimal.to_json(),
+    }
+    path.write_text(json.dumps(doc, indent=2, default=str))
+
+
+class Explorer:
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        hz: float,
+        seed_: int,
+        examples: int,
+        budget_s: float,
+        database: Path | None,
+        replay: Schedule | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.platform, self.hz, self.seed = platform, hz, seed_
+        self.examples, self.budget_s, self.database = examples, budget_s, database
+        self.replay = replay
+        self.on_progress = on_progress or (lambda _msg: None)
+        self.result = Exploration()
+
+    def __call__(self, strategy: st.SearchStrategy[Schedule], trial: Trial) -> Exploration:
+        """Run ``trial`` over schedules from ``strategy``; raise the smallest failure found."""
+        if self.replay is not None:
+            self.on_progress(f"replaying a recorded schedule of {len(self.replay.steps)} step(s)")
+            try:
+                self._one(self.replay, trial)
+            except BaseException as exc:
+                self._failed(self.replay, exc)
+                raise
+            return self.result
+        deadline = time.monotonic() + self.budget_s
+        failed: dict[str, BaseException] = {}
+
+        @settings(
+            max_examples=self.examples,
+            deadline=None,
+            database=DirectoryBasedExampleDatabase(str(self.database)) if self.database else None,
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+            print_blob=False,
+        )
+        @seed(self.seed)
+        @given(strategy)
+        def example(schedule: Schedule) -> None:
+            key = json.dumps(schedule.to_json(), sort_keys=True)
+            if key in failed:  # the same schedule again (shrinking, the final replay): same verdict
+                self.result.minimal = schedule
+                raise failed[key]
+            if time.monotonic() > deadline:
+                return  # the budget is spent: what is left passes unrun, so shrinking stops here
+            try:
+                self._one(schedule, trial)
+            except BaseException as exc:
+                failed[key] = exc
+                self._failed(schedule, exc)
+                raise
+
+        example()
+        return self.result
+
+    def _failed(self, schedule: Schedule, exc: BaseException) -> None:
+        # hypothesis runs the smallest failing schedule last: the last one recorded is it
+        self.result.failures += 1
+        self.result.minimal, self.result.error = schedule, exc
+
+    def _one(self, schedule: Schedule, trial: Trial) -> None:
+        base = self.platform.ctx
+        ctx = RunContext(
+            journal=base.journal,
+            rng=random.Random(self.seed * 1_000_003 + self.result.tried),
+            dry_run=base.dry_run,
+            fault_ttl=base.fault_ttl,
+        )
+        steady = Steady(ctx, hz=self.hz)
+        self.result.tried += 1
+        self.result.faults += len(schedule.steps)
+        self.on_progress(f"schedule {self.result.tried}: {'; '.join(s.describe() for s in schedule.steps)}")
+        self.platform.ctx = ctx  # this schedule's faults go on this schedule's timeline
+        try:
+            self.platform.wait_healthy()
+            trial(steady, lambda: _during(steady, self.platform, schedule))
+        except BaseException:
+            self.result.steady = steady
+            raise
+        finally:
+            steady.stop()
+            self.platform.ctx = base
+
+
+def _during(steady: Steady, platform: Platform, schedule: Schedule) -> None:
+    with steady.phase("schedule"):
+        run_schedule(platform, schedule)

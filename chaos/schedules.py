@@ -1,0 +1,264 @@
+"""Generated fault schedules: hypothesis draws combinations of faults on the masters, runs each
+as the experiment's "during" phase, and shrinks a failing one to the smallest schedule that
+still breaks an invariant; a recorded schedule replays exactly.
+
+A ``Schedule`` is a list of steps, each a fault kind, its target member, its parameters, its
+start offset and its duration (they may overlap). ``schedules(platform, ...)`` is the strategy;
+``run_schedule`` injects and reverts each step on time (journaled, verified, self-expiring, as
+every fault is); ``Explorer`` (the ``explore`` fixture) runs a property over many schedules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chaos.errors import ConfigError, EnvironmentNotReady
+from chaos.fault import Fault
+from chaos.inject import fail_storage, kill_master, partition
+from chaos.platform import STORAGE_MODES, Platform
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+KINDS = ("kill_master", "partition", "fail_storage")
+# storage modes a schedule draws: each takes the member's disk away; slow and flaky are
+# left out (their effect depends on load, so a shrunk schedule would not replay exactly)
+SCHEDULE_STORAGE = ("io_error", "full", "read_only")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    target: str
+    start: float  # seconds from the start of the schedule
+    duration: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+    def describe(self) -> str:
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind} {self.target}{extra} at {self.start:g} s for {self.duration:g} s"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: tuple[Step, ...]
+
+    @property
+    def length(self) -> float:
+        return max((s.end for s in self.steps), default=0.0)
+
+    def table(self) -> str:
+        """The schedule as a table a person reads (the report shows it)."""
+        rows = ["| # | fault | target | parameters | start (s) | duration (s) |", "|---|---|---|---|---|---|"]
+        for i, s in enumerate(self.steps, 1):
+            params = ", ".join(f"{k}={v}" for k, v in sorted(s.params.items())) or "-"
+            rows.append(f"| {i} | {s.kind} | {s.target} | {params} | {s.start:g} | {s.duration:g} |")
+        return "\n".join(rows)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self.steps]
+
+    @classmethod
+    def from_json(cls, data: Sequence[dict[str, Any]]) -> Schedule:
+        try:
+            steps = tuple(
+                Step(
+                    str(d["kind"]),
+                    str(d["target"]),
+                    float(d["start"]),
+                    float(d["duration"]),
+                    dict(d.get("params", {})),
+                )
+                for d in data
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"not a fault schedule: {exc}; each step needs kind, target, start, duration"
+            ) from exc
+        bad = [s.kind for s in steps if s.kind not in KINDS]
+        if bad:
+            raise ConfigError(
+                f"unknown fault kind(s) in the schedule: {', '.join(bad)}; kinds are {', '.join(KINDS)}"
+            )
+        return cls(steps)
+
+    @classmethod
+    def load(cls, path: Path) -> Schedule:
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such schedule file") from exc
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not JSON: {exc}") from exc
+        return cls.from_json(doc["schedule"] if isinstance(doc, dict) else doc)
+
+    def most_down_at_once(self) -> int:
+        """The most members a fault holds at one instant."""
+        points = sorted({s.start for s in self.steps})
+        return max((len({s.target for s in self.steps if s.start <= t < s.end}) for t in points), default=0)
+
+
+def schedules(
+    platform: Platform,
+    *,
+    kinds: Sequence[str] = KINDS,
+    max_steps: int = 3,
+    max_at_once: int | None = None,
+    span: float = 6.0,
+    durations: tuple[float, float] = (1.0, 3.0),
+    grain: float = 0.5,
+) -> SearchStrategy[Schedule]:
+    """Schedules of up to ``max_steps`` faults on the masters, starting within ``span`` seconds,
+    each lasting ``durations`` (seconds, min and max), times in whole ``grain`` seconds so a
+    shrunk schedule reads well. A kill targets a member or "leader" (whoever leads then).
+    Never below quorum: at most ``max_at_once`` members are held at one instant (by default as
+    many as the masters tolerate), and a member is held by one fault at a time. ``kinds``
+    limits what is drawn (e.g. ``("partition", "fail_storage")``)."""
+    from hypothesis import strategies as st  # only where schedules are drawn: it is heavy
+
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ConfigError(f"schedules(kinds=...): use some of {', '.join(KINDS)}, not {unknown or 'none'}")
+    members = platform.masters.names()
+    tolerance = len(members) - platform.masters.quorum()
+    at_once = tolerance if max_at_once is None else max_at_once
+    if not 1 <= at_once <= tolerance:
+        raise ConfigError(
+            f"schedules(max_at_once={max_at_once!r}): {len(members)} masters tolerate {tolerance} "
+            "down at once"
+        )
+    usable = [k for k in kinds if k != "fail_storage" or set(members) <= set(platform.volumes())]
+    if not usable:
+        raise ConfigError(f"this platform can hold none of {', '.join(kinds)} on its masters")
+    lo, hi = durations
+    if not (0 < grain <= lo <= hi and span >= 0):
+        raise ConfigError(
+            f"schedules(durations={durations!r}, grain={grain!r}): need 0 < grain <= min <= max"
+        )
+    offset = st.integers(0, round(span / grain)).map(lambda n: round(n * grain, 6))
+    length = st.integers(round(lo / grain), round(hi / grain)).map(lambda n: round(n * grain, 6))
+
+    def step(kind: str) -> SearchStrategy[Step]:
+        params = (
+            st.sampled_from(SCHEDULE_STORAGE).map(lambda m: {"mode": m})
+            if kind == "fail_storage"
+            else st.just({})
+        )
+        # half the time a role, resolved when the step starts ("leader" for a kill, "follower"
+        # otherwise): what matters is usually the role, and a shrunk schedule that names the
+        # role replays against whoever holds it then
+        role = st.just("leader" if kind == "kill_master" else "follower")
+        target = st.one_of(role, st.sampled_from(members))
+        return st.builds(Step, st.just(kind), target, offset, length, params)
+
+    steps = st.sampled_from(usable).flatmap(step)
+    return (
+        st.lists(steps, min_size=1, max_size=max_steps)
+        .map(lambda xs: Schedule(tuple(sorted(xs, key=lambda s: (s.start, s.kind, s.target)))))
+        .filter(lambda s: _safe(s, at_once))
+    )
+
+
+def _safe(schedule: Schedule, at_once: int) -> bool:
+    for a in schedule.steps:
+        for b in schedule.steps:
+            if a is not b and a.target == b.target and a.start < b.end and b.start < a.end:
+                return False  # one fault at a time on a member
+    return schedule.most_down_at_once() <= at_once
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """How much to explore (--chaos-explore-examples, --chaos-explore-budget), or a recorded
+    schedule to replay instead (--chaos-replay)."""
+
+    examples: int = 20
+    budget_s: float = 600.0
+    replay: Schedule | None = None
+
+    @classmethod
+    def build(cls, examples: int, budget: str, replay: str | None) -> ExploreOptions:
+        from chaos.config import parse_duration
+
+        problems: list[str] = []
+        if examples < 1:
+            problems.append(f"--chaos-explore-examples {examples!r}: at least 1 schedule")
+        budget_s = 0.0
+        try:
+            budget_s = parse_duration(budget, what="--chaos-explore-budget")
+        except ConfigError as exc:
+            problems += exc.problems
+        schedule = None
+        if replay:
+            try:
+                schedule = Schedule.load(Path(replay))
+            except ConfigError as exc:
+                problems += [f"--chaos-replay: {p}" for p in exc.problems]
+        if problems:
+            raise ConfigError(problems)
+        return cls(examples, budget_s, schedule)
+
+
+def fault_of(platform: Platform, step: Step) -> Fault:
+    """The fault a step names, its target resolved now ("leader", "follower" or a member)."""
+    target = _resolve(platform, step.target)
+    if step.kind == "kill_master":
+        return kill_master(platform, pick=target)
+    if step.kind == "partition":
+        others = [m for m in platform.masters.names() if m != target]
+        return partition(platform, [target], others, label=f"{target} from the rest")
+    mode = str(step.params.get("mode", "io_error"))
+    if mode not in STORAGE_MODES:
+        raise ConfigError(f"fail_storage mode {mode!r}: use one of {', '.join(STORAGE_MODES)}")
+    return fail_storage(platform, target, mode)
+
+
+def _resolve(platform: Platform, target: str) -> str:
+    if target == "leader":
+        return platform.masters.require_leader()
+    if target == "follower":
+        leader = platform.masters.leader()
+        followers = sorted(m for m in platform.masters.healthy() if m != leader)
+        if not followers:
+            raise EnvironmentNotReady("no healthy follower to hold: the masters have none to spare")
+        return platform.ctx.rng.choice(followers)
+    return target
+
+
+def run_schedule(platform: Platform, schedule: Schedule) -> None:
+    """Inject and revert each step on time (ends before starts at the same instant, so a
+    member freed is free for the next fault). On any error every fault still in force is
+    reverted, newest first, and the error raised."""
+    clock = platform.ctx.clock
+    steps = schedule.steps
+    events = sorted(
+        [(s.start, 1, i) for i, s in enumerate(steps)] + [(s.end, 0, i) for i, s in enumerate(steps)]
+    )
+    t0 = clock.now()
+    held: dict[int, ExitStack] = {}
+    with ExitStack() as in_force:
+        # whatever happens, what is still held is released newest first
+        def release_all() -> None:
+            for i in sorted(held, reverse=True):
+                held.pop(i).close()
+
+        in_force.callback(release_all)
+        for at, begins, i in events:
+            wait = t0 + at - clock.now()
+            if wait > 0:
+                clock.sleep(wait)
+            if begins:
+                one = ExitStack()
+                held[i] = one
+                one.enter_context(fault_of(platform, steps[i]))
+            elif i in held:
+                held.pop(i).close()

@@ -1,0 +1,32 @@
+"""HA under generated fault schedules: hypothesis draws up to three kills, partitions and
+storage failures of the masters, overlapping as they may (never below quorum), and each
+schedule must leave no acknowledged write lost and writes back within 10 s of its last fault.
+A failing schedule is shrunk to the smallest that still fails, reported as a table and
+recorded under reports/schedules/ to replay exactly (--chaos-replay FILE).
+
+How much to explore: --chaos-explore-examples (default 20) and --chaos-explore-budget."""
+
+from collections.abc import Callable
+
+from chaos import Platform, Steady, experiment
+from chaos.explore import Explorer
+from chaos.schedules import schedules
+
+RECOVERY_S = 10.0
+
+
+@experiment(
+    verifies="HA",
+    hypothesis="under any schedule of up to 3 overlapping kills, partitions and storage failures of "
+    "the masters that keeps a quorum, no acknowledged write is lost and writes recover within 10 s "
+    "of the last fault ending",
+    controls={"write-back": ["writes lost (acknowledged) [all]"]},
+)
+def test_masters_survive_generated_fault_schedules(platform: Platform, explore: Explorer) -> None:
+    def trial(steady: Steady, run: Callable[[], None]) -> None:
+        writes = steady.durability(platform.masters)
+        steady.baseline(seconds=2)
+        run()
+        steady.expect(writes.recovers(after="end", within=RECOVERY_S), writes.lost() == 0)
+
+    explore(schedules(platform, max_steps=3, span=4.0, durations=(1.0, 3.0)), trial)

@@ -1,0 +1,170 @@
+"""Generated fault schedules on the in-memory platform: what is drawn stays above quorum, a
+schedule runs on time and reverts everything, exploration of a resilient system finds
+nothing, the compound weakness (two overlapping faults) is found and shrunk to its two-step
+core, and the recorded schedule replays the failure exactly."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+from chaos import ConfigError, Journal, RunContext, SteadyStateViolation
+from chaos.explore import Explorer, write_record
+from chaos.schedules import Schedule, Step, run_schedule, schedules
+from chaos.testing import MemoryPlatform
+
+FAST = {"span": 0.2, "durations": (0.1, 0.2), "grain": 0.05}
+
+
+def _platform(tmp_path, **kw):
+    return MemoryPlatform(RunContext(journal=Journal(tmp_path / "journal.json")), election_s=0.05, **kw)
+
+
+def _explorer(platform, tmp_path, **kw):
+    defaults = {"hz": 100, "seed_": 1, "examples": 40, "budget_s": 120, "database": None}
+    return Explorer(platform, **{**defaults, **kw})
+
+
+def _writes_survive(platform):
+    def trial(steady, run):
+        writes = steady.durability(platform.masters, hz=100)
+        steady.baseline(seconds=0.05)
+        run()
+        steady.hold(seconds=0.05, phase="recovery")
+        steady.expect(writes.lost() == 0)
+
+    return trial
+
+
+def test_drawn_schedules_never_go_below_quorum(tmp_path):
+    p = _platform(tmp_path, members=5)
+
+    @settings(max_examples=200, deadline=None)
+    @given(schedules(p, max_steps=5, **FAST))
+    def check(schedule):
+        assert 1 <= len(schedule.steps) <= 5
+        assert schedule.most_down_at_once() <= 2  # five masters tolerate two down
+        for a in schedule.steps:
+            overlapping = [
+                b for b in schedule.steps if b.target == a.target and b.start < a.end and a.start < b.end
+            ]
+            assert overlapping == [a]
+
+    check()
+
+
+def test_bad_schedule_settings_are_refused_saying_why(tmp_path):
+    p = _platform(tmp_path)
+    with pytest.raises(ConfigError, match="use some of"):
+        schedules(p, kinds=["meteor"])
+    with pytest.raises(ConfigError, match="tolerate 1 down"):
+        schedules(p, max_at_once=2)
+    with pytest.raises(ConfigError, match="none of fail_storage"):
+        schedules(p, kinds=["fail_storage"])  # the memory platform has no volumes
+    with pytest.raises(ConfigError, match="each step needs kind"):
+        Schedule.from_json([{"kind": "partition"}])
+
+
+def test_a_schedule_runs_on_time_and_leaves_nothing_in_force(tmp_path):
+    p = _platform(tmp_path, members=5)
+    schedule = Schedule((Step("partition", "m1", 0.0, 0.2), Step("kill_master", "m2", 0.1, 0.2)))
+    t0 = p.ctx.tl.now()
+    run_schedule(p, schedule)
+    took = p.ctx.tl.now() - t0
+    assert 0.3 <= took < 1.0
+    starts = {e.name: e.t - t0 for e in p.ctx.tl.events if e.kind == "fault.start"}
+    assert sorted(starts) == ["partition m1 from the rest: m1 | the rest", "stop master m2"]
+    assert starts["stop master m2"] >= 0.1
+    assert p.ctx.journal.entries() == [] and sorted(p.masters.healthy()) == p.masters.names()
+
+
+def test_exploring_a_resilient_system_finds_nothing(tmp_path):
+    p = _platform(tmp_path, members=5)
+    result = _explorer(p, tmp_path, examples=6)(schedules(p, max_steps=3, **FAST), _writes_survive(p))
+    assert result.tried == 6 and result.failures == 0 and result.minimal is None
+    assert result.faults >= 6
+
+
+def test_the_compound_weakness_is_found_shrunk_to_two_steps_and_replayed(tmp_path):
+    p = _platform(tmp_path, members=5, compound=True)
+    explorer = _explorer(p, tmp_path)
+    with pytest.raises(SteadyStateViolation, match="lost"):
+        explorer(schedules(p, max_steps=3, **FAST), _writes_survive(p))
+    result = explorer.result
+    assert result.minimal is not None and result.failures >= 1
+    kinds = sorted(s.kind for s in result.minimal.steps)
+    assert kinds == ["kill_master", "partition"], result.minimal.table()
+    kill, cut = sorted(result.minimal.steps, key=lambda s: s.kind)
+    assert (kill.target, cut.target) == ("leader", "follower"), result.minimal.table()
+    assert cut.start < kill.end and kill.start < cut.end  # they overlap
+    # recorded, then replayed exactly: the same two steps, the same failure
+    write_record(tmp_path / "schedule.json", "t::x", {"seed": 1}, result)
+    recorded = Schedule.load(tmp_path / "schedule.json")
+    assert recorded == result.minimal
+    assert json.loads((tmp_path / "schedule.json").read_text())["error"].startswith("SteadyStateViolation")
+    replay = _explorer(p, tmp_path, replay=recorded)
+    with pytest.raises(SteadyStateViolation, match="lost"):
+        replay(schedules(p, **FAST), _writes_survive(p))
+    assert replay.result.tried == 1
+
+
+EXPLORING = """
+from chaos import experiment
+from chaos.schedules import schedules
+
+@experiment(verifies="HA", hypothesis="there is always a leader")
+def test_leadership_stays(platform, explore):
+    def trial(steady, run):
+        leadership = steady.leadership(platform.masters, hz=50)
+        steady.baseline(seconds=0.05)
+        run()
+        steady.expect(leadership.availability("during") >= 1)
+
+    explore(schedules(platform, max_steps=2, span=0.2, durations=(0.1, 0.2), grain=0.05), trial)
+"""
+
+
+def test_a_shrunk_schedule_is_in_the_summary_and_replays_from_its_file(pytester):
+    pytester.makepyfile(EXPLORING)
+    first = pytester.runpytest_subprocess(
+        "--platform", "memory", "--chaos-reports", "out", "--chaos-seed", "3"
+    )
+    first.assert_outcomes(failed=1)
+    [record] = json.loads((pytester.path / "out" / "summary.json").read_text())["experiments"]
+    assert record["category"] == "steady state violated"
+    assert record["violated"] == ["leader availability [during]"]
+    assert record["schedule"] == [
+        {"kind": "kill_master", "target": "leader", "start": 0.0, "duration": 0.1, "params": {}}
+    ]
+    assert record["evidence"]["exploration"]["tried"] >= 2
+    [saved] = (pytester.path / "out" / "schedules").glob("*.json")
+    assert json.loads(saved.read_text())["schedule"] == record["schedule"]
+    again = pytester.runpytest_subprocess(
+        "--platform", "memory", "--chaos-reports", "again", "--chaos-replay", str(saved)
+    )
+    again.assert_outcomes(failed=1)
+    [replayed] = json.loads((pytester.path / "again" / "summary.json").read_text())["experiments"]
+    assert replayed["schedule"] == record["schedule"] and replayed["violated"] == record["violated"]
+    assert replayed["evidence"]["exploration"]["tried"] == 1
+    # `chaos replay FILE` runs the same: experiment, platform and seed from the record
+    chaos = Path(sys.executable).parent / "chaos"
+    cli = subprocess.run(
+        [chaos, "replay", saved], cwd=pytester.path, capture_output=True, text=True, check=False
+    )
+    assert cli.returncode == 1, cli.stdout[-2000:] + cli.stderr[-2000:]
+    assert "--chaos-replay" in cli.stdout and "--platform memory" in cli.stdout
+    assert "leader availability (during" in cli.stdout
+
+
+def test_a_bad_replay_file_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    bad = pytester.path / "bad.json"
+    bad.write_text('{"schedule": [{"kind": "meteor", "target": "m1", "start": 0, "duration": 1}]}')
+    result = pytester.runpytest_subprocess("--chaos-replay", str(bad), "--chaos-explore-budget", "soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--chaos-explore-budget*not a duration*", "*unknown fault kind(s)*: meteor*"]
+    )
