@@ -36,8 +36,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("-k", dest="keyword", default=None, help="only experiments matching (pytest -k)")
+    ap.add_argument(
+        "--explore-examples", type=int, default=5, help="schedules the exploring experiment tries (5)"
+    )
     args = ap.parse_args()
     extra = ["-k", args.keyword] if args.keyword else []
+    extra += ["--chaos-explore-examples", str(args.explore_examples)]
     ran: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
