@@ -17,7 +17,11 @@ CATCH_UP_S = 10.0  # a restarted member replays its log and fetches what it miss
 # per disk operation: the leader's WAL write and fsync hold its heartbeats back past the
 # election timeout (1-2 s), so the followers must replace it (at 0.6 s they sometimes did not)
 SLOW_S = 1.5
-FAILING = [m for m in STORAGE_MODES if m != "slow"]  # a slow disk degrades; it does not fail
+# the modes that take the leader's disk away: a slow disk degrades it (the experiment below),
+# and a full one does not stop etcd for seconds at a time (its WAL segments are preallocated, so
+# it fails only when it must allocate: sometimes within the 3 s window, sometimes not), which
+# makes "writes recover" a check no weakness can be relied on to turn red
+FAILING = [m for m in STORAGE_MODES if m not in ("slow", "full")]
 
 
 @experiment(
