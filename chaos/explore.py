@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from chaos.context import RunContext
+from chaos.errors import DryRunPlan, NotSupported
 from chaos.platform import Platform
 from chaos.schedules import Schedule, run_schedule
 from chaos.steady import Steady
@@ -87,6 +88,7 @@ class Explorer:
         self.replay = replay
         self.on_progress = on_progress or (lambda _msg: None)
         self.result = Exploration()
+        self.stopped: NotSupported | DryRunPlan | None = None
 
     def __call__(self, strategy: st.SearchStrategy[Schedule], trial: Trial) -> Exploration:
         """Run ``trial`` over schedules from ``strategy``; raise the smallest failure found."""
@@ -112,6 +114,11 @@ class Explorer:
         @seed(self.seed)
         @given(strategy)
         def example(schedule: Schedule) -> None:
+            if self.stopped is not None:
+                # the platform cannot host a step, or this is a dry run (which stops at the
+                # first fault with its plan): every further schedule ends the same way at once,
+                # so hypothesis's shrinking costs nothing and the experiment skips saying why
+                raise self.stopped
             key = json.dumps(schedule.to_json(), sort_keys=True)
             if key in failed:  # the same schedule again (shrinking, the final replay): same verdict
                 self.result.minimal = schedule
@@ -120,6 +127,9 @@ class Explorer:
                 return  # the budget is spent: what is left passes unrun, so shrinking stops here
             try:
                 self._one(schedule, trial)
+            except (NotSupported, DryRunPlan) as exc:
+                self.stopped = exc
+                raise
             except BaseException as exc:
                 failed[key] = exc
                 self._failed(schedule, exc)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos.errors import ConfigError, EnvironmentNotReady
+from chaos.errors import ConfigError, EnvironmentNotReady, NotSupported
 from chaos.fault import Fault
 from chaos.inject import fail_storage, kill_master, partition
 from chaos.platform import STORAGE_MODES, Platform
@@ -136,9 +136,9 @@ def schedules(
             f"schedules(max_at_once={max_at_once!r}): {len(members)} masters tolerate {tolerance} "
             "down at once"
         )
-    usable = [k for k in kinds if k != "fail_storage" or set(members) <= set(platform.volumes())]
+    usable = [k for k in kinds if _supported(platform, k, members[0])]
     if not usable:
-        raise ConfigError(f"this platform can hold none of {', '.join(kinds)} on its masters")
+        raise NotSupported(f"this platform can hold none of {', '.join(kinds)} on its masters")
     lo, hi = durations
     if not (0 < grain <= lo <= hi and span >= 0):
         raise ConfigError(
@@ -206,6 +206,19 @@ class ExploreOptions:
         if problems:
             raise ConfigError(problems)
         return cls(examples, budget_s, schedule)
+
+
+def _supported(platform: Platform, kind: str, member: str) -> bool:
+    """Whether the platform can hold ``kind`` on a master: building the fault (which changes
+    nothing until it is entered) says so, before any schedule is drawn."""
+    try:
+        if kind == "fail_storage" and member not in platform.volumes():
+            return False
+        params = {"mode": "io_error"} if kind == "fail_storage" else {}
+        fault_of(platform, Step(kind, member, 0.0, 1.0, params))
+    except NotSupported:
+        return False
+    return True
 
 
 def fault_of(platform: Platform, step: Step) -> Fault:

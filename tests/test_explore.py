@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from chaos import ConfigError, Journal, RunContext, SteadyStateViolation
+from chaos import ConfigError, Journal, NotSupported, RunContext, SteadyStateViolation
 from chaos.explore import Explorer, write_record
 from chaos.schedules import Schedule, Step, run_schedule, schedules
 from chaos.testing import MemoryPlatform
@@ -62,7 +62,7 @@ def test_bad_schedule_settings_are_refused_saying_why(tmp_path):
         schedules(p, kinds=["meteor"])
     with pytest.raises(ConfigError, match="tolerate 1 down"):
         schedules(p, max_at_once=2)
-    with pytest.raises(ConfigError, match="none of fail_storage"):
+    with pytest.raises(NotSupported, match="none of fail_storage"):
         schedules(p, kinds=["fail_storage"])  # the memory platform has no volumes
     with pytest.raises(ConfigError, match="each step needs kind"):
         Schedule.from_json([{"kind": "partition"}])
@@ -168,3 +168,24 @@ def test_a_bad_replay_file_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(
         ["*--chaos-explore-budget*not a duration*", "*unknown fault kind(s)*: meteor*"]
     )
+
+
+def test_what_the_platform_cannot_host_stops_exploring_at_once(tmp_path):
+    p = _platform(tmp_path)
+
+    def trial(steady, run):
+        p.capacity()  # the memory platform reports none: NotSupported
+
+    explorer = _explorer(p, tmp_path)
+    with pytest.raises(NotSupported, match="capacity"):
+        explorer(schedules(p, **FAST), trial)
+    assert explorer.result.tried == 1 and explorer.result.minimal is None
+
+
+def test_a_dry_run_explores_nothing_and_skips_with_the_plan(pytester):
+    pytester.makepyfile(EXPLORING)
+    result = pytester.runpytest_subprocess(
+        "--platform", "memory", "--chaos-reports", "out", "--dry-run", "-rs"
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*dry run*stop master*"])
