@@ -7,7 +7,6 @@ cannot be linearized and drawn per client on a time line. ``stale_reads``, ``los
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,19 +59,16 @@ def _relevant(ops: list[Op]) -> list[Op]:
     return kept
 
 
-def _steps(o: Op, state: Any) -> Iterator[Any]:
-    """The register's state after ``o`` from ``state``, if ``o`` can take effect there: a read
-    must see the state, a CAS must find its expected value. (An unknown write or CAS left by
-    ``_relevant`` was observed, so it took effect: one outcome for every operation.)"""
+def _step(o: Op, state: Any) -> tuple[bool, Any]:
+    """Whether ``o`` can take effect on ``state`` (a read must see it, a CAS must find its
+    expected value) and the state after it. An unknown write or CAS left by ``_relevant`` was
+    observed, so it took effect: every operation has one outcome, and the search one choice."""
     if o.f == "read":
-        if state == o.value:
-            yield state
-    elif o.f == "write":
-        yield o.value
-    else:
-        expected, new = o.value
-        if state == expected:
-            yield new
+        return state == o.value, state
+    if o.f == "write":
+        return True, o.value
+    expected, new = o.value
+    return state == expected, new
 
 
 @dataclass
@@ -104,56 +100,31 @@ def linearizable(ops: list[Op], initial: Any = None) -> bool:
         prev = e
     linearized = 0
     state: Any = initial
-    seen: set[tuple[int, Any]] = set()
-    # (call entry, state before it, choices still to try for it)
-    stack: list[tuple[_Entry, Any, Iterator[Any]]] = []
+    seen: set[tuple[int, Any]] = set()  # (operations linearized, state) already explored
+    stack: list[tuple[_Entry, Any]] = []  # each linearized call and the state before it
     entry = head.next
     while head.next is not None:
         assert entry is not None
         if entry.call:
-            before, choices = state, _steps(ops[entry.op], state)
-        else:
-            # a return whose call is not linearized yet: undo the last choice, try its next one
-            if not stack:
-                return False
-            entry, before, choices = stack.pop()
-            linearized &= ~(1 << entry.op)
-            _unlift(entry)
-        moved = _try(entry, choices, linearized, seen)
-        if moved is None:
-            state = before
-            entry = entry.next
+            fits, after = _step(ops[entry.op], state)
+            done = linearized | (1 << entry.op)
+            if fits and (done, after) not in seen:
+                seen.add((done, after))
+                stack.append((entry, state))
+                state, linearized = after, done
+                _lift(entry)
+                entry = head.next
+            else:
+                entry = entry.next
             continue
-        stack.append((entry, before, choices))
-        state = moved.value
-        linearized |= 1 << entry.op
-        _lift(entry)
-        entry = head.next
+        # a return whose call is not linearized yet: undo the last linearization, move past it
+        if not stack:
+            return False
+        entry, state = stack.pop()
+        linearized &= ~(1 << entry.op)
+        _unlift(entry)
+        entry = entry.next
     return True
-
-
-def _try(entry: _Entry, choices: Iterator[Any], linearized: int, seen: set[tuple[int, Any]]) -> _Some | None:
-    """The next state reachable by linearizing ``entry`` that was never explored, or None."""
-    done = linearized | (1 << entry.op)
-    for nxt in choices:
-        key = (done, _hashable(nxt))
-        if key not in seen:
-            seen.add(key)
-            return _Some(nxt)
-    return None
-
-
-class _Some:
-    """A state wrapped so that a register holding None is still a move."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
 
 
 def _lift(call: _Entry) -> None:

@@ -126,6 +126,8 @@ def test_register_clients_on_a_partitioned_leader_see_nothing_stale(tmp_path):
     steady.expect(history.linearizable(), history.stale_reads() == 0, history.lost() == 0)
     steady.stop()
     ops = history.ops
-    cut_off = [o for o in ops if o.member == old and o.invoke > 0.6 and o.invoke < 1.4]
+    [cut] = steady.ctx.tl.spans("fault")  # from the partition verified until its revert began
+    assert cut.verified is not None and cut.reverting is not None
+    cut_off = [o for o in ops if o.member == old and cut.verified <= o.invoke and o.complete < cut.reverting]
     assert cut_off and all(o.type != "ok" for o in cut_off)  # the minority served nothing
     assert sum(1 for o in ops if o.type == "ok" and o.f != "read") > 10

@@ -7,7 +7,8 @@ from pathlib import Path
 from chaos.lab.profiles import Profile
 from chaos.lab.topology import SUBNET, Service
 
-_DEFAULTS = """\
+# what every HAProxy of the lab shares
+_BASE = """\
 global
     maxconn 4096
     stats socket {socket} mode 600 level admin
@@ -17,12 +18,18 @@ defaults
     timeout connect 500ms
     timeout client 30s
     timeout server 10s
+"""
+# a health-checked proxy that retries a request its server failed on another
+_DEFAULTS = (
+    _BASE
+    + """\
     timeout check 500ms
     retries 2
     option redispatch
     retry-on conn-failure empty-response response-timeout
     default-server inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2
 """
+)
 
 
 def router_config(
@@ -81,16 +88,9 @@ def unchecked_lb_config(api: Service, members: int, socket: Path) -> str:
     servers = "\n".join(
         f"    server m{i} {SUBNET.network_address + 10 + i}:2379" for i in range(1, members + 1)
     )
-    return f"""\
-global
-    maxconn 4096
-    stats socket {socket} mode 600 level admin
-defaults
-    mode http
-    option http-server-close
-    timeout connect 500ms
-    timeout client 30s
-    timeout server 10s
+    return (
+        _BASE.format(socket=socket)
+        + f"""\
     retries 0
 frontend api
     bind {api.address}:{api.port}
@@ -99,3 +99,4 @@ backend members
     balance roundrobin
 {servers}
 """
+    )
