@@ -40,6 +40,7 @@ class Exploration:
     tried: int = 0
     faults: int = 0
     failures: int = 0
+    found_at: int = 0  # the schedule (1-based) that failed first; the rest shrank it
     minimal: Schedule | None = None
     error: BaseException | None = None
     steady: Steady | None = None  # the minimal failing schedule's, for its evidence
@@ -50,6 +51,7 @@ class Exploration:
             "tried": self.tried,
             "faults injected": self.faults,
             "failing schedules": self.failures,
+            "first failure at schedule": self.found_at or None,
             "minimal": None if self.minimal is None else self.minimal.to_json(),
         }
 
@@ -141,7 +143,13 @@ class Explorer:
     def _failed(self, schedule: Schedule, exc: BaseException) -> None:
         # hypothesis runs the smallest failing schedule last: the last one recorded is it
         self.result.failures += 1
+        self.result.found_at = self.result.found_at or self.result.tried
         self.result.minimal, self.result.error = schedule, exc
+        # hypothesis only keeps a failure smaller than the last: this is the best shrink so far
+        self.on_progress(
+            f"failed ({self.result.failures} of {self.result.tried} so far); smallest failing: "
+            + "; ".join(s.describe() for s in schedule.steps)
+        )
 
     def _one(self, schedule: Schedule, trial: Trial) -> None:
         base = self.platform.ctx

@@ -1,11 +1,13 @@
-"""Generated fault schedules: hypothesis draws combinations of faults on the masters, runs each
-as the experiment's "during" phase, and shrinks a failing one to the smallest schedule that
-still breaks an invariant; a recorded schedule replays exactly.
+"""Generated fault schedules: hypothesis draws combinations of faults on the masters (and on
+volumes and services beside them), runs each as the experiment's "during" phase, and shrinks a
+failing one to the smallest schedule that still breaks an invariant; a recorded schedule
+replays exactly.
 
-A ``Schedule`` is a list of steps, each a fault kind, its target member, its parameters, its
-start offset and its duration (they may overlap). ``schedules(platform, ...)`` is the strategy;
-``run_schedule`` injects and reverts each step on time (journaled, verified, self-expiring, as
-every fault is); ``Explorer`` (the ``explore`` fixture) runs a property over many schedules.
+A ``Schedule`` is a list of steps, each a fault kind, its target (a member, a role, a volume or
+a service), its parameters, its start offset and its duration (they may overlap).
+``schedules(platform, ...)`` is the strategy; ``run_schedule`` injects and reverts each step
+on time (journaled, verified, self-expiring, as every fault is); ``Explorer`` (the ``explore``
+fixture) runs a property over many schedules.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.errors import ConfigError, EnvironmentNotReady, NotSupported
 from chaos.fault import Fault
-from chaos.inject import fail_storage, kill_master, partition
+from chaos.inject import fail_storage, kill_master, kill_service, partition
 from chaos.platform import STORAGE_MODES, Platform
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-KINDS = ("kill_master", "partition", "fail_storage")
+KINDS = ("kill_master", "partition", "fail_storage", "kill_service")
+ROLES = ("leader", "follower")
 # storage modes a schedule draws: each takes the member's disk away; slow and flaky are
 # left out (their effect depends on load, so a shrunk schedule would not replay exactly)
 SCHEDULE_STORAGE = ("io_error", "full", "read_only")
@@ -101,30 +104,39 @@ class Schedule:
             raise ConfigError(f"{path}: not JSON: {exc}") from exc
         return cls.from_json(doc["schedule"] if isinstance(doc, dict) else doc)
 
-    def most_down_at_once(self) -> int:
-        """The most members a fault holds at one instant."""
-        points = sorted({s.start for s in self.steps})
-        return max((len({s.target for s in self.steps if s.start <= t < s.end}) for t in points), default=0)
+    def most_down_at_once(self, members: Sequence[str]) -> int:
+        """The most masters a fault holds at one instant (``members`` and roles count; a
+        service's volume or a service does not)."""
+        held = [s for s in self.steps if s.target in members or s.target in ROLES]
+        points = sorted({s.start for s in held})
+        return max((len({s.target for s in held if s.start <= t < s.end}) for t in points), default=0)
 
 
 def schedules(
     platform: Platform,
     *,
     kinds: Sequence[str] = KINDS,
+    volumes: Sequence[str] = (),
+    services: Sequence[str] = (),
     max_steps: int = 3,
     max_at_once: int | None = None,
     span: float = 6.0,
     durations: tuple[float, float] = (1.0, 3.0),
     grain: float = 0.5,
 ) -> SearchStrategy[Schedule]:
-    """Schedules of up to ``max_steps`` faults on the masters, starting within ``span`` seconds,
-    each lasting ``durations`` (seconds, min and max), times in whole ``grain`` seconds so a
-    shrunk schedule reads well. A kill targets a member or "leader" (whoever leads then).
+    """Schedules of up to ``max_steps`` faults, starting within ``span`` seconds, each lasting
+    ``durations`` (seconds, min and max), times in whole ``grain`` seconds so a shrunk schedule
+    reads well. A kill targets a member or "leader" (whoever leads then); partitions and storage
+    faults a member or "follower". ``volumes`` are further volumes a storage fault may take (a
+    service's, e.g. the masters' API front's spool ``"api"``), ``services`` the services a
+    ``kill_service`` step may kill; neither counts against the masters' quorum.
     Never below quorum: at most ``max_at_once`` members are held at one instant (by default as
-    many as the masters tolerate), and a member is held by one fault at a time. ``kinds``
+    many as the masters tolerate), and a target is held by one fault at a time. ``kinds``
     limits what is drawn (e.g. ``("partition", "fail_storage")``)."""
     from hypothesis import strategies as st  # only where schedules are drawn: it is heavy
 
+    if max_steps < 1:
+        raise ConfigError(f"schedules(max_steps={max_steps!r}): a schedule has at least one step")
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ConfigError(f"schedules(kinds=...): use some of {', '.join(KINDS)}, not {unknown or 'none'}")
@@ -136,9 +148,23 @@ def schedules(
             f"schedules(max_at_once={max_at_once!r}): {len(members)} masters tolerate {tolerance} "
             "down at once"
         )
-    usable = [k for k in kinds if _supported(platform, k, members[0])]
+    known = platform.volumes() if volumes else []
+    strange = [v for v in volumes if v not in known or v in members]
+    if strange:
+        raise ConfigError(
+            f"schedules(volumes=...): {', '.join(strange)} is not a service's volume here; "
+            f"volumes: {', '.join(v for v in known if v not in members) or 'none'}"
+        )
+    master_storage = _supported(platform, "fail_storage", members[0])
+    usable = [
+        k
+        for k in kinds
+        if (k == "kill_service" and services)
+        or (k == "fail_storage" and (master_storage or volumes))
+        or (k in ("kill_master", "partition") and _supported(platform, k, members[0]))
+    ]
     if not usable:
-        raise NotSupported(f"this platform can hold none of {', '.join(kinds)} on its masters")
+        raise NotSupported(f"this platform can hold none of {', '.join(kinds)} on these targets")
     lo, hi = durations
     if not (0 < grain <= lo <= hi and span >= 0):
         raise ConfigError(
@@ -157,23 +183,38 @@ def schedules(
         # otherwise): what matters is usually the role, and a shrunk schedule that names the
         # role replays against whoever holds it then
         role = st.just("leader" if kind == "kill_master" else "follower")
-        target = st.one_of(role, st.sampled_from(members))
+        masters = st.one_of(role, st.sampled_from(members))
+        target = masters
+        if kind == "kill_service":
+            target = st.sampled_from(list(services))
+        elif kind == "fail_storage" and volumes:
+            target = (
+                st.one_of(masters, st.sampled_from(list(volumes)))
+                if master_storage
+                else st.sampled_from(list(volumes))
+            )
         return st.builds(Step, st.just(kind), target, offset, length, params)
 
     steps = st.sampled_from(usable).flatmap(step)
-    return (
-        st.lists(steps, min_size=1, max_size=max_steps)
-        .map(lambda xs: Schedule(tuple(sorted(xs, key=lambda s: (s.start, s.kind, s.target)))))
-        .filter(lambda s: _safe(s, at_once))
-    )
+    # a step and max_steps - 1 slots, each holding a step or nothing: long schedules are as
+    # common as short ones (a list strategy favours short lists), and shrinking empties one
+    # slot at a time, which is cheap when every try is a real run of seconds
+    slots = st.lists(st.one_of(st.none(), steps), min_size=max_steps - 1, max_size=max_steps - 1)
+    drawn = st.tuples(steps, slots).map(lambda t: [t[0], *(x for x in t[1] if x is not None)])
+    return drawn.map(lambda xs: _keep_safe(xs, at_once, members))
 
 
-def _safe(schedule: Schedule, at_once: int) -> bool:
-    for a in schedule.steps:
-        for b in schedule.steps:
-            if a is not b and a.target == b.target and a.start < b.end and b.start < a.end:
-                return False  # one fault at a time on a member
-    return schedule.most_down_at_once() <= at_once
+def _keep_safe(steps: Sequence[Step], at_once: int, members: Sequence[str]) -> Schedule:
+    """The steps in time order, each kept only if it holds a target no other kept step holds
+    then and keeps the masters within ``at_once`` down (rather than a filter, which would
+    throw most long schedules away)."""
+    kept: list[Step] = []
+    for s in sorted(steps, key=lambda s: (s.start, s.kind, s.target)):
+        if any(k.target == s.target and k.start < s.end and s.start < k.end for k in kept):
+            continue  # one fault at a time on a target
+        if Schedule((*kept, s)).most_down_at_once(members) <= at_once:
+            kept.append(s)
+    return Schedule(tuple(kept))
 
 
 @dataclass(frozen=True)
@@ -221,11 +262,33 @@ def _supported(platform: Platform, kind: str, member: str) -> bool:
     return True
 
 
+def service_volumes(platform: Platform) -> list[str]:
+    """The platform's volumes other than the masters' that a storage fault can take (the
+    lab's workload disks, a masters' API front's spool): ``schedules(volumes=...)``."""
+    try:
+        every = platform.volumes()
+    except NotSupported:
+        return []
+    members = platform.masters.names()
+    out = []
+    for name in every:
+        if name in members:
+            continue
+        try:
+            fault_of(platform, Step("fail_storage", name, 0.0, 1.0, {"mode": "io_error"}))
+        except NotSupported:
+            continue
+        out.append(name)
+    return out
+
+
 def fault_of(platform: Platform, step: Step) -> Fault:
     """The fault a step names, its target resolved now ("leader", "follower" or a member)."""
     target = _resolve(platform, step.target)
     if step.kind == "kill_master":
         return kill_master(platform, pick=target)
+    if step.kind == "kill_service":
+        return kill_service(platform, target)
     if step.kind == "partition":
         others = [m for m in platform.masters.names() if m != target]
         return partition(platform, [target], others, label=f"{target} from the rest")

@@ -42,11 +42,14 @@ def _writes_survive(platform):
 def test_drawn_schedules_never_go_below_quorum(tmp_path):
     p = _platform(tmp_path, members=5)
 
+    drawn = []
+
     @settings(max_examples=200, deadline=None)
-    @given(schedules(p, max_steps=5, **FAST))
+    @given(schedules(p, max_steps=5, services=["east-gw1", "west-gw1"], **FAST))
     def check(schedule):
+        drawn.extend(schedule.steps)
         assert 1 <= len(schedule.steps) <= 5
-        assert schedule.most_down_at_once() <= 2  # five masters tolerate two down
+        assert schedule.most_down_at_once(p.masters.names()) <= 2  # five masters tolerate two down
         for a in schedule.steps:
             overlapping = [
                 b for b in schedule.steps if b.target == a.target and b.start < a.end and a.start < b.end
@@ -54,16 +57,26 @@ def test_drawn_schedules_never_go_below_quorum(tmp_path):
             assert overlapping == [a]
 
     check()
+    # services are drawn too, and do not count against the masters' quorum
+    killed = {s.target for s in drawn if s.kind == "kill_service"}
+    assert killed == {"east-gw1", "west-gw1"}
+    assert {s.kind for s in drawn} == {"kill_master", "partition", "kill_service"}
 
 
 def test_bad_schedule_settings_are_refused_saying_why(tmp_path):
     p = _platform(tmp_path)
     with pytest.raises(ConfigError, match="use some of"):
         schedules(p, kinds=["meteor"])
+    with pytest.raises(ConfigError, match="at least one step"):
+        schedules(p, max_steps=0)
     with pytest.raises(ConfigError, match="tolerate 1 down"):
         schedules(p, max_at_once=2)
     with pytest.raises(NotSupported, match="none of fail_storage"):
         schedules(p, kinds=["fail_storage"])  # the memory platform has no volumes
+    with pytest.raises(ConfigError, match="api is not a service's volume here; volumes: none"):
+        schedules(p, volumes=["api"])
+    with pytest.raises(NotSupported, match="none of kill_service"):
+        schedules(p, kinds=["kill_service"])  # no services named
     with pytest.raises(ConfigError, match="each step needs kind"):
         Schedule.from_json([{"kind": "partition"}])
 

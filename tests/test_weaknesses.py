@@ -12,7 +12,7 @@ from chaos import ConfigError, controls, experiment
 from chaos.lab.haproxy import gtm_config
 from chaos.lab.profiles import PROFILES
 from chaos.lab.services import _argv
-from chaos.lab.topology import services
+from chaos.lab.topology import has_volume, services
 from chaos.lab.weaknesses import CATALOGUE, WEAKNESSES, check_names, weaken
 
 RESILIENT = PROFILES["resilient"]
@@ -74,6 +74,12 @@ def test_masters_api_weaknesses_add_a_front_node_and_fencing_a_watchdog():
     assert extra["api"].address == "198.18.0.22" and extra["api"].port == 2379
     assert extra["fencing"].address == ""  # the root namespace
     assert _argv(extra["api"], front, STATE, ["u1", "u2"])[-2:] == ["--members", "u1,u2"]
+    assert not has_volume(extra["api"], front)
+    # the compound weakness's front spools to a volume of its own, where storage faults reach it
+    spooling = weaken(RESILIENT, ["compound"])
+    [api] = [s for s in services(spooling) if s.kind == "masters-api"]
+    assert has_volume(api, spooling)
+    assert _argv(api, spooling, STATE, ["u1"])[-2:] == ["--spool", str(STATE / "mnt" / "api")]
 
 
 def test_controls_are_validated_where_they_are_declared():

@@ -135,7 +135,7 @@ class Lab(LabLifecycle, LabStatus):
             if not svc.address:
                 continue  # runs in the root namespace (the autoscaler)
             net.add_node(svc.name, svc.address)
-            if svc.kind == "inventory":
+            if topology.has_volume(svc, profile):
                 st = self._make_volume(st, svc.name)
         services.write_configs(self.root, profile)
         prom = next(s for s in plan if s.kind == "prometheus")

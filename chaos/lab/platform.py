@@ -72,9 +72,9 @@ class LabMasters(Masters):
 
     def only(self, name: str) -> _OneMember:
         """One member as a write target: no failover to the others (to probe a minority).
-        Through a write-back front, the front's route to that member."""
+        Through a write-back or spooling front, the front's route to that member."""
         st = self._state()
-        front = _api_url(st) if st.shape.masters_api == "write-back" else None
+        front = _api_url(st) if st.shape.masters_api in ("write-back", "spooling") else None
         return _OneMember(f"{front}/member/{name}" if front else st.member(name).client_url)
 
     def registers(self, member: str | None = None) -> EtcdRegisters:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chaos.errors import ConfigError
 from chaos.platform import quorum
 
-MASTERS_API = ("direct", "write-back", "unchecked-lb")
+MASTERS_API = ("direct", "write-back", "unchecked-lb", "spooling")
 # the resilient inventory fsyncs before acknowledging, refuses what its disk refuses and reads
 # from memory; each flaw takes one of those properties away (see the workload's inventory)
 INVENTORY_FLAWS = (

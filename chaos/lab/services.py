@@ -80,14 +80,16 @@ def _inventory_argv(svc: Service, profile: Profile, root: Path, _etcd: list[str]
     return argv + [arg for flaw in profile.inventory_flaws for arg in ("--flaw", flaw)]
 
 
-def _writeback_argv(svc: Service, _profile: Profile, _root: Path, etcd_urls: list[str]) -> list[str]:
-    return [
+def _writeback_argv(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> list[str]:
+    argv = [
         *_py("chaos.lab.writeback"),
         "--listen",
         f"{svc.address}:{svc.port}",
         "--members",
         ",".join(etcd_urls),
     ]
+    # the spooling front spools to a lab volume of its own, so every storage fault reaches it
+    return argv + (["--spool", str(root / "mnt" / svc.name)] if profile.masters_api == "spooling" else [])
 
 
 def _fencing_argv(_svc: Service, _profile: Profile, root: Path, _etcd: list[str]) -> list[str]:

@@ -4,7 +4,8 @@ so the plan can be printed, tested and diffed.
     198.18.0.11-13  m1..m3          etcd masters
     198.18.0.20     gtm             global traffic manager (HAProxy), the single entry point
     198.18.0.21     prom            Prometheus
-    198.18.0.22     api             the masters' API front (only with a masters_api weakness)
+    198.18.0.22     api             the masters' API front (only with a masters_api weakness;
+                                    the spooling one keeps its spool on volume "api")
     198.18.0.30+    east-router, east-gw1.., east-inv    cluster east
     198.18.0.40+    west-router, west-gw1.., west-inv    cluster west
 """
@@ -66,6 +67,11 @@ def services(profile: Profile) -> list[Service]:
             # runs in the root namespace: it talks to the router's admin socket, not the network
             out.append(Service(f"{cluster}-scaler", "autoscaler", cluster, "", 0, ""))
     return out
+
+
+def has_volume(svc: Service, profile: Profile) -> bool:
+    """Whether the service keeps its data on a lab volume of its own (named as the service)."""
+    return svc.kind == "inventory" or (svc.kind == "masters-api" and profile.masters_api == "spooling")
 
 
 def entry_url() -> str:

@@ -82,6 +82,17 @@ CATALOGUE: tuple[Weakness, ...] = (
         {"masters_api": "write-back"},
     ),
     Weakness(
+        "compound",
+        "masters-api",
+        "no acknowledged write is lost, whatever faults overlap",
+        "a spooling front on the masters' API: writes the masters cannot commit (no leader) are "
+        "acknowledged and spooled to its disk, to be replayed later. A dead leader alone costs "
+        "nothing, a failing spool disk alone costs nothing; both at once lose the writes that "
+        "were waiting in memory for the disk when the replay ran (a compound weakness: only "
+        "overlapping faults reveal it)",
+        {"masters_api": "spooling"},
+    ),
+    Weakness(
         "unchecked-lb",
         "masters-api",
         "losing a member does not interrupt writes",

@@ -34,6 +34,8 @@ EXPLORE = "experiments/test_explore_masters.py"
 # the shortest exploration: one schedule (hypothesis starts with the simplest, a leader kill),
 # and whatever shrinking 15 s allows (CI time)
 EXPLORE_ARGS = ("--chaos-explore-examples", "1", "--chaos-explore-budget", "15s")
+# the compound weakness needs a search: enough schedules to meet two overlapping faults
+COMPOUND_ARGS = ("--chaos-explore-examples", "40", "--chaos-explore-budget", "100s")
 
 # one lab each: weakness -> the experiments it is proven on here. Three labs, 13 of the
 # weaknesses, one per part of the platform in each lab (CI time: about 100 s of experiments for
@@ -186,3 +188,60 @@ def test_each_weakness_turns_the_checks_it_breaks_red(lab, tmp_path):
             assert rec["preconditions_held"] is True, where
             assert set(declared[nodeid][weakness]) <= set(rec["violated"]), where
     assert summary["environment"]["weaknesses"].split(", ") == sorted(weaknesses)
+
+
+# an exploring experiment over kills and storage faults of the masters and the front's spool
+# disk (the shipped one also draws partitions and the workload's disks: a search too long for CI)
+COMPOUND_SEARCH = """
+from chaos import experiment
+from chaos.schedules import schedules
+
+
+@experiment(verifies="HA", hypothesis="no acknowledged write is lost under kills and failing disks")
+def test_writes_survive_kills_and_failing_disks(platform, explore):
+    def trial(steady, run):
+        writes = steady.durability(platform.masters)
+        steady.baseline(seconds=1)
+        run()
+        steady.expect(writes.recovers(after="end", within=10.0), writes.lost() == 0)
+
+    drawn = schedules(
+        platform, kinds=("kill_master", "fail_storage"), volumes=["api"], max_steps=5, span=1.5,
+        durations=(1.5, 3.0),
+    )
+    explore(drawn, trial)
+"""
+
+
+def test_exploration_finds_the_compound_weakness_shrinks_it_to_two_steps_and_replays_it(tmp_path):
+    """Neither a masters outage nor a failing spool disk loses a write alone: exploration from
+    random schedules of up to five steps must find the two overlapping, shrink to them, and
+    replay them exactly."""
+    experiment = tmp_path / "test_compound_search.py"
+    experiment.write_text(COMPOUND_SEARCH)
+    found = tmp_path / "found"
+    out, summary = run_experiments(str(experiment), found, "--lab-weakness", "compound", *COMPOUND_ARGS)
+    assert out.returncode == 1, out.stdout[-3000:]
+    [rec] = summary["experiments"]
+    assert rec["category"] == "steady state violated" and rec["preconditions_held"] is True
+    assert rec["violated"] == ["writes lost (acknowledged) [all]"]
+    steps = rec["schedule"]
+    # the core: the spool's disk fails while a step takes the masters' leader away (a kill, or
+    # its own disk failing); the order and the exact step depend on what the search met first
+    assert len(steps) == 2, steps
+    [disk] = [s for s in steps if s["target"] == "api"]
+    [masters] = [s for s in steps if s is not disk]
+    assert disk["kind"] == "fail_storage" and masters["target"] in ("leader", "follower", "m1", "m2", "m3")
+    assert disk["start"] < masters["start"] + masters["duration"]
+    assert masters["start"] < disk["start"] + disk["duration"]
+    exploration = rec["evidence"]["exploration"]
+    assert exploration["tried"] > exploration["first failure at schedule"] > 1  # found, then shrunk
+    [saved] = (found / "schedules").glob("*.json")
+    replayed = tmp_path / "replayed"
+    out, summary = run_experiments(
+        str(experiment), replayed, "--lab-weakness", "compound", "--chaos-replay", str(saved)
+    )
+    assert out.returncode == 1, out.stdout[-3000:]
+    [again] = summary["experiments"]
+    assert again["schedule"] == steps and again["violated"] == rec["violated"]
+    assert again["evidence"]["exploration"]["tried"] == 1
