@@ -19,11 +19,11 @@ from typing import Any
 
 from chaos import Journal, RunContext, Steady
 from chaos.explore import Explorer
-from chaos.inject import kill_master, partition
+from chaos.inject import fail_storage, kill_master, partition
 from chaos.platform import Platform
 from chaos.schedules import Schedule, Step, run_schedule, schedules
 
-KILL_S, CUT_AT = 0.4, 0.2  # the fixed schedule: kill the leader; from CUT_AT, cut a follower too
+KILL_S, CUT_AT = 0.4, 0.2  # the fixed schedule: kill the leader; from CUT_AT, a second fault too
 
 
 def _platform(lab: bool) -> tuple[Platform, Callable[[], None]]:
@@ -39,22 +39,32 @@ def _platform(lab: bool) -> tuple[Platform, Callable[[], None]]:
     return LabPlatform(bench_lab, RunContext(journal=journal)), (bench_lab.down if started else lambda: None)
 
 
-def by_hand(p: Platform) -> float:
+def _second(p: Platform, lab: bool) -> Step:
+    """The fixed schedule's second fault, overlapping the leader's kill: a follower cut off on
+    the memory platform's five masters; on the lab's three (which tolerate one member down) a
+    workload disk failing instead."""
+    if lab:
+        return Step("fail_storage", "east-inv", CUT_AT, KILL_S - CUT_AT, {"mode": "io_error"})
+    return Step("partition", "follower", CUT_AT, KILL_S - CUT_AT)
+
+
+def by_hand(p: Platform, lab: bool) -> float:
     t0 = time.perf_counter()
     with kill_master(p, pick="leader"):
         time.sleep(CUT_AT)
-        follower = next(m for m in sorted(p.masters.healthy()) if m != p.masters.leader())
-        others = [m for m in p.masters.names() if m != follower]
-        with partition(p, [follower], others):
+        if lab:
+            second = fail_storage(p, "east-inv", "io_error")
+        else:
+            follower = next(m for m in sorted(p.masters.healthy()) if m != p.masters.leader())
+            second = partition(p, [follower], [m for m in p.masters.names() if m != follower])
+        with second:
             time.sleep(KILL_S - CUT_AT)
         # both end together, as in the runner's schedule below
     return time.perf_counter() - t0
 
 
-def by_runner(p: Platform) -> float:
-    schedule = Schedule(
-        (Step("kill_master", "leader", 0.0, KILL_S), Step("partition", "follower", CUT_AT, KILL_S - CUT_AT))
-    )
+def by_runner(p: Platform, lab: bool) -> float:
+    schedule = Schedule((Step("kill_master", "leader", 0.0, KILL_S), _second(p, lab)))
     t0 = time.perf_counter()
     run_schedule(p, schedule)
     return time.perf_counter() - t0
@@ -85,9 +95,9 @@ def main() -> None:
         hand, runner = [], []
         for _ in range(args.repeat):
             p.wait_healthy()
-            hand.append(by_hand(p))
+            hand.append(by_hand(p, args.lab))
             p.wait_healthy()
-            runner.append(by_runner(p))
+            runner.append(by_runner(p, args.lab))
         p.wait_healthy()
         explored = per_minute(p, args.seconds)
     finally:

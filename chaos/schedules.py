@@ -256,7 +256,7 @@ def _supported(platform: Platform, kind: str, member: str) -> bool:
         if kind == "fail_storage" and member not in platform.volumes():
             return False
         params = {"mode": "io_error"} if kind == "fail_storage" else {}
-        fault_of(platform, Step(kind, member, 0.0, 1.0, params))
+        fault_of(platform, Step(kind, member, 0.0, 1.0, params), member)
     except NotSupported:
         return False
     return True
@@ -282,9 +282,10 @@ def service_volumes(platform: Platform) -> list[str]:
     return out
 
 
-def fault_of(platform: Platform, step: Step) -> Fault:
-    """The fault a step names, its target resolved now ("leader", "follower" or a member)."""
-    target = _resolve(platform, step.target)
+def fault_of(platform: Platform, step: Step, target: str | None = None) -> Fault:
+    """The fault a step names on ``target`` (by default its own, resolved now: "leader",
+    "follower" or a member)."""
+    target = target or resolve(platform, step.target)
     if step.kind == "kill_master":
         return kill_master(platform, pick=target)
     if step.kind == "kill_service":
@@ -298,12 +299,14 @@ def fault_of(platform: Platform, step: Step) -> Fault:
     return fail_storage(platform, target, mode)
 
 
-def _resolve(platform: Platform, target: str) -> str:
+def resolve(platform: Platform, target: str, held: Sequence[str] = ()) -> str:
+    """The member a role names now ("leader", or a healthy "follower" not in ``held``);
+    any other target as it is."""
     if target == "leader":
         return platform.masters.require_leader()
     if target == "follower":
         leader = platform.masters.leader()
-        followers = sorted(m for m in platform.masters.healthy() if m != leader)
+        followers = sorted(m for m in platform.masters.healthy() if m != leader and m not in held)
         if not followers:
             raise EnvironmentNotReady("no healthy follower to hold: the masters have none to spare")
         return platform.ctx.rng.choice(followers)
@@ -321,6 +324,7 @@ def run_schedule(platform: Platform, schedule: Schedule) -> None:
     )
     t0 = clock.now()
     held: dict[int, ExitStack] = {}
+    targets: dict[int, str] = {}  # what each step in force holds, resolved
     with ExitStack() as in_force:
         # whatever happens, what is still held is released newest first
         def release_all() -> None:
@@ -333,8 +337,15 @@ def run_schedule(platform: Platform, schedule: Schedule) -> None:
             if wait > 0:
                 clock.sleep(wait)
             if begins:
+                target = resolve(platform, steps[i].target, list(targets.values()))
+                if target in targets.values():
+                    # a role resolved to a member another step holds (a kill of "leader" and
+                    # of m1 when m1 leads): that member is already down, as this step wants
+                    platform.ctx.tl.note(f"schedule step {i + 1} skipped: {target} is already held")
+                    continue
                 one = ExitStack()
-                held[i] = one
-                one.enter_context(fault_of(platform, steps[i]))
+                held[i], targets[i] = one, target
+                one.enter_context(fault_of(platform, steps[i], target))
             elif i in held:
+                targets.pop(i)
                 held.pop(i).close()

@@ -94,6 +94,17 @@ def test_a_schedule_runs_on_time_and_leaves_nothing_in_force(tmp_path):
     assert p.ctx.journal.entries() == [] and sorted(p.masters.healthy()) == p.masters.names()
 
 
+def test_a_role_that_resolves_to_a_member_already_held_is_skipped_not_an_error(tmp_path):
+    p = _platform(tmp_path, members=5)
+    leader = p.masters.require_leader()
+    schedule = Schedule((Step("kill_master", "leader", 0.0, 0.1), Step("kill_master", leader, 0.0, 0.1)))
+    run_schedule(p, schedule)
+    notes = [e.name for e in p.ctx.tl.events if e.kind == "note"]
+    assert notes == [f"schedule step 2 skipped: {leader} is already held"]
+    assert [e.name for e in p.ctx.tl.events if e.kind == "fault.start"] == [f"stop master {leader}"]
+    assert p.ctx.journal.entries() == []
+
+
 def test_exploring_a_resilient_system_finds_nothing(tmp_path):
     p = _platform(tmp_path, members=5)
     result = _explorer(p, tmp_path, examples=6)(schedules(p, max_steps=3, **FAST), _writes_survive(p))
