@@ -30,7 +30,7 @@ from chaos.kube import BlastRadius, KillPods, ScaleDeployment, connect, select_p
 from chaos.kube.locust import KubeLoad
 from chaos.kube.platform import KubePlatform
 from chaos.kube.topology import load_topology
-from chaos.load import Load, LoadSpec
+from chaos.load import LOADTESTS_DIR, Load, LoadSpec
 from tests.kube_dataplane import GlobalEntry
 from tests.kube_emulator import Emulator
 
@@ -90,7 +90,7 @@ def load_start(runs: int) -> tuple[float, float]:
         GlobalEntry(emu).serving() as entry,
     ):
         cluster = connect("east", "emu-east", kubeconfig=kubeconfig)
-        spec = LoadSpec(ROOT / "loadtests" / "workload.py", entry, users=4, duration=5)
+        spec = LoadSpec(LOADTESTS_DIR / "workload.py", entry, users=4, duration=5)
         for _ in range(runs):
             ctx = RunContext(journal=Journal(Path(d) / "j.json"), rng=random.Random(0))
             t0 = time.perf_counter()

@@ -21,11 +21,10 @@ from benchlab import parser, resilient_lab
 
 from chaos import Journal, RunContext
 from chaos.lab.platform import LabPlatform
-from chaos.load import SHAPES_DIR, Load, LoadSpec
+from chaos.load import LOADTESTS_DIR, SHAPES_DIR, Load, LoadSpec
 
-ROOT = Path(__file__).resolve().parents[1]
-BROWSE = ROOT / "loadtests" / "browse.py"
-ORDERS = ROOT / "loadtests" / "workload.py"
+BROWSE = LOADTESTS_DIR / "browse.py"
+ORDERS = LOADTESTS_DIR / "workload.py"
 
 
 def engine(spec: LoadSpec, tmp: Path) -> dict[str, float]:

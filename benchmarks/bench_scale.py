@@ -16,9 +16,9 @@ from benchlab import parser, resilient_lab
 
 from chaos import Journal, RunContext, Steady
 from chaos.lab import Lab, LabPlatform
-from chaos.load import Load, LoadSpec, Spike
+from chaos.load import LOADTESTS_DIR, Load, LoadSpec, Spike
 
-ORDERS = Path(__file__).resolve().parents[1] / "loadtests" / "workload.py"
+ORDERS = LOADTESTS_DIR / "workload.py"
 
 
 def one_run(lab: Lab, tmp: Path) -> tuple[float, float, int]:

@@ -55,7 +55,8 @@ def timeline_png(timeline: Timeline, title: str = "") -> bytes:
             ax.plot(bad, [top * 1.1] * len(bad), "x", ms=4, color="tab:red", label=f"failed ({len(bad)})")
         ax.set_ylabel(f"{s.name}\nlatency ms")
         ax.set_yscale("log" if top > 50 else "linear")
-        ax.legend(loc="upper right", fontsize=7)
+        if ok or bad:  # a series that never sampled (a dry run) has nothing to label
+            ax.legend(loc="upper right", fontsize=7)
     for i, f in enumerate(faults):
         # staggered, so faults close together do not print on top of each other
         axes[0, 0].annotate(

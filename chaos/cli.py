@@ -15,7 +15,14 @@ from chaos.friendly import friendly as _friendly
 from chaos.lab.cli import lab
 
 
+def _version() -> str:
+    from chaos.init import version
+
+    return version()
+
+
 @click.group()
+@click.version_option(_version(), "--version", prog_name="chaos", message="%(prog)s %(version)s")
 def main() -> None:
     """Chaos and resilience experiments for Kubernetes container clouds."""
 
@@ -34,8 +41,9 @@ def _allure_command() -> list[str]:
     found = shutil.which("allure")
     if found is None:
         raise ChaosError(
-            "the Allure report tool is not installed: run `npm install` in the repository "
-            "(or `./run setup`), or put Allure 3's `allure` on PATH"
+            "the Allure report tool is not installed: run `npm install allure` in your project "
+            "(npm itself: apt-get install npm), or put Allure 3's `allure` on PATH; "
+            "`chaos report --no-html` writes the review without it"
         )
     return [found]
 
@@ -294,3 +302,22 @@ def abort(reason: str) -> None:
 
     path = request_abort(state_dir(), reason)
     click.echo(f"abort requested ({reason}): {path}")
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="the project's name (default: the directory's)")
+@_friendly
+def init(directory: Path, name: str | None) -> None:
+    """Scaffold a team's repository of experiments in DIRECTORY (default: here): pyproject.toml,
+    conftest.py, an experiment, a locustfile, a game-day plan, a CI workflow and a README.
+    Never overwrites a file."""
+    from chaos.init import scaffold
+
+    written = scaffold(directory, name)
+    for path in written:
+        click.echo(f"created {path}")
+    click.echo(
+        f"next: cd {directory} && python3 -m venv .venv && .venv/bin/pip install -e . && "
+        "sudo .venv/bin/python -m pytest  (as README.md says)"
+    )

@@ -15,7 +15,7 @@ from chaos import Journal, RunContext
 from chaos.kube import BlastRadius, connect
 from chaos.kube.locust import KubeLoad
 from chaos.kube.masters import MANAGED
-from chaos.load import LoadSpec
+from chaos.load import LOADTESTS_DIR, LoadSpec
 from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
@@ -86,7 +86,7 @@ def test_a_distributed_load_runs_as_pods_and_reports_into_the_timeline(emu, kube
     ctx = RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(0))
     cluster = connect("east", "emu-east", kubeconfig=kubeconfig)
     with GlobalEntry(emu).serving() as entry:
-        spec = LoadSpec(ROOT / "loadtests" / "workload.py", entry, users=4, duration=4, user_rps=2)
+        spec = LoadSpec(LOADTESTS_DIR / "workload.py", entry, users=4, duration=4, user_rps=2)
         with KubeLoad(ctx, spec, cluster, BlastRadius(("chaos",)), workers=2) as run:
             pods = {n: p for (ns, n), p in emu.pods.items() if ns == "chaos" and n.startswith(run.id)}
             assert sorted(p["metadata"]["labels"]["chaos.io/role"] for p in pods.values()) == [

@@ -3,15 +3,13 @@
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from chaos import ConfigError, Journal, RunContext
-from chaos.load import Load, LoadError, LoadSpec
+from chaos.load import LOADTESTS_DIR, Load, LoadError, LoadSpec
 
-ROOT = Path(__file__).resolve().parents[1]
-LOCUSTFILE = ROOT / "loadtests" / "workload.py"
+LOCUSTFILE = LOADTESTS_DIR / "workload.py"
 
 
 @pytest.fixture
@@ -137,9 +135,7 @@ def test_shapes_drive_the_user_count(ctx, target, shape):
 
 def test_a_dry_run_load_sends_no_traffic(tmp_path):
     ctx = RunContext(journal=None, dry_run=True)  # type: ignore[arg-type]
-    spec = LoadSpec(
-        locustfile=ROOT / "loadtests" / "workload.py", host="http://198.18.0.20", users=5, duration=5
-    )
+    spec = LoadSpec(locustfile=LOADTESTS_DIR / "workload.py", host="http://198.18.0.20", users=5, duration=5)
     with Load(ctx, spec) as run:
         assert not run.running and run.pid is None  # no locust process exists
         run.wait()

@@ -6,6 +6,8 @@ from chaos.load.loads import Loads, Spike
 from chaos.load.local import Load
 from chaos.load.run import LoadEngine, LoadRun
 from chaos.load.spec import (
+    BUILT_IN,
+    LOADTESTS_DIR,
     MAX_DURATION,
     MAX_USER_RPS,
     MAX_USERS,
@@ -17,9 +19,12 @@ from chaos.load.spec import (
     LoadError,
     LoadPoint,
     LoadSpec,
+    locustfile_path,
 )
 
 __all__ = [
+    "BUILT_IN",
+    "LOADTESTS_DIR",
     "MAX_DURATION",
     "MAX_USERS",
     "MAX_USER_RPS",
@@ -36,4 +41,5 @@ __all__ = [
     "LoadSpec",
     "Loads",
     "Spike",
+    "locustfile_path",
 ]

@@ -11,7 +11,7 @@ from chaos.errors import FaultNotInEffect
 from chaos.fault import Fault
 from chaos.load.local import Load
 from chaos.load.run import LoadEngine, LoadRun
-from chaos.load.spec import LoadSpec
+from chaos.load.spec import LoadSpec, locustfile_path
 
 
 class Spike(Fault):
@@ -69,14 +69,13 @@ class Loads:
         shape: str = "steady",
         user_rps: float = 2.0,
         workers: int = 1,
-        locustfile: str = "loadtests/workload.py",
+        locustfile: str = "workload",
         host: str | None = None,
         spawn_rate: float | None = None,
         **shape_env: str,
     ) -> LoadRun:
-        path = Path(locustfile)
         spec = LoadSpec(
-            locustfile=path if path.is_absolute() else self.root / path,
+            locustfile=locustfile_path(locustfile, self.root),
             host=host or self.host,
             users=users,
             duration=duration,

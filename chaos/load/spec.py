@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from chaos.errors import ChaosError, ConfigError
 
-SHAPES_DIR = Path(__file__).resolve().parent.parent.parent / "loadtests" / "shapes"
+# shipped inside the package (chaos.loadtests), so an installed chaos finds them from anywhere;
+# installed as plain files, never zipped, so a path is what locust gets
+LOADTESTS_DIR = Path(str(resources.files("chaos.loadtests")))
+SHAPES_DIR = LOADTESTS_DIR / "shapes"
+BUILT_IN = ("workload", "browse")  # the shipped locustfiles, by name
 SHAPES = ("steady", "step", "spike")
 MAX_USERS = 500
 MAX_USER_RPS = 50.0
@@ -19,6 +24,15 @@ STATS_INTERVAL = 0.5  # how often a running load's stats are read back
 
 class LoadError(ChaosError):
     """Locust could not start, or died while running; says which locustfile and why."""
+
+
+def locustfile_path(locustfile: str, root: Path) -> Path:
+    """A shipped locustfile by name ("workload", "browse"), or a path: absolute, or relative to
+    the project's root (the user's, not ours)."""
+    if locustfile in BUILT_IN:
+        return LOADTESTS_DIR / f"{locustfile}.py"
+    path = Path(locustfile)
+    return path if path.is_absolute() else root / path
 
 
 @dataclass(frozen=True)
@@ -36,7 +50,10 @@ class LoadSpec:
     def validate(self) -> None:
         problems: list[str] = []
         if not self.locustfile.is_file():
-            problems.append(f"locustfile {self.locustfile} does not exist; locustfiles live in loadtests/")
+            problems.append(
+                f"locustfile {self.locustfile} does not exist: give a path to your own (relative to "
+                f"the project's root) or a shipped one by name: {', '.join(BUILT_IN)}"
+            )
         if self.shape not in SHAPES:
             problems.append(f"unknown load shape {self.shape!r}; use one of {', '.join(SHAPES)}")
         if not (isinstance(self.users, int) and 0 < self.users <= MAX_USERS):

@@ -1,0 +1,61 @@
+"""``chaos init``: a team's own repository of experiments, from templates shipped in the package.
+
+It writes a ``pyproject.toml`` that depends on this package, a ``conftest.py``, one experiment
+against the lab, a locustfile for the team's own service, a smoke game-day plan, a CI workflow
+that publishes the report, and a README with the two commands. It never overwrites: when any
+file it would write exists, it writes nothing and says which.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata, resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from string import Template
+
+from chaos.errors import ConfigError
+
+SUFFIX = ".tmpl"
+
+
+def version() -> str:
+    try:
+        return metadata.version("chaos-kube")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def _templates(node: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    out: list[tuple[str, Traversable]] = []
+    for child in node.iterdir():
+        rel = f"{prefix}{child.name}"
+        if child.is_dir():
+            out += _templates(child, rel + "/")
+        elif child.name.endswith(SUFFIX):
+            out.append((rel.removesuffix(SUFFIX), child))
+    return sorted(out)
+
+
+def scaffold(dest: Path, name: str | None = None) -> list[Path]:
+    """Write the templates under ``dest`` (created if missing); return what was written."""
+    name = name or dest.resolve().name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ConfigError(f"--name {name!r}: a project name is letters, digits, '.', '_' and '-'")
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"{dest} is a file: give a directory for the new project")
+    files = _templates(resources.files("chaos") / "scaffold")
+    taken = [rel for rel, _ in files if (dest / rel).exists()]
+    if taken:
+        raise ConfigError(
+            f"{dest} already has {', '.join(taken)}: chaos init never overwrites; "
+            "move them away or init another directory"
+        )
+    values = {"name": name, "version": version().split("+")[0]}
+    written = []
+    for rel, template in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(Template(template.read_text()).safe_substitute(values))
+        written.append(target)
+    return written

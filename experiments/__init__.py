@@ -1,0 +1,1 @@
+"""The experiment suite: one file per verified property (installed as chaos.experiments)."""

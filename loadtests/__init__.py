@@ -1,0 +1,1 @@
+"""Locustfiles (installed as chaos.loadtests; found through importlib.resources)."""

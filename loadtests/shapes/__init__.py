@@ -1,0 +1,1 @@
+"""Load shapes: steady, step, spike."""
