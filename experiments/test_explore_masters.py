@@ -22,10 +22,10 @@ RECOVERY_S = 10.0
     hypothesis="under any schedule of up to 3 overlapping kills, partitions and storage failures of "
     "the masters (and of the disks beside them) that keeps a quorum, no acknowledged write is lost "
     "and writes recover within 10 s of the last fault ending",
-    controls={
-        "write-back": ["writes lost (acknowledged) [all]"],
-        "compound": ["writes lost (acknowledged) [all]"],
-    },
+    # the compound weakness (two overlapping faults) is not a control here: this broad search
+    # (partitions, every workload disk) missed it in 40 schedules; the focused search of
+    # tests/lab/test_experiments.py finds it in about 6
+    controls={"write-back": ["writes lost (acknowledged) [all]"]},
 )
 def test_masters_survive_generated_fault_schedules(platform: Platform, explore: Explorer) -> None:
     def trial(steady: Steady, run: Callable[[], None]) -> None:
