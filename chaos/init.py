@@ -2,7 +2,8 @@
 
 It writes a ``pyproject.toml`` that depends on this package, a ``conftest.py``, one experiment
 against the lab, a locustfile for the team's own service, a smoke game-day plan, a CI workflow
-that publishes the report, and a README with the two commands. It never overwrites: when any
+that publishes the report, a README with the two commands, and the Kubernetes manifests
+(RBAC, scheduled game days, the reaper) under ``deploy/``. It never overwrites: when any
 file it would write exists, it writes nothing and says which.
 """
 
@@ -45,6 +46,10 @@ def scaffold(dest: Path, name: str | None = None) -> list[Path]:
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"{dest} is a file: give a directory for the new project")
     files = _templates(resources.files("chaos") / "scaffold")
+    # the manifests for a team's clusters (RBAC, scheduled game days, the reaper), as shipped
+    files += sorted(
+        (f"deploy/{m.name}", m) for m in resources.files("chaos.deploy").iterdir() if m.name.endswith(".yaml")
+    )
     taken = [rel for rel, _ in files if (dest / rel).exists()]
     if taken:
         raise ConfigError(
@@ -56,6 +61,7 @@ def scaffold(dest: Path, name: str | None = None) -> list[Path]:
     for rel, template in files:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(Template(template.read_text()).safe_substitute(values))
+        text = template.read_text()
+        target.write_text(Template(text).safe_substitute(values) if template.name.endswith(SUFFIX) else text)
         written.append(target)
     return written

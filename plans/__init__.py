@@ -1,0 +1,1 @@
+"""Example game-day plans, installed as chaos.plans."""
