@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from chaos.context import RunContext
-from chaos.errors import DryRunPlan, NotSupported
+from chaos.errors import Aborted, DryRunPlan, NotSupported
 from chaos.platform import Platform
 from chaos.schedules import Schedule, run_schedule
 from chaos.steady import Steady
+
+SEARCH_SHARE = 0.8  # of an exploration's budget; the rest takes needless steps out of a failure
 
 # the property: given a fresh Steady (its own timeline) and a function that runs the schedule
 # as the "during" phase, start probes, run it, and judge the invariants with steady.expect
@@ -41,6 +43,7 @@ class Exploration:
     faults: int = 0
     failures: int = 0
     found_at: int = 0  # the schedule (1-based) that failed first; the rest shrank it
+    every_step_needed: bool = False  # checked: without any one step, the minimal one passes
     minimal: Schedule | None = None
     error: BaseException | None = None
     steady: Steady | None = None  # the minimal failing schedule's, for its evidence
@@ -52,6 +55,7 @@ class Exploration:
             "faults injected": self.faults,
             "failing schedules": self.failures,
             "first failure at schedule": self.found_at or None,
+            "every step needed (checked)": self.every_step_needed,
             "minimal": None if self.minimal is None else self.minimal.to_json(),
         }
 
@@ -102,7 +106,10 @@ class Explorer:
                 self._failed(self.replay, exc)
                 raise
             return self.result
-        deadline = time.monotonic() + self.budget_s
+        start = time.monotonic()
+        # hypothesis searches and shrinks in the first part of the budget; the rest is kept for
+        # taking single steps out of the failure it reports (see _drop_steps)
+        deadline, until = start + self.budget_s * SEARCH_SHARE, start + self.budget_s
         failed: dict[str, BaseException] = {}
 
         @settings(
@@ -137,8 +144,48 @@ class Explorer:
                 self._failed(schedule, exc)
                 raise
 
-        example()
+        try:
+            example()
+        except (NotSupported, DryRunPlan):
+            raise
+        except BaseException:
+            if self.result.minimal is None or self.result.error is None:
+                raise
+            self._drop_steps(trial, until, failed)
+            raise self.result.error from None
         return self.result
+
+    def _drop_steps(self, trial: Trial, until: float, failed: dict[str, BaseException]) -> None:
+        """Take steps out of the smallest failure, one at a time, keeping each removal that
+        still fails, until no single step can go (or the budget ends): hypothesis's shrinking
+        stops where its budget does, and a step a person need not read should not be shown."""
+        best = self.result.minimal
+        assert best is not None
+        while len(best.steps) > 1:
+            for i in range(len(best.steps)):
+                if time.monotonic() > until:
+                    return
+                candidate = Schedule(best.steps[:i] + best.steps[i + 1 :])
+                key = json.dumps(candidate.to_json(), sort_keys=True)
+                if key in failed:
+                    self.result.minimal, self.result.error = candidate, failed[key]
+                    break
+                try:
+                    self._one(candidate, trial)
+                except (NotSupported, DryRunPlan, Aborted):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the property's failure, judged next
+                    if type(exc) is not type(self.result.error):
+                        # another failure than the one being shrunk: not the same bug
+                        self.on_progress(f"without step {i + 1}: {type(exc).__name__}: {exc}")
+                        continue
+                    failed[key] = exc
+                    self._failed(candidate, exc)
+                    break
+            else:
+                break  # every step is needed
+            best = candidate
+        self.result.every_step_needed = True
 
     def _failed(self, schedule: Schedule, exc: BaseException) -> None:
         # hypothesis runs the smallest failing schedule last: the last one recorded is it

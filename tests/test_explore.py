@@ -124,6 +124,7 @@ def test_the_compound_weakness_is_found_shrunk_to_two_steps_and_replayed(tmp_pat
     kill, cut = sorted(result.minimal.steps, key=lambda s: s.kind)
     assert (kill.target, cut.target) == ("leader", "follower"), result.minimal.table()
     assert cut.start < kill.end and kill.start < cut.end  # they overlap
+    assert result.summary()["every step needed (checked)"] is True  # neither step can go
     # recorded, then replayed exactly: the same two steps, the same failure
     write_record(tmp_path / "schedule.json", "t::x", {"seed": 1}, result)
     recorded = Schedule.load(tmp_path / "schedule.json")

@@ -33,9 +33,6 @@ from chaos.wait import wait_until
 __all__ = ["Lab", "LabState", "Status"]
 
 
-# services in start order, dependencies first so health checks upstream find something to check
-EARLY = ("inventory", "gateway", "router", "gtm", "autoscaler", "masters-api")
-
 class Lab(LabLifecycle, LabStatus):
     # -- up ------------------------------------------------------------------------------------
     def up(
@@ -113,9 +110,6 @@ class Lab(LabLifecycle, LabStatus):
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])
             self._save(st)
-        # the services start while etcd elects its first leader: none needs a leader to start
-        # (the fencing watchdog does: it would fence a member that waited long for its first)
-        st = self._spawn_services(st, profile, EARLY)
         client = self.client(st)
         wait_until(
             lambda: self._leader(client, st),
@@ -126,8 +120,7 @@ class Lab(LabLifecycle, LabStatus):
         )
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
-        st = self._spawn_services(st, profile, ("fencing",))
-        self._await_services(st, profile, progress)
+        st = self._start_services(st, profile, progress)
         progress(f"entry point (global traffic manager): {topology.entry_url()}")
         progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         for name in profile.weaknesses:
@@ -150,18 +143,16 @@ class Lab(LabLifecycle, LabStatus):
         self._save(st)
         return st
 
-    def _spawn_services(self, st: LabState, profile: Profile, kinds: tuple[str, ...]) -> LabState:
+    def _start_services(self, st: LabState, profile: Profile, progress: Progress) -> LabState:
         plan = topology.services(profile)
         etcd_urls = [m.client_url for m in st.members]
         running: list[Running] = list(st.services)
-        for kind in kinds:
+        # dependencies first, so health checks upstream find something to check
+        for kind in ("inventory", "gateway", "router", "gtm", "autoscaler", "masters-api", "fencing"):
             for svc in (s for s in plan if s.kind == kind):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))
                 self._save(st)
-        return st
-
-    def _await_services(self, st: LabState, profile: Profile, progress: Progress) -> None:
         http = httpx.Client()
         try:
             for proc in st.services:
@@ -180,6 +171,7 @@ class Lab(LabLifecycle, LabStatus):
             )
         finally:
             http.close()
+        return st
 
     # -- down ----------------------------------------------------------------------------------
     def down(self, progress: Progress = quiet) -> list[str]:

@@ -224,13 +224,14 @@ def test_exploration_finds_the_compound_weakness_shrinks_it_to_two_steps_and_rep
     steps = rec["schedule"]
     # the core: the spool's disk fails while a step takes the masters' leader away (a kill, or
     # its own disk failing); the order and the exact step depend on what the search met first
-    assert len(steps) == 2, steps
+    exploration = rec["evidence"]["exploration"]
+    assert len(steps) == 2, (steps, exploration)
+    assert exploration["every step needed (checked)"] is True
     [disk] = [s for s in steps if s["target"] == "api"]
     [masters] = [s for s in steps if s is not disk]
     assert disk["kind"] == "fail_storage" and masters["target"] in ("leader", "follower", "m1", "m2", "m3")
     assert disk["start"] < masters["start"] + masters["duration"]
     assert masters["start"] < disk["start"] + disk["duration"]
-    exploration = rec["evidence"]["exploration"]
     assert exploration["tried"] > exploration["first failure at schedule"] > 1  # found, then shrunk
     [saved] = (found / "schedules").glob("*.json")
     replayed = tmp_path / "replayed"
