@@ -132,9 +132,14 @@ def test_an_empty_project_gets_a_first_verdict_from_chaos_init(installed, tmp_pa
 
 def test_the_shipped_suite_runs_from_outside_the_checkout(installed, tmp_path):
     _, bin_dir = installed
-    listed = _run(
-        [bin_dir / "python", "-m", "pytest", "--pyargs", "chaos.experiments", "--collect-only", "-q"],
-        tmp_path,
-    )
+    pytest = [bin_dir / "python", "-m", "pytest", "-p", "no:cacheprovider"]
+    listed = _run([*pytest, "--pyargs", "chaos.experiments", "--collect-only", "-q"], tmp_path)
     assert "21 tests collected" in listed.stdout
     assert str(ROOT) not in listed.stdout
+    # and one of them runs, from the installed package, on the lab, to a verdict
+    Lab().down()
+    ran = _run([*pytest, "--pyargs", "chaos.experiments.test_master_ha", "-k", "follower"], tmp_path)
+    assert "1 passed" in ran.stdout
+    [record] = json.loads((tmp_path / "reports" / "summary.json").read_text())["experiments"]
+    assert record["outcome"] == "passed" and record["verifies"] == "HA"
+    assert Lab().state() is None
