@@ -102,6 +102,9 @@ def test_an_empty_project_gets_a_first_verdict_from_chaos_init(installed, tmp_pa
     assert "created" in created.stdout and (project / "experiments").is_dir()
     assert (project / ".github" / "workflows" / "chaos.yml").exists()
     assert (project / "deploy" / "rbac.yaml").read_text() == (ROOT / "deploy" / "rbac.yaml").read_text()
+    # the project installs as its README says (its dependencies are here already)
+    pip = [bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    _run([*pip, "-e", "."], project)
     # mypy checks the user's experiment against the installed package's own types
     typed = _run([bin_dir / "python", "-m", "mypy", "--strict", "experiments", "loadtests"], project)
     assert "Success" in typed.stdout
