@@ -46,19 +46,26 @@ DRAIN_S = 0.5
 PROBE = {"key": "L2NoYW9zL3Nwb29sLXByb2Jl", "value": "MQ=="}  # /chaos/spool-probe = 1
 
 
-class WriteBack:
+class _Front:
+    """What both fronts share: the members' URLs, m1 first, and their names."""
+
     def __init__(self, urls: list[str]) -> None:
         self.urls = urls
         self.names = [f"m{i}" for i in range(1, len(urls) + 1)]
+
+    def url_of(self, name: str) -> str:
+        return self.urls[self.names.index(name)]
+
+
+class WriteBack(_Front):
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(urls)
         self.queues: dict[str, queue.Queue[dict[str, Any]]] = {url: queue.Queue() for url in urls}
         self._next = itertools.cycle(urls)
         self._lock = threading.Lock()
         self.counts = {"acknowledged": 0, "forwarded": 0, "dropped": 0}
         for url in urls:
             threading.Thread(target=self._forward, args=(url,), name=f"forward {url}", daemon=True).start()
-
-    def url_of(self, name: str) -> str:
-        return self.urls[self.names.index(name)]
 
     def put(self, body: dict[str, Any], member: str | None) -> None:
         with self._lock:
@@ -85,15 +92,14 @@ class WriteBack:
         return _read_members([self.url_of(member)] if member else self.urls, path, raw)
 
 
-class Spooling:
+class Spooling(_Front):
     def __init__(self, urls: list[str], spool: str) -> None:
-        self.urls = urls
-        self.names = [f"m{i}" for i in range(1, len(urls) + 1)]
+        super().__init__(urls)
         self.path = os.path.join(spool, "spool.jsonl")
         self.pending: list[dict[str, Any]] = []  # acknowledged, not yet on disk (under _lock)
         self.generation = 0  # bumped when a replay drops what is pending
         self._more = threading.Event()  # set when a write is pending
-        self._lock = threading.Lock()  # the counts
+        self._lock = threading.Lock()  # the counts, pending and generation
         self._file = threading.Lock()  # the spool file: appends, and a replay's read and rewrite
         self._replaying = threading.Lock()  # one replay at a time
         self._pause = threading.Event()  # never set: a sleep that is not time.sleep
@@ -101,9 +107,6 @@ class Spooling:
         self.counts = {"acknowledged": 0, "committed": 0, "spooled": 0, "dropped": 0}
         threading.Thread(target=self._spool, name="spool", daemon=True).start()
         threading.Thread(target=self._replay, name="replay", daemon=True).start()
-
-    def url_of(self, name: str) -> str:
-        return self.urls[self.names.index(name)]
 
     def _commit(self, body: dict[str, Any], member: str | None) -> bool:
         """Whether the masters committed ``body`` within COMMIT_TIMEOUT, all members tried."""
@@ -127,9 +130,9 @@ class Spooling:
         with self._lock:
             self.counts["acknowledged"] += 1
             self.counts["committed" if committed else "spooled"] += 1
-        if not committed:
-            with self._lock:
+            if not committed:
                 self.pending.append(body)  # acknowledged now: the spool thread writes it to disk
+        if not committed:
             self._more.set()
 
     def _spool(self) -> None:
