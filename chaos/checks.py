@@ -139,9 +139,14 @@ Runner = Callable[[list[str], tuple[str, ...], Path], dict[str, Any]]
 
 
 def run_pytest(
-    nodeids: list[str], weaknesses: tuple[str, ...], reports: Path, rootdir: Path
+    nodeids: list[str],
+    weaknesses: tuple[str, ...],
+    reports: Path,
+    rootdir: Path,
+    topology: Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``nodeids`` on a lab of its own with ``weaknesses``; the run's summary."""
+    """Run ``nodeids`` on a lab of its own with ``weaknesses`` (with ``topology``: that
+    system, a weakness being one of its variants); the run's summary."""
     from chaos.lab import Lab
 
     Lab().down()  # one lab per run: each weakness gets a lab made for it
@@ -162,7 +167,10 @@ def run_pytest(
         "--chaos-explore-budget",
         EXPLORE_BUDGET,
     ]
-    argv += [arg for w in weaknesses for arg in ("--lab-weakness", w)]
+    if topology is None:
+        argv += [arg for w in weaknesses for arg in ("--lab-weakness", w)]
+    else:
+        argv += ["--lab-topology", str(topology), *(arg for w in weaknesses for arg in ("--lab-profile", w))]
     proc = subprocess.run(argv, cwd=rootdir, capture_output=True, text=True, check=False)
     summary = reports / "summary.json"
     if not summary.exists():

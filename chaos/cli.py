@@ -216,6 +216,8 @@ def replay(record: Path) -> None:
     ]
     argv += ["--chaos-seed", str(env.get("seed", 0))]
     argv += [arg for w in env.get("weaknesses", []) for arg in ("--lab-weakness", str(w))]
+    if env.get("topology"):
+        argv += ["--lab-topology", str(env["topology"])]
     click.echo("replay: " + " ".join(argv[2:]))
     sys.exit(subprocess.run(argv, check=False).returncode)
 
@@ -227,6 +229,14 @@ def replay(record: Path) -> None:
 )
 @click.option("--weakness", "only", multiple=True, metavar="NAME", help="with --run: only these weaknesses")
 @click.option(
+    "--topology",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="experiments of a system of your own: controls name the topology's variants, which the "
+    "lab runs in place of the shop's weaknesses",
+)
+@click.option(
     "--reports",
     default="reports/checks",
     show_default=True,
@@ -234,23 +244,34 @@ def replay(record: Path) -> None:
     help="run summaries",
 )
 @_friendly
-def checks(args: tuple[str, ...], do_run: bool, only: tuple[str, ...], reports: Path) -> None:
+def checks(
+    args: tuple[str, ...], do_run: bool, only: tuple[str, ...], topology: Path | None, reports: Path
+) -> None:
     """Which checks of which experiments are proven able to go red, and by which weakness.
 
     ARGS select experiments as pytest does (paths, -k EXPR; default: experiments/). Without
     --run, lists the negative controls each experiment declares. With --run, runs every
     experiment on the resilient lab, then every weakness against the experiments that name it,
-    and ends with the line `checks proven: X of Y`; it takes the lab down at the end."""
+    and ends with the line `checks proven: X of Y`; it takes the lab down at the end. With
+    --topology, the lab runs that file, and a control names one of its variants."""
     from chaos.checks import Coverage, collect, record_resilient, record_weakness, run_pytest, runs
     from chaos.lab.weaknesses import WEAKNESSES
 
     root = Path.cwd()
+    reports = reports.resolve()  # a project's own ini file would make a relative path its own
     declared = collect(list(args) or ["experiments"], root)
     if not declared:
         raise ConfigError(f"no experiments found in {' '.join(args) or 'experiments'}")
-    unknown = sorted({w for d in declared for w in d.controls} - set(WEAKNESSES))
+    if topology is None:
+        known, what = set(WEAKNESSES), "lab weakness"
+    else:
+        from chaos.lab.topofile import load_topology
+
+        topology = topology.resolve()
+        known, what = set(load_topology(topology).variants), f"variant of {topology}"
+    unknown = sorted({w for d in declared for w in d.controls} - known)
     if unknown:
-        raise ConfigError([f"controls name an unknown lab weakness {w!r}" for w in unknown])
+        raise ConfigError([f"controls name an unknown {what} {w!r}" for w in unknown])
     plan = runs(declared, only)
     if not do_run:
         for d in declared:
@@ -272,13 +293,14 @@ def checks(args: tuple[str, ...], do_run: bool, only: tuple[str, ...], reports: 
     cov = Coverage()
     try:
         click.echo(f"resilient lab: {len(declared)} experiments (every check judged)")
-        summary = run_pytest([d.nodeid for d in declared], (), reports / "resilient", root)
+        summary = run_pytest([d.nodeid for d in declared], (), reports / "resilient", root, topology)
         for problem in record_resilient(cov, summary):
             click.echo(f"  NOT GREEN: {problem}")
         by_id = {d.nodeid: d for d in declared}
         for i, (weakness, nodeids) in enumerate(plan.items(), 1):
             click.echo(f"[{i}/{len(plan)}] {weakness}: {len(nodeids)} experiment(s)")
-            record_weakness(cov, weakness, by_id, run_pytest(nodeids, (weakness,), reports / weakness, root))
+            found = run_pytest(nodeids, (weakness,), reports / weakness, root, topology)
+            record_weakness(cov, weakness, by_id, found)
     finally:
         Lab().down()
     for nodeid, label, by in cov.rows():

@@ -101,6 +101,14 @@ class RunConfig:
     kube_control_plane: bool = False
     kube_topology: Any = None  # chaos.kube.topology.Topology (imported lazily: kube is optional)
     kube_load: str = "cluster"  # where Locust runs on --platform kube: as pods, or here (local)
+    lab_topology: Path | None = None  # a topology file the lab runs instead of the shop
+
+    @property
+    def lab_title(self) -> str:
+        """What the lab runs: "resilient + slow-election", or "topology.yaml (fragile)"."""
+        if self.lab_topology is not None:
+            return f"{self.lab_topology} ({self.lab_profile})"
+        return " + ".join((self.lab_profile, *self.lab_weaknesses))
 
     @classmethod
     def build(
@@ -123,6 +131,7 @@ class RunConfig:
         kube_topology: Path | None = None,
         kube_load: str = "cluster",
         lab_weaknesses: list[str] | None = None,
+        lab_topology: Path | None = None,
     ) -> RunConfig:
         from chaos.lab.profiles import PROFILES
         from chaos.lab.weaknesses import check_names
@@ -147,11 +156,25 @@ class RunConfig:
             topology = load_topology(kube_topology, {role for role, _ in contexts}, problems)
         if kube_load not in ("cluster", "local"):
             problems.append(f"--kube-load {kube_load!r}: cluster (Locust pods) or local (Locust here)")
-        if lab_profile not in PROFILES:
-            problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
         weaknesses = tuple(dict.fromkeys(lab_weaknesses or ()))
+        if lab_topology is not None:
+            from chaos.lab.topofile import load_topology as load_lab_topology
+            from chaos.lab.topofile import variant_of
+
+            lab_topology = lab_topology.resolve()
+            try:
+                load_lab_topology(lab_topology, variant_of(lab_profile))
+            except ConfigError as exc:
+                problems += [f"--lab-topology: {p}" for p in exc.problems]
+            if weaknesses:
+                problems.append(
+                    "--lab-weakness seeds weaknesses into the shop, not into a --lab-topology: declare "
+                    "a variant in the topology file (variants:) and pick it with --lab-profile"
+                )
+        elif lab_profile not in PROFILES:
+            problems.append(f"--lab-profile {lab_profile!r}: choose one of {', '.join(PROFILES)}")
         problems += [f"--lab-weakness: {p}" for p in check_names(weaknesses)]
-        if weaknesses and lab_profile != "resilient":
+        if weaknesses and lab_profile != "resilient" and lab_topology is None:
             problems.append(
                 f"--lab-weakness applies to the resilient profile, not to --lab-profile {lab_profile!r}"
             )
@@ -187,6 +210,7 @@ class RunConfig:
             kube_control_plane,
             topology,
             kube_load,
+            lab_topology,
         )
 
 

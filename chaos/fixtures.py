@@ -53,7 +53,11 @@ def chaos_lab(chaos_config: RunConfig, request: pytest.FixtureRequest) -> Iterat
 
     lab = Lab()
     try:
-        _, started = lab.up(chaos_config.lab_profile, weaknesses=chaos_config.lab_weaknesses)
+        _, started = lab.up(
+            chaos_config.lab_profile,
+            weaknesses=chaos_config.lab_weaknesses,
+            topology=chaos_config.lab_topology,
+        )
     except (ConfigError, EnvironmentNotReady) as exc:
         pytest.fail(f"chaos lab: {exc}", pytrace=False)
     yield lab
@@ -193,6 +197,7 @@ def _record_exploration(item: pytest.Item, explorer: Explorer, evidence: dict[st
         "platform": cfg.platform,
         "profile": cfg.lab_profile,
         "weaknesses": list(cfg.lab_weaknesses),
+        "topology": str(cfg.lab_topology) if cfg.lab_topology else None,
         "seed": cfg.seed,
     }
     write_record(path, item.nodeid, env, result)

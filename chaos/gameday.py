@@ -138,7 +138,7 @@ def pytest_argv(plan: Plan, run_dir: Path, progress: Path, extra: Sequence[str] 
     if plan.control_plane:
         argv.append("--kube-control-plane")
     if plan.topology is not None:
-        argv += ["--kube-topology", str(plan.topology)]
+        argv += ["--lab-topology" if plan.platform == "lab" else "--kube-topology", str(plan.topology)]
     return [*argv, *extra]
 
 

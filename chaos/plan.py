@@ -17,7 +17,8 @@
     contexts: {east: kind-east}   # kube only: role -> kubeconfig context
     namespaces: [shop]            # kube only: the blast radius
     control_plane: false          # kube only: allow faults on etcd members
-    topology: topology.yaml       # kube only: what the experiments' names mean (docs/kube.md)
+    topology: topology.yaml       # kube: what the experiments' names mean (docs/kube.md);
+                                  # lab: the system the lab runs (docs/your-system.md)
     schedule: "0 3 * * 1"         # cron, for the CronJob / CI schedule that runs this plan
     time_limit: 30m               # the whole run; it is stopped (faults reverted) after this
     reports: reports/gameday      # each run gets a directory under it
@@ -80,7 +81,9 @@ class Plan:
     reports: Path = Path("reports/gameday")
 
 
-class _Problems:
+class Problems:
+    """Every problem of a YAML file, each with the file and line: reported at once."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.items: list[str] = []
@@ -90,7 +93,23 @@ class _Problems:
         self.items.append(f"{self.path}{line}: {message}")
 
 
-def _scalar(node: yaml.Node) -> Any:
+def compose(path: Path, what: str) -> yaml.Node | None:
+    """The YAML file's node tree (nodes keep their lines); ConfigError with the line when it
+    does not parse."""
+    try:
+        return yaml.compose(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a {what} file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+
+
+def scalar(node: yaml.Node) -> Any:
+    """A composed node's plain value (the node keeps the line for error messages)."""
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -130,15 +149,8 @@ def _check_experiment(base: Path, spec: str) -> str | None:
 
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan; raises ConfigError listing every problem with file:line."""
-    problems = _Problems(path)
-    try:
-        root = yaml.compose(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such plan file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    problems = Problems(path)
+    root = compose(path, "plan")
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: a plan is a mapping of keys ({', '.join(KEYS)})")
     nodes: dict[str, yaml.Node] = {}
@@ -147,7 +159,7 @@ def load_plan(path: Path) -> Plan:
         if key not in KEYS:
             problems.add(key_node, f"unknown key {key!r}; plan keys are: {', '.join(KEYS)}")
         nodes[key] = value_node
-    values = {k: _scalar(n) for k, n in nodes.items() if k in KEYS}
+    values = {k: scalar(n) for k, n in nodes.items() if k in KEYS}
     base = Path.cwd()  # paths in a plan are relative to where it is run, as pytest's are
 
     name = values.get("name") or path.stem
@@ -167,7 +179,7 @@ def load_plan(path: Path) -> Plan:
         problems.add(nodes.get("control_plane"), f"control_plane {control_plane!r}: true or false")
         control_plane = False
     profile = values.get("profile", "resilient")
-    if profile not in PROFILES:
+    if profile not in PROFILES and not (platform == "lab" and values.get("topology")):  # else a variant
         problems.add(nodes.get("profile"), f"profile {profile!r}: use one of {', '.join(PROFILES)}")
     seed = values.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -180,7 +192,7 @@ def load_plan(path: Path) -> Plan:
         problems.add(exp_node or root, "experiments: a list of files or file::test, at least one")
     else:
         for item in exp_node.value:
-            spec = _scalar(item)
+            spec = scalar(item)
             if not isinstance(spec, str):
                 problems.add(item, f"experiment {spec!r}: a path such as experiments/test_master_ha.py")
                 continue
@@ -197,7 +209,7 @@ def load_plan(path: Path) -> Plan:
             guard_node, "guards: a list of {http: URL, max_error_rate: X, over: 2s} or {promql: Q, max: X}"
         )
     for item in guard_node.value if isinstance(guard_node, yaml.SequenceNode) else []:
-        g = _scalar(item)
+        g = scalar(item)
         if not isinstance(g, dict):
             problems.add(item, "a guard is a mapping, e.g. {http: URL, max_error_rate: 0.5, over: 3s}")
             continue
@@ -249,9 +261,16 @@ def load_plan(path: Path) -> Plan:
     topology = None
     if values.get("topology") is not None:
         topology = base / str(values["topology"])
-        if platform != "kube":
-            problems.add(nodes.get("topology"), "topology applies to platform kube, not to the lab")
-        else:
+        if platform == "lab":
+            from chaos.lab.topofile import load_topology as load_lab_topology
+            from chaos.lab.topofile import variant_of
+
+            try:
+                load_lab_topology(topology, variant_of(str(values.get("profile", "resilient"))))
+            except ConfigError as exc:
+                for p in exc.problems:
+                    problems.add(nodes.get("topology"), p)
+        elif platform == "kube":
             from chaos.kube.topology import load_topology
 
             found: list[str] = []

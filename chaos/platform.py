@@ -338,6 +338,11 @@ class Platform(Protocol):
             "target (an object whose kv() has put and read_prefix)"
         )
 
+    def store(self, name: str) -> Store:
+        """A store the platform declares by ``name`` (a lab topology's ``stores:``) as a
+        durability target."""
+        raise NotSupported(f"the {self.name} platform declares no stores by name")
+
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Return once the platform is fit for the next experiment (raise EnvironmentNotReady
         saying what is not); by default a platform is always ready."""

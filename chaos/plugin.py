@@ -30,7 +30,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where experiments run: lab (default), kube (real clusters) or memory (in-process masters, "
         "for testing experiments without root)",
     )
-    group.addoption("--lab-profile", default="resilient", help="lab profile: resilient (default) or fragile")
+    group.addoption(
+        "--lab-profile",
+        default="resilient",
+        help="lab profile: resilient (default) or fragile; with --lab-topology, one of its variants",
+    )
+    group.addoption(
+        "--lab-topology",
+        default=None,
+        metavar="FILE",
+        help="run a system of your own on the lab, declared in a topology file (docs/your-system.md)",
+    )
     group.addoption(
         "--lab-weakness",
         action="append",
@@ -151,6 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
             platform=config.getoption("--platform"),
             lab_profile=config.getoption("--lab-profile"),
             lab_weaknesses=config.getoption("--lab-weakness"),
+            lab_topology=_topology_path(config),
             seed=config.getoption("--chaos-seed"),
             dry_run=config.getoption("--dry-run"),
             probe_hz=config.getoption("--chaos-probe-hz"),
@@ -199,7 +210,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     cfg = config.stash[CONFIG]
     return [
-        f"chaos: platform={cfg.platform} profile={' + '.join((cfg.lab_profile, *cfg.lab_weaknesses))} "
+        f"chaos: platform={cfg.platform} profile={cfg.lab_title} "
         f"seed={cfg.seed} "
         f"probe={cfg.probe_hz:g}Hz dry-run={cfg.dry_run} state={state_dir()}"
     ]
@@ -238,3 +249,17 @@ def _describe_for_allure(items: list[pytest.Item]) -> None:
         marker = item.get_closest_marker("experiment")
         if marker is not None and marker.kwargs.get("hypothesis"):
             item.add_marker(getattr(pytest.mark, ALLURE_DESCRIPTION_MARK)(marker.kwargs["hypothesis"]))
+
+
+def _topology_path(config: pytest.Config) -> Path | None:
+    """``--lab-topology``, relative to where pytest runs or, as an ``addopts`` in a project's
+    ini file would mean it, to that file's directory."""
+    value = config.getoption("--lab-topology")
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_absolute() and not path.exists() and config.inipath is not None:
+        beside = config.inipath.parent / path
+        if beside.exists():
+            return beside
+    return path

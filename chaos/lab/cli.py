@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,12 +26,20 @@ def lab() -> None:
     metavar="NAME",
     help="a seeded weakness on the resilient profile (repeatable); `chaos lab weaknesses` lists them",
 )
+@click.option(
+    "--topology",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="run a system of your own, declared in a topology file, instead of the shop "
+    "(--profile then names one of its variants); docs/your-system.md",
+)
 @_friendly
-def lab_up(profile: str, weaknesses: tuple[str, ...]) -> None:
+def lab_up(profile: str, weaknesses: tuple[str, ...], topology: Path | None) -> None:
     """Bring the lab up (idempotent; clears a stale lab first)."""
     from chaos.lab import Lab
 
-    Lab().up(profile, progress=_say, weaknesses=weaknesses)
+    Lab().up(profile, progress=_say, weaknesses=weaknesses, topology=topology)
 
 
 @lab.command("weaknesses")
@@ -76,9 +85,18 @@ def lab_status(as_json: bool) -> None:
     from rich.console import Console
 
     console = Console()
-    console.print(
+
+    def show(table: Any, empty: str) -> None:
+        # a topology may have no masters or no volumes: one line says so, not an empty table
+        if table.row_count or not st.topology:
+            console.print(table)
+        else:
+            click.echo(empty)
+
+    show(
         _table(
-            f"lab ({' + '.join([st.profile or '', *st.weaknesses])}), leader: {st.leader or 'none'}",
+            f"lab ({st.topology or ' + '.join([st.profile or '', *st.weaknesses])}), "
+            f"leader: {st.leader or 'none'}",
             ("master", "address", "pid", "running", "healthy", "leader", "volume"),
             [
                 (
@@ -92,11 +110,12 @@ def lab_status(as_json: bool) -> None:
                 )
                 for m in st.members
             ],
-        )
+        ),
+        f"lab ({st.topology}): no masters",
     )
     console.print(
         _table(
-            f"services (entry point: {st.entry})",
+            f"services (entry point: {st.entry or 'none'})",
             ("service", "kind", "cluster", "address", "pid", "running", "healthy"),
             [
                 (
@@ -128,7 +147,8 @@ def lab_status(as_json: bool) -> None:
                 )
                 for v in st.volumes
             ],
-        )
+        ),
+        "no volumes",
     )
     for p in st.problems:
         click.echo(f"problem: {p}")

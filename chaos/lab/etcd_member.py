@@ -24,10 +24,11 @@ class Member:
     address: str
     pid: int = 0
     start: str = ""
+    port: int = CLIENT_PORT  # what it serves: etcd's client port, or a topology member's port
 
     @property
     def client_url(self) -> str:
-        return f"http://{self.address}:{CLIENT_PORT}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def peer_url(self) -> str:

@@ -76,10 +76,10 @@ class KillMaster(LabFault):
             raise not_in_effect(self, "the process is still running")
         try:
             wait_until(
-                lambda: self.lab.member_status(self.target or "") is None,
+                lambda: not self.lab.member_answers(self.target or ""),
                 timeout=2.0,
                 interval=0.02,
                 what=f"etcd {self.target} to stop answering",
             )
         except WaitTimeout as exc:
-            raise not_in_effect(self, f"etcd {self.target} still answers on its client port") from exc
+            raise not_in_effect(self, f"{self.target} still answers on its client port") from exc

@@ -19,14 +19,15 @@ import httpx
 
 from chaos.errors import ConfigError, EnvironmentNotReady
 from chaos.journal import process_start
-from chaos.lab import net, procs, services, topology, volumes
+from chaos.lab import custom, net, procs, services, topology, volumes
 from chaos.lab.binaries import find
 from chaos.lab.etcd_member import Member, etcd_argv
 from chaos.lab.lifecycle import LabLifecycle
 from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.services import Running
-from chaos.lab.state import LabState, Progress, Status, quiet, require_root
+from chaos.lab.state import DEFAULT_VARIANT, LabState, Progress, Status, quiet, require_root
 from chaos.lab.status import LabStatus
+from chaos.lab.topofile import Topology, load_topology, variant_of
 from chaos.lab.weaknesses import WEAKNESSES, weaken
 from chaos.wait import wait_until
 
@@ -40,18 +41,34 @@ class Lab(LabLifecycle, LabStatus):
         profile_name: str = "resilient",
         progress: Progress = quiet,
         weaknesses: tuple[str, ...] | list[str] = (),
+        topology: Path | None = None,
     ) -> tuple[LabState, bool]:
         """Bring the lab up; returns (state, started). Already up with this profile and these
-        weaknesses: no-op."""
-        profile = weaken(get_profile(profile_name), tuple(weaknesses))
+        weaknesses: no-op. With ``topology`` (a topology file), the lab runs that system
+        instead of the shop, ``profile_name`` naming one of its variants."""
+        topo = None if topology is None else load_topology(topology, variant_of(profile_name))
+        if topo is not None and weaknesses:
+            raise ConfigError(
+                f"--lab-weakness seeds weaknesses into the shop, not into topology {topo.name}: "
+                "declare a variant in the topology file (variants:) and pick it with --lab-profile"
+            )
+        profile = weaken(get_profile("resilient" if topo else profile_name), tuple(weaknesses))
+        wanted = topo.title if topo else " + ".join((profile.name, *profile.weaknesses))
         require_root()
         with self.locked():
             st = self.state()
             if st is not None:
                 problems = self._problems(st)
                 if not problems:
-                    if (st.profile, st.weaknesses) != (profile.name, profile.weaknesses):
-                        wanted = " + ".join((profile.name, *profile.weaknesses))
+                    same = (
+                        (st.source, st.profile) == (str(topo.path), topo.variant or DEFAULT_VARIANT)
+                        if topo
+                        else (
+                            not st.topology
+                            and (st.profile, st.weaknesses) == (profile.name, profile.weaknesses)
+                        )
+                    )
+                    if not same:
                         raise ConfigError(
                             f"the lab is already up as {st.title!r}, not {wanted!r}: "
                             "run `chaos lab down` first"
@@ -67,7 +84,7 @@ class Lab(LabLifecycle, LabStatus):
                         f"lab names are taken but no lab is recorded ({', '.join(leftovers)}): "
                         "if they are left from an earlier lab, `chaos lab down` removes them"
                     )
-            etcd = find("etcd")
+            etcd = find("etcd") if topo is None else ""
             for tool in ("ip", "nsenter", "mkfs.ext4", "losetup", "mount", "fusermount3"):
                 find(tool)
             if not Path("/dev/fuse").exists():
@@ -75,6 +92,13 @@ class Lab(LabLifecycle, LabStatus):
                     "/dev/fuse is missing: the lab's storage daemon needs FUSE (modprobe fuse; in a "
                     "container, pass the device: --device /dev/fuse)"
                 )
+            if topo is not None:
+                try:
+                    return self._up_topology_locked(topo, progress), True
+                except BaseException:
+                    progress("bring-up failed; removing what was started")
+                    self._down_locked(quiet)
+                    raise
             services.check_binaries()
             try:
                 return self._up_locked(profile, etcd, progress), True
@@ -125,6 +149,72 @@ class Lab(LabLifecycle, LabStatus):
         progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         for name in profile.weaknesses:
             progress(f"weakness {name}: {WEAKNESSES[name].description}")
+        return st
+
+    def _up_topology_locked(self, topo: Topology, progress: Progress) -> LabState:
+        """A topology's nodes, volumes and processes, started in the file's order; each must
+        pass its readiness check, and the masters (if any) must agree on a leader."""
+        t0 = time.monotonic()
+        net.ensure_bridge()
+        me = os.getpid()
+        role = topo.masters
+        nodes = {n.name: n for n in topo.nodes}
+        members = tuple(
+            Member(name, nodes[name].address, port=nodes[name].port)
+            for name in (role.members if role else ())
+        )
+        st = LabState(
+            topo.variant or DEFAULT_VARIANT,
+            members,
+            time.time(),
+            me,
+            process_start(me) or "",
+            topology=str(custom.copy_topology(topo.path, self.root)),
+            source=str(topo.path),
+        )
+        self._save(st)  # recorded first, so a crash here leaves something `down` can read
+        for n in topo.nodes:
+            net.add_node(n.name, n.address)
+            if n.volume_mb:
+                st = self._make_volume(st, n.name, n.volume_mb)
+            volume = f", volume {self.volume(n.name).mountpoint}" if n.volume_mb else ""
+            progress(f"node {n.name}: namespace chaos-{n.name}, {n.address}{volume}")
+        for n in topo.nodes:
+            proc = custom.spawn(topo, n, self.root)
+            if topo.is_member(n.name):
+                st = replace(
+                    st,
+                    members=tuple(
+                        replace(m, pid=proc.pid, start=proc.start) if m.name == n.name else m
+                        for m in st.members
+                    ),
+                )
+            else:
+                health = n.ready.target if n.ready.kind == "http" else ""
+                svc = Running(n.name, n.kind, n.cluster, n.address, n.port, health, proc.pid, proc.start)
+                st = replace(st, services=(*st.services, svc))
+            self._save(st)
+        http = httpx.Client()
+        try:
+            for n in topo.nodes:
+                proc = st.member(n.name).proc if topo.is_member(n.name) else st.service(n.name).proc
+                self._await_ready(topo, n, proc, http)
+                progress(f"{n.name} pid {proc.pid} ready: {custom.describe_ready(n)}")
+            if role is not None and role.leader is not None:
+                wait_until(
+                    lambda: self.leader() is not None,
+                    timeout=30,
+                    interval=0.1,
+                    what=f"the masters ({', '.join(role.members)}) to agree on a leader",
+                    abort=lambda: self._dead_members(st),
+                )
+                progress(f"masters {', '.join(role.members)}: leader {self.leader()}")
+        finally:
+            http.close()
+        if topo.entry:
+            progress(f"entry point: {topo.render(topo.entry, None, self.root)}")
+        what = topo.description or topo.path
+        progress(f"lab up (topology {topo.title}: {what}) in {time.monotonic() - t0:.1f} s")
         return st
 
     def _create_nodes_and_start_prometheus(self, st: LabState, profile: Profile) -> LabState:
@@ -183,14 +273,15 @@ class Lab(LabLifecycle, LabStatus):
         removed: list[str] = []
         st = self.state()
         if st is not None:
+            topo = self._topology_or_none(st)
             for svc in reversed(st.services):
                 if svc.pid and svc.proc.alive():
-                    procs.kill(svc.proc)
+                    self._stop(svc.name, svc.proc, topo)
                     removed.append(f"process {svc.kind} {svc.name} (pid {svc.pid})")
             for m in st.members:
                 if m.pid and m.proc.alive():
-                    procs.kill(m.proc)
-                    removed.append(f"process etcd {m.name} (pid {m.pid})")
+                    self._stop(m.name, m.proc, topo)
+                    removed.append(f"process {'member' if topo else 'etcd'} {m.name} (pid {m.pid})")
             for served in st.volumes:
                 volumes.unserve(self.volume(served.name), served.proc)
         # Processes can hold a namespace open after its name is gone: kill by namespace too.
@@ -213,6 +304,7 @@ class Lab(LabLifecycle, LabStatus):
         if net.bridge_exists():
             net.remove_bridge()
             removed.append(f"bridge {net.BRIDGE}")
+        custom.remove_copy(self.root)
         for scratch in ("config", "run", "prometheus"):
             if (self.root / scratch).exists():
                 shutil.rmtree(self.root / scratch)

@@ -9,6 +9,7 @@ from chaos.context import RunContext
 from chaos.errors import PlatformError
 from chaos.fault import Fault
 from chaos.lab.deadman import spawn as spawn_deadman
+from chaos.lab.etcd_member import PEER_PORT
 from chaos.lab.lab import Lab
 
 
@@ -29,6 +30,7 @@ class LabFault(Fault):
         st = self.lab.state()
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
-        nodes = {m.name: (m.address, 2380) for m in st.members}
+        # etcd's peer port is the one a partition must cut; a topology's member serves its own
+        nodes = {m.name: (m.address, m.port if st.topology else PEER_PORT) for m in st.members}
         nodes.update({s.name: (s.address, s.port) for s in st.services if s.address})
         return nodes

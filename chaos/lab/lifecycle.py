@@ -8,15 +8,63 @@ from dataclasses import replace
 import httpx
 
 from chaos.errors import PlatformError
-from chaos.lab import procs, services, topology, volumes
+from chaos.lab import custom, procs, services, topology, volumes
 from chaos.lab.binaries import find
 from chaos.lab.etcd_member import etcd_argv, log_tail
 from chaos.lab.services import Running
 from chaos.lab.store import LabStore
+from chaos.lab.topofile import Node, Topology
 from chaos.wait import WaitTimeout, wait_until
 
 
 class LabLifecycle(LabStore):
+    def _await_ready(self, topo: Topology, node: Node, proc: procs.Proc, http: httpx.Client) -> None:
+        """Wait until a topology's process passes its readiness check; a process that exits,
+        or a check that never passes, fails with the tail of its log."""
+        log = custom.log_path(self.root, node.name)
+        try:
+            wait_until(
+                lambda: custom.ready(topo, node, self.root, http),
+                timeout=node.ready.within,
+                interval=0.05,
+                what=f"{node.name}: {custom.describe_ready(node)}",
+                abort=lambda: None if proc.alive() else f"{node.name} exited",
+            )
+        except WaitTimeout as exc:
+            raise PlatformError(
+                f"topology {topo.name}, node {node.name} (line {node.line}): {exc}; "
+                f"the end of its log ({log}):\n{custom.tail(log)}"
+            ) from exc
+
+    def _start_node(self, topo: Topology, name: str) -> procs.Proc:
+        """Start a topology's stopped process again (under the lock) and record it."""
+        st = self._require_state()
+        proc = custom.spawn(topo, topo.node(name), self.root)
+        if st.is_member(name):
+            members = tuple(
+                replace(m, pid=proc.pid, start=proc.start) if m.name == name else m for m in st.members
+            )
+            st = replace(st, members=members)
+        else:
+            svcs = tuple(
+                replace(x, pid=proc.pid, start=proc.start) if x.name == name else x for x in st.services
+            )
+            st = replace(st, services=svcs)
+        self._save(st)
+        return proc
+
+    def _restart_topology_node(self, topo: Topology, name: str) -> None:
+        with self.locked():
+            st = self._require_state()
+            proc = st.member(name).proc if st.is_member(name) else st.service(name).proc
+            if not proc.alive():
+                proc = self._start_node(topo, name)
+        http = httpx.Client()
+        try:
+            self._await_ready(topo, topo.node(name), proc, http)
+        finally:
+            http.close()
+
     def _await_healthy(self, svc: Running, http: httpx.Client) -> None:
         def dead() -> str | None:
             return None if svc.proc.alive() else f"{svc.name} exited: see {self.logs / (svc.name + '.log')}"
@@ -60,6 +108,10 @@ class LabLifecycle(LabStore):
     def start_service(self, name: str) -> None:
         """Start a stopped service again with its original command line and wait until it
         serves. Idempotent."""
+        topo = self._require_state().topo
+        if topo is not None:
+            self._restart_topology_node(topo, name)
+            return
         with self.locked():
             st = self._require_state()
             svc = st.service(name)
@@ -84,6 +136,17 @@ class LabLifecycle(LabStore):
     def start_member(self, name: str, *, timeout: float = 30.0) -> None:
         """Start a stopped member again (its data is on its volume) and wait until it has
         rejoined: healthy and agreeing with the others on the leader. Idempotent."""
+        topo = self._require_state().topo
+        if topo is not None:
+            self._restart_topology_node(topo, name)
+            if topo.masters and topo.masters.leader:
+                wait_until(
+                    lambda: self.leader() is not None,
+                    timeout=timeout,
+                    interval=0.05,
+                    what=f"the masters to agree on a leader again after {name} restarted",
+                )
+            return
         with self.locked():
             st = self._require_state()
             m = st.member(name)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from chaos.context import RunContext
 from chaos.durability import KV
-from chaos.errors import ConfigError, PlatformError
+from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.fault import Fault
-from chaos.lab import topology
+from chaos.lab import custom, topology
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient, EtcdRegisters
 from chaos.lab.inventory_kv import Inventory
@@ -20,7 +23,17 @@ from chaos.lab.lab import Lab, LabState
 from chaos.lab.netfaults import Degrade, Partition
 from chaos.lab.profiles import Profile
 from chaos.lab.storage import FailStorage
-from chaos.platform import Capacity, LinkFault, Masters, Platform, StorageFault, failure_tolerance, quorum
+from chaos.lab.topofile import MastersRole, Topology
+from chaos.platform import (
+    Capacity,
+    LinkFault,
+    Masters,
+    Member,
+    Platform,
+    StorageFault,
+    failure_tolerance,
+    quorum,
+)
 from chaos.slo import Measure
 from chaos.wait import WaitTimeout, wait_until
 
@@ -34,6 +47,27 @@ class _OneMember:
 
     def kv(self) -> KV:
         return EtcdClient([self.url])
+
+
+class TopologyStore:
+    """A topology's store as a durability target: its client, and the URL it answers at."""
+
+    def __init__(self, url: str, client: KV) -> None:
+        self.url = url
+        self.client = client
+
+    def kv(self) -> KV:
+        return self.client
+
+
+class _Fixed:
+    """A member as a write target through a client already made for it alone."""
+
+    def __init__(self, client: KV) -> None:
+        self.client = client
+
+    def kv(self) -> KV:
+        return self.client
 
 
 def _api_url(st: LabState) -> str | None:
@@ -53,27 +87,61 @@ class LabMasters(Masters):
             raise PlatformError("the lab is not up: run `chaos lab up`")
         return st
 
+    def _role(self, st: LabState) -> tuple[Topology, MastersRole] | None:
+        """The topology and its masters when the lab runs one; None for the shop. A topology
+        without masters cannot answer anything the masters are asked."""
+        topo = st.topo
+        if topo is None:
+            return None
+        if topo.masters is None:
+            raise NotSupported(f"topology {topo.name} declares no masters (masters: {{members: [...]}})")
+        return topo, topo.masters
+
     def names(self) -> list[str]:
-        return [m.name for m in self._state().members]
+        st = self._state()
+        self._role(st)
+        return [m.name for m in st.members]
 
     def kv(self) -> KV:
         # the writer gets a client of its own: its failover preference must not steer others
         st = self._state()
+        role = self._role(st)
+        if role is not None:
+            topo, masters = role
+            nodes = [topo.node(m) for m in masters.members]
+            return custom.store_kv(topo, masters.durability, nodes, Path(st.source), "masters")
         front = _api_url(st)
         return EtcdClient([front] if front else [m.client_url for m in st.members])
 
     def leader(self) -> str | None:
+        role = self._role(self._state())
+        if role is not None and role[1].leader is None:
+            raise NotSupported(f"topology {role[0].name}: masters declare no leader question (leader: ...)")
         return self.lab.leader()
 
     def healthy(self) -> list[str]:
         st = self._state()
+        role = self._role(st)
+        if role is not None:
+            topo = role[0]
+            with httpx.Client() as http:
+                return [
+                    m.name
+                    for m in st.members
+                    if m.proc.alive() and custom.ready(topo, topo.node(m.name), self.lab.root, http)
+                ]
         client = self.lab.client(st)
         return [m.name for m in st.members if m.proc.alive() and client.healthy(m.client_url, 0.5)]
 
-    def only(self, name: str) -> _OneMember:
+    def only(self, name: str) -> Member:
         """One member as a write target: no failover to the others (to probe a minority).
         Through a write-back or spooling front, the front's route to that member."""
         st = self._state()
+        role = self._role(st)
+        if role is not None:
+            topo, masters = role
+            single = custom.store_kv(topo, masters.durability, [topo.node(name)], Path(st.source), "masters")
+            return _Fixed(single)
         front = _api_url(st) if st.shape.masters_api in ("write-back", "spooling") else None
         return _OneMember(f"{front}/member/{name}" if front else st.member(name).client_url)
 
@@ -82,12 +150,18 @@ class LabMasters(Masters):
         to the members, not through a masters-api front: this observes what members serve.
         Reads are linearizable unless the lab's clients read serializably (a weakness)."""
         st = self._state()
+        role = self._role(st)
+        if role is not None and (role[1].durability is None or role[1].durability.kind != "etcd"):
+            raise NotSupported(f"topology {role[0].name}: register clients speak etcd; these masters do not")
         urls = [st.member(member).client_url] if member else [m.client_url for m in st.members]
         return EtcdRegisters(urls, member, serializable=st.shape.register_reads == "serializable")
 
     def lag(self, name: str) -> int:
         """How many raft entries member ``name`` is behind the leader (raises if either does
         not answer)."""
+        role = self._role(self._state())
+        if role is not None and (role[1].leader is None or role[1].leader.kind != "etcd"):
+            raise NotSupported(f"topology {role[0].name}: replication lag is known for etcd masters only")
         leader = self.leader()
         if leader is None:
             raise PlatformError("no leader")
@@ -115,17 +189,41 @@ class LabPlatform(Platform):
     def masters(self) -> LabMasters:
         return self._masters
 
+    def _topo(self) -> Topology | None:
+        st = self.lab.state()
+        if st is None:
+            raise PlatformError("the lab is not up: run `chaos lab up`")
+        return st.topo
+
     @property
     def entry_url(self) -> str:
-        """Where users and load enter: the global traffic manager."""
-        return topology.entry_url()
+        """Where users and load enter: the global traffic manager, or a topology's entry."""
+        topo = self._topo()
+        if topo is None:
+            return topology.entry_url()
+        if not topo.entry:
+            raise NotSupported(
+                f"topology {topo.name} declares no entry (entry: http://${{address:NODE}}:PORT)"
+            )
+        return topo.render(topo.entry, None, self.lab.root)
 
     @property
     def prometheus_url(self) -> str:
+        topo = self._topo()
+        if topo is not None:
+            raise NotSupported(f"topology {topo.name} runs no Prometheus on the lab")
         return next(s.url for s in topology.services(self._profile()) if s.kind == "prometheus")
 
     def service_urls(self, kind: str, cluster: str | None = None) -> list[str]:
-        """Base URLs of the lab's services of ``kind`` (gateway, inventory, router, gtm)."""
+        """Base URLs of the lab's services of ``kind`` (gateway, inventory, router, gtm; a
+        topology's nodes of that ``kind``)."""
+        topo = self._topo()
+        if topo is not None:
+            return [
+                f"http://{n.address}:{n.port}"
+                for n in topo.nodes
+                if n.kind == kind and (cluster is None or n.cluster == cluster)
+            ]
         return [
             s.url
             for s in topology.services(self._profile())
@@ -152,13 +250,17 @@ class LabPlatform(Platform):
         the previous one's fault. A process a previous experiment left stopped (a fenced
         member, say) is started again first, and the timeline says so."""
         self._repair()
+        topo = self._topo()
+        wants_leader = topo is None or bool(topo.masters and topo.masters.leader)
 
         def problems() -> list[str]:
             status = self.lab.status()
             bad = [m["name"] for m in status.members if not m["healthy"]]
             bad += [s["name"] for s in status.services if not s["healthy"]]
-            if status.leader is None:
-                bad.append("no etcd leader")
+            if wants_leader and status.leader is None:
+                bad.append("no leader among the masters")
+            if topo is not None:
+                return bad
             if not self._primary_in_service():
                 bad.append("the traffic manager does not route to the primary cluster yet")
             if not self._at_rest():
@@ -238,6 +340,9 @@ class LabPlatform(Platform):
         from chaos.lab.autoscaler import stats
         from chaos.lab.services import autoscaler_state, socket_path
 
+        topo = self._topo()
+        if topo is not None:
+            raise NotSupported(f"topology {topo.name} has no autoscaled capacity on the lab")
         profile = self._profile()
         cluster = cluster or profile.clusters[0]
         if cluster not in profile.clusters:
@@ -305,6 +410,12 @@ class LabPlatform(Platform):
     def inventory(self, cluster: str | None = None) -> Inventory:
         """The workload's inventory in ``cluster`` (the first by default) as a durability
         target: each write is a reservation, acknowledged only once it is on its volume."""
+        topo = self._topo()
+        if topo is not None:
+            raise NotSupported(
+                f"topology {topo.name} is not the shop: it has no inventory; use platform.store(NAME) "
+                "with a store its file declares (stores:)"
+            )
         urls = self.service_urls("inventory", cluster or self._profile().clusters[0])
         if not urls:
             raise ConfigError(
@@ -312,8 +423,34 @@ class LabPlatform(Platform):
             )
         return Inventory(urls[0])
 
+    def store(self, name: str) -> TopologyStore:
+        """A store a topology declares (``stores:``) as a durability target."""
+        st = self.lab.state()
+        topo = st.topo if st else None
+        if st is None or topo is None:
+            raise NotSupported("the shop declares no stores; its durability target is platform.inventory()")
+        role = next((x for x in topo.stores if x.name == name), None)
+        if role is None:
+            known = ", ".join(x.name for x in topo.stores) or "none"
+            raise ConfigError(f"topology {topo.name} declares no store {name!r}; stores: {known}")
+        node = topo.node(role.node)
+        return TopologyStore(
+            f"http://{node.address}:{node.port}",
+            custom.store_kv(topo, role.durability, [node], Path(st.source), f"store {name}"),
+        )
+
     def environment(self) -> dict[str, Any]:
         st = self.lab.state()
+        topo = st.topo if st else None
+        if st is not None and topo is not None:
+            return {
+                "platform": "lab",
+                "topology": topo.title,
+                "topology file": st.source,
+                "nodes": ", ".join(f"{n.name}={n.address}" for n in topo.nodes),
+                "masters": ", ".join(topo.masters.members) if topo.masters else "none",
+                "entry": topo.render(topo.entry, None, self.lab.root) if topo.entry else "none",
+            }
         return {
             "platform": "lab",
             "profile": st.profile if st else None,

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,17 +43,31 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:
+def spawn(
+    argv: list[str],
+    log: Path,
+    *,
+    netns: str | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str = "",
+    cwd: Path | None = None,
+) -> Proc:
     """Start a long-lived daemon in its own session (it outlives the caller). In a node's
     network namespace it enters only that namespace: `ip netns exec` would also give it a
     private copy of every mount, which keeps a volume's file system alive after the lab
     unmounts it (a disk shut down by an I/O-error fault could then never be mounted afresh)."""
-    cmd = (["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []) + argv
+    cmd = (["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []) + as_user(user) + argv
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         try:
             p = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **env} if env else None,
+                cwd=cwd,
             )
         except FileNotFoundError as exc:
             raise PlatformError(f"cannot start {argv[0]}: {exc}") from exc
@@ -60,6 +75,17 @@ def spawn(argv: list[str], log: Path, *, netns: str | None = None) -> Proc:
     if start is None:
         raise PlatformError(f"{argv[0]} exited at once; see {log}")
     return Proc(p.pid, start)
+
+
+def as_user(user: str) -> list[str]:
+    """The prefix that drops to ``user`` after entering the namespace (nsenter needs root,
+    so the switch comes after it): some servers refuse to run as root."""
+    if not user or user == "root":
+        return []
+    import pwd
+
+    gid = pwd.getpwnam(user).pw_gid
+    return ["setpriv", f"--reuid={user}", f"--regid={gid}", "--init-groups", "--"]
 
 
 def marked(marker: str) -> list[Proc]:
@@ -80,11 +106,37 @@ def marked(marker: str) -> list[Proc]:
 
 
 def kill(proc: Proc, sig: signal.Signals = signal.SIGKILL, *, timeout: float = 10.0) -> None:
-    """Signal ``proc`` if it is still the process we started, and wait until it is gone."""
+    """Signal ``proc`` and every process of its group (it leads one: it was started in a
+    session of its own) if it is still the process we started, and wait until all are gone.
+    A server's workers are part of it: SIGKILL to nginx's master alone leaves its worker
+    serving, which is not a dead server."""
     if not proc.alive():
         return
     try:
-        os.kill(proc.pid, sig)
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
     except ProcessLookupError:
         return
-    wait_until(lambda: not proc.alive(), timeout=timeout, interval=0.02, what=f"pid {proc.pid} to exit")
+    wait_until(
+        lambda: not proc.alive() and not group_members(proc.pid),
+        timeout=timeout,
+        interval=0.02,
+        what=f"pid {proc.pid} and its process group to exit",
+    )
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (a pid that leads a live group is never reused)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found

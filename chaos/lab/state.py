@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from chaos.errors import ConfigError, EnvironmentNotReady
 from chaos.lab.etcd_member import Member
 from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.services import Running
+from chaos.lab.topofile import Topology, load_topology
 from chaos.lab.volumes import Served
 from chaos.lab.weaknesses import weaken
 
@@ -20,6 +23,13 @@ STATE_VERSION = 1
 MAX_MASTERS = 5
 # etcd preallocates 64 MB WAL segments; images are sparse, so size costs nothing until used
 VOLUME_MB = 256
+DEFAULT_VARIANT = "default"  # a topology brought up without a variant
+
+
+@functools.lru_cache(maxsize=4)
+def _topology(path: str, variant: str) -> Topology:
+    # the lab's own copy never changes while it is up: parse it once per process
+    return load_topology(Path(path), "" if variant == DEFAULT_VARIANT else variant, check_machine=False)
 
 
 def quiet(_msg: str) -> None:
@@ -37,15 +47,29 @@ class LabState:
     volumes: tuple[Served, ...] = ()
     version: int = STATE_VERSION
     weaknesses: tuple[str, ...] = ()
+    topology: str = ""  # the lab's copy of a topology file; "" for the built-in shop
+    source: str = ""  # the topology file it was brought up from
+
+    @property
+    def topo(self) -> Topology | None:
+        """The system this lab runs when it runs a topology file; None for the shop."""
+        return _topology(self.topology, self.profile) if self.topology else None
 
     @property
     def shape(self) -> Profile:
-        """The profile this lab was brought up with, weaknesses applied."""
+        """The profile this lab was brought up with, weaknesses applied. A topology's lab
+        has the resilient profile's etcd and client settings and none of the shop."""
+        if self.topology:
+            return replace(get_profile("resilient"), name=self.profile, autoscale=False, fencing=False)
         return weaken(get_profile(self.profile), self.weaknesses)
 
     @property
     def title(self) -> str:
-        """The profile's name, with its weaknesses: "resilient + slow-election"."""
+        """The profile's name, with its weaknesses: "resilient + slow-election"; a topology's
+        name with its variant: "web (fragile)"."""
+        topo = self.topo
+        if topo is not None:
+            return topo.title
         return " + ".join((self.profile, *self.weaknesses))
 
     def service(self, name: str) -> Running:
@@ -93,6 +117,7 @@ class Status:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     entry: str | None = None
     leader: str | None = None
+    topology: str | None = None  # the topology's name (and variant), when the lab runs one
     problems: list[str] = field(default_factory=list)
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from chaos.lab import net, services, topology, volumes
+from chaos.lab import custom, net, services, topology, volumes
+from chaos.lab.etcd_member import Member
+from chaos.lab.services import Running
 from chaos.lab.state import LabState, Status
 from chaos.lab.store import LabStore
 
@@ -19,7 +21,7 @@ class LabStatus(LabStore):
         out = []
         for m in st.members:
             if not (m.pid and m.proc.alive()):
-                out.append(f"etcd {m.name} not running")
+                out.append(f"{'member' if st.topology else 'etcd'} {m.name} not running")
             if f"chaos-{m.name}" not in net.lab_netns():
                 out.append(f"namespace chaos-{m.name} missing")
         for svc in st.services:
@@ -35,7 +37,20 @@ class LabStatus(LabStore):
         if st is None:
             return Status(up=False, profile=None)
         leader = self.leader()
-        client = self.client(st)
+        topo = st.topo
+        http = httpx.Client()
+
+        def ready(name: str) -> bool:
+            # a topology's process is healthy when its own readiness check passes
+            assert topo is not None
+            return custom.ready(topo, topo.node(name), self.root, http)
+
+        def member_ok(m: Member) -> bool:
+            return ready(m.name) if topo else self.client(st).healthy(m.client_url, timeout=0.5)
+
+        def service_ok(svc: Running) -> bool:
+            return svc.proc.alive() and (ready(svc.name) if topo else services.healthy(svc, http))
+
         rows = []
         for m in st.members:
             running = bool(m.pid) and m.proc.alive()
@@ -45,12 +60,11 @@ class LabStatus(LabStore):
                     "address": m.address,
                     "pid": m.pid,
                     "running": running,
-                    "healthy": running and client.healthy(m.client_url, timeout=0.5),
+                    "healthy": running and member_ok(m),
                     "leader": m.name == leader,
                     "volume": str(self.volume(m.name).mountpoint),
                 }
             )
-        http = httpx.Client()
         try:
             svc_rows = [
                 {
@@ -61,7 +75,7 @@ class LabStatus(LabStore):
                     "port": svc.port,
                     "pid": svc.pid,
                     "running": svc.proc.alive(),
-                    "healthy": services.healthy(svc, http),
+                    "healthy": service_ok(svc),
                 }
                 for svc in st.services
             ]
@@ -74,7 +88,8 @@ class LabStatus(LabStore):
             members=rows,
             services=svc_rows,
             volumes=[self.volume_status(v.name) for v in st.volumes],
-            entry=topology.entry_url(),
+            entry=(topo.render(topo.entry, None, self.root) or None) if topo else topology.entry_url(),
+            topology=topo.title if topo else None,
             leader=leader,
             problems=self._problems(st),
         )

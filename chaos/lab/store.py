@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 
 from chaos.context import state_dir
-from chaos.errors import PlatformError
-from chaos.lab import volumes
+from chaos.errors import ConfigError, PlatformError
+from chaos.lab import custom, procs, volumes
 from chaos.lab.etcd_http import EtcdClient, MemberStatus
 from chaos.lab.etcd_member import log_tail
 from chaos.lab.state import VOLUME_MB, LabState
+from chaos.lab.topofile import Topology
 from chaos.lab.volumes import Served
 from chaos.platform import quorum
 
@@ -62,10 +63,10 @@ class LabStore:
     def volume(self, name: str) -> volumes.Volume:
         return volumes.Volume.under(self.root, name)
 
-    def _make_volume(self, st: LabState, name: str) -> LabState:
+    def _make_volume(self, st: LabState, name: str, size_mb: int = VOLUME_MB) -> LabState:
         """Create (or remount) volume ``name`` and start its storage daemon; recorded."""
         vol = self.volume(name)
-        volumes.create_disk(vol, VOLUME_MB)
+        volumes.create_disk(vol, size_mb)
         proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}")
         served = Served(name, proc.pid, proc.start)
         known = [v.name for v in st.volumes]
@@ -92,6 +93,23 @@ class LabStore:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+    @staticmethod
+    def _topology_or_none(st: LabState) -> Topology | None:
+        """The running topology, or None for the shop; a lab whose copy of its file is gone or
+        unreadable is still taken down (by name), so that is None too."""
+        try:
+            return st.topo
+        except ConfigError:
+            return None
+
+    def _stop(self, name: str, proc: procs.Proc, topo: Topology | None) -> None:
+        """Stop one of the lab's processes: a topology's by its own stop signal first."""
+        node = next((n for n in topo.nodes if n.name == name), None) if topo else None
+        if node is None:
+            procs.kill(proc)
+        else:
+            custom.stop(proc, node.stop)
 
     def _require_state(self) -> LabState:
         st = self.state()
@@ -131,7 +149,26 @@ class LabStore:
 
     def leader(self) -> str | None:
         st = self._require_state()
+        topo = st.topo
+        if topo is not None:
+            role = topo.masters
+            if role is None or role.leader is None:
+                return None
+            if role.leader.kind != "etcd":
+                with httpx.Client() as http:
+                    return custom.leader(topo, http)
         return self._leader(self.client(st), st)
+
+    def member_answers(self, name: str) -> bool:
+        """Whether member ``name`` answers on its port (etcd: reports its status)."""
+        st = self._require_state()
+        topo = st.topo
+        if topo is not None and not (
+            topo.masters and topo.masters.leader and topo.masters.leader.kind == "etcd"
+        ):
+            m = st.member(name)
+            return custom.tcp_open(m.address, m.port)
+        return self.member_status(name) is not None
 
     def member_status(self, name: str) -> MemberStatus | None:
         st = self._require_state()
