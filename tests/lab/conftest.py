@@ -35,7 +35,7 @@ def chaos_cli(
 def ensure_lab(profile: str) -> Lab:
     lab = Lab()
     st = lab.state()
-    if st is not None and st.profile != profile:
+    if st is not None and (st.profile != profile or st.topology):
         lab.down()
     lab.up(profile)
     return lab
@@ -77,7 +77,7 @@ def machine_snapshot() -> dict[str, object]:
                 cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus")
+            ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus", "nginx")
             # not the dead man's switches: they end on their own once their fault is reverted
             lab_python = ("chaos.lab.workload", "chaos.lab.faultfs", "-m locust")
             if ours or any(marker in cmdline for marker in lab_python):

@@ -1,0 +1,244 @@
+"""Your own system on the lab: a topology the lab's code has never seen (processes of this
+test's own making, ``toy_store.py``) comes up from a file, takes every fault kind with the
+durability and leadership probes working on it, fails clearly when it cannot start, and
+leaves nothing behind. The shipped examples pass where their system is resilient and fail
+their negative-control variants."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chaos.lab import Lab
+from tests.lab.conftest import ROOT, chaos_cli, machine_snapshot
+
+pytestmark = pytest.mark.lab
+
+TOY = Path(__file__).with_name("toy_store.py")
+
+
+def toy_topology(tmp_path: Path, extra: str = "") -> Path:
+    store = f"[{sys.executable}, {TOY}, --name, '${{name}}', --listen, '${{address}}:7000'"
+    peers = ",".join(f"{n}=${{address:{n}}}:7000" for n in ("s1", "s2", "s3"))
+    text = f"""\
+        name: toy
+        description: a store of the test's own making
+        nodes:
+          s1: &member
+            command: {store}, --peers, '{peers}']
+            port: 7000
+            ready: {{http: /health}}
+          s2: *member
+          s3: *member
+          kv1:
+            command: {store}, --data, '${{data}}']
+            port: 7000
+            ready: {{http: /health}}
+            volume: 32
+          client:
+            command: [{sys.executable}, -m, http.server, --bind, '${{address}}', '8000']
+            port: 8000
+            ready: {{http: /}}
+        masters:
+          members: [s1, s2, s3]
+          leader: {{http: /leader, json: leader}}
+        stores:
+          kv:
+            node: kv1
+            durability:
+              http:
+                put: 'http://${{address}}:${{port}}/kv/${{key}}'
+                list: 'http://${{address}}:${{port}}/kv?prefix=${{prefix}}'
+        """
+    path = tmp_path / "topology.yaml"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return path
+
+
+EXPERIMENTS = """
+from chaos import Platform, Steady, experiment, degrade, fail_storage, kill_master, kill_service, partition
+from chaos.durability import WriteTimeout
+from chaos.errors import PlatformError
+from chaos.platform import STORAGE_MODES
+
+
+@experiment(verifies="HA", hypothesis="a new leader within 3 s of killing the leader")
+def test_leader_kill(platform: Platform, steady: Steady) -> None:
+    leadership = steady.leadership(platform.masters)
+    steady.baseline(seconds=1)
+    with kill_master(platform, pick="leader"):
+        steady.expect(leadership.elected(within=3))
+
+
+@experiment(verifies="HA", hypothesis="the majority names a new leader when the leader is cut off")
+def test_partition_shapes(platform: Platform, steady: Steady) -> None:
+    leadership = steady.leadership(platform.masters)
+    steady.baseline(seconds=1)
+    old = platform.masters.require_leader()
+    others = [m for m in platform.masters.names() if m != old]
+    with partition(platform, [old], others, label="leader from the rest"):
+        steady.expect(leadership.elected(within=3))
+    with partition(platform, ["client"], ["kv1"], ["s1", "s2", "s3"], label="three ways"):
+        steady.hold(seconds=0.5, phase="three ways")
+
+
+@experiment(verifies="durability", hypothesis="killing the store loses no acknowledged write")
+def test_store_kill(platform: Platform, steady: Steady) -> None:
+    writes = steady.durability(platform.store("kv"))
+    steady.baseline(seconds=1)
+    with kill_service(platform, "kv1"):
+        steady.hold(seconds=1, phase="during")
+    steady.hold(seconds=1, phase="recovery")
+    steady.expect(
+        writes.availability("during") < 0.5, writes.availability("recovery") >= 0.9, writes.lost() == 0
+    )
+
+
+@experiment(verifies="HA", hypothesis="a degraded link is in effect and reverts")
+def test_degrade(platform: Platform, steady: Steady) -> None:
+    writes = steady.durability(platform.store("kv"))
+    steady.baseline(seconds=0.5)
+    with degrade(platform, ["client"], "kv1", latency=0.3):
+        steady.hold(seconds=0.5, phase="during")
+    with degrade(platform, ["client"], "kv1", loss=0.5, reset=0.2):
+        steady.hold(seconds=0.5, phase="during")
+    steady.expect(writes.lost() == 0)
+
+
+@experiment(verifies="durability", hypothesis="no storage fault loses an acknowledged write")
+def test_every_storage_mode(platform: Platform, steady: Steady) -> None:
+    writes = steady.durability(platform.store("kv"))
+    direct = platform.store("kv").kv()
+    steady.baseline(seconds=1)
+    refused = {}
+    for mode in STORAGE_MODES:
+        params = {"latency": 0.05} if mode == "slow" else {"rate": 0.5} if mode == "flaky" else {}
+        with fail_storage(platform, "kv1", mode, **params):
+            steady.hold(seconds=0.5, phase="during")
+            try:
+                # more than a block: a full ext4 disk still takes a small append into a block
+                # the file already has (real kernel behaviour), never a new block
+                direct.put(f"direct/{mode}", "x" * 8192, timeout=2)
+                refused[mode] = False
+            except (PlatformError, WriteTimeout):
+                refused[mode] = True
+        steady.hold(seconds=0.5, phase="recovery")
+    del refused["flaky"]  # half of its operations fail: either answer is right
+    assert refused == {"full": True, "read_only": True, "io_error": True, "slow": False, "lost": True}
+    steady.expect(writes.availability("during") < 0.9, writes.lost() == 0)
+"""
+
+
+def run_pytest(target: Path | str, cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(target),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--chaos-reports",
+            str(cwd / "reports"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
+    summary = json.loads((cwd / "reports" / "summary.json").read_text())
+    return out, {e["nodeid"].split("::")[-1]: e for e in summary["experiments"]}
+
+
+def test_a_topology_the_lab_never_saw_takes_every_fault_and_leaves_nothing(tmp_path):
+    Lab().down()
+    before = machine_snapshot()
+    topo = toy_topology(tmp_path)
+    up = chaos_cli("lab", "up", "--topology", str(topo))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "masters s1, s2, s3: leader s1" in up.stdout
+    status = json.loads(chaos_cli("lab", "status", "--json").stdout)
+    assert status["topology"] == "toy" and status["leader"] == "s1"
+    assert [m["healthy"] for m in status["members"]] == [True, True, True]
+    assert {s["name"]: s["healthy"] for s in status["services"]} == {"kv1": True, "client": True}
+    assert [v["name"] for v in status["volumes"]] == ["kv1"]
+
+    (tmp_path / "test_toy.py").write_text(EXPERIMENTS)
+    out, by_name = run_pytest(tmp_path / "test_toy.py", tmp_path, "--lab-topology", str(topo))
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert all(e["outcome"] == "passed" for e in by_name.values()), by_name
+    assert by_name["test_leader_kill"]["figures"]["leader new leader elected [during]"] <= 3
+    storage = by_name["test_every_storage_mode"]["figures"]
+    assert storage["writes lost (acknowledged) [all]"] == 0
+    assert storage["writes availability [during]"] < 0.9
+    # the lab was up before the run, so the run left it up, healthy and without a fault
+    after = Lab().status()
+    assert after.leader == "s1" and not after.problems
+    assert all(v["fault"] == "none" for v in after.volumes)
+
+    down = chaos_cli("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert machine_snapshot() == before
+
+
+def test_a_process_that_never_gets_ready_is_named_with_its_log_and_nothing_is_left(tmp_path):
+    Lab().down()
+    before = machine_snapshot()
+    topo = toy_topology(
+        tmp_path,
+        f"""\
+        variants:
+          broken:
+            nodes:
+              kv1: {{ready: {{http: /no-such-page, within: 2}}}}
+              client: {{command: [{sys.executable}, -c, 'import sys; print("bad flag --nope"); sys.exit(3)']}}
+        """,
+    )
+    out = chaos_cli("lab", "up", "--topology", str(topo), "--profile", "broken")
+    assert out.returncode != 0
+    said = out.stdout + out.stderr
+    assert "bring-up failed; removing what was started" in said
+    assert "node kv1 (line" in said and "/no-such-page" in said
+    assert "Traceback" not in said
+    assert machine_snapshot() == before
+    out = chaos_cli("lab", "up", "--topology", str(topo), "--profile", "broken-typo")
+    assert out.returncode == 2 and "no variant 'broken-typo'" in out.stderr
+
+
+def test_the_web_example_survives_and_its_unchecked_variant_does_not(tmp_path):
+    Lab().down()
+    example = ROOT / "examples" / "web"
+    out, by_name = run_pytest(example, tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 2
+    out, by_name = run_pytest(example, tmp_path, "--lab-profile", "unchecked")
+    assert out.returncode == 1
+    for e in by_name.values():
+        assert e["outcome"] == "failed" and e["preconditions_held"], e
+        assert e["violated"] == ["site availability [during]"], e
+        assert e["figures"]["site availability [during]"] < 0.8
+
+
+def test_the_etcd_example_survives_and_its_no_pre_vote_variant_does_not(tmp_path):
+    Lab().down()
+    example = ROOT / "examples" / "etcd"
+    out, by_name = run_pytest(example, tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 2
+    out, by_name = run_pytest(
+        f"{example}/test_etcd.py::test_isolated_leader_rejoins_quietly",
+        tmp_path,
+        "--lab-profile",
+        "no-pre-vote",
+    )
+    (e,) = by_name.values()
+    assert e["outcome"] == "failed" and e["preconditions_held"], e
+    assert e["violated"] == ["writes availability [recovery]"], e

@@ -1,0 +1,179 @@
+"""Lab topology files: a valid file becomes nodes with addresses, commands and roles; a bad one
+is refused with every problem at once, each with its file and line, before anything starts."""
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chaos import ConfigError
+from chaos.config import RunConfig
+from chaos.gameday import pytest_argv
+from chaos.lab.topofile import load_topology, variant_of
+from chaos.plan import load_plan
+from tests.lab.conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+
+
+def write(tmp_path: Path, text: str, name: str = "topology.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = f"""\
+    name: pair
+    nodes:
+      a: &node
+        command: {sys.executable} -m http.server --bind ${{address}} ${{port}}
+        port: 8000
+        ready: {{http: /, within: 5}}
+        files: {{peer.conf: "peer ${{address:b}}:${{port:b}} cost $${{dollar}}"}}
+      b: *node
+      c:
+        address: 198.18.0.50
+        command: [sleep, "100"]
+        port: 9
+        volume: 32
+        env: {{DATA: "${{data}}/x"}}
+    entry: http://${{address:a}}:${{port:a}}/
+    masters: {{members: [a, b], leader: {{http: /status, json: raft.leader}}, durability: etcd}}
+    stores:
+      c: {{node: c, durability: {{http: {{put: "http://${{address}}:${{port}}/kv/${{key}}", list: "http://${{address}}:${{port}}/kv?p=${{prefix}}"}}}}}}
+    variants:
+      slow: {{description: slower, nodes: {{b: {{port: 8001}}}}}}
+    """
+
+
+def test_a_valid_topology_gets_addresses_and_fills_its_placeholders(tmp_path):
+    topo = load_topology(write(tmp_path, GOOD))
+    assert topo.name == "pair" and [n.name for n in topo.nodes] == ["a", "b", "c"]
+    a, b, c = topo.nodes
+    assert (a.address, b.address, c.address) == ("198.18.0.100", "198.18.0.101", "198.18.0.50")
+    root = Path("/state")
+    assert topo.argv(a, root)[-3:] == ["--bind", "198.18.0.100", "8000"]
+    assert topo.render(a.files["peer.conf"], a, root) == "peer 198.18.0.101:8000 cost ${dollar}"
+    assert topo.render(c.env["DATA"], c, root) == "/state/mnt/c/x"
+    assert topo.render(topo.entry, None, root) == "http://198.18.0.100:8000/"
+    assert topo.masters is not None and topo.masters.members == ("a", "b")
+    assert topo.masters.leader is not None and topo.masters.leader.key == "raft.leader"
+    assert a.ready.kind == "http" and a.ready.within == 5
+    assert topo.stores[0].durability.kind == "http" and topo.variants == ("slow",)
+    slow = load_topology(tmp_path / "topology.yaml", "slow")
+    assert slow.title == "pair (slow)" and slow.nodes[1].port == 8001 and slow.nodes[0].port == 8000
+
+
+def test_every_problem_is_reported_at_once_with_file_and_line(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        nodes:
+          a:
+            command: no-such-binary-anywhere ${nope}
+            address: 10.0.0.1
+          b:
+            command: [sleep, "1"]
+            address: 198.18.0.1
+            port: 80
+            volume: 999999
+            ready: {http: nope}
+            colour: blue
+          c:
+            command: [sleep, "${address:zz}"]
+            address: 198.18.0.99
+            port: 80
+          d:
+            command: [sleep, "1", "${data}"]
+            address: 198.18.0.99
+            port: 81
+        masters: {members: [a, q], leader: {http: /x}}
+        entry: http://${address:e}/
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    said = "\n".join(info.value.problems)
+    for line, text in [
+        (4, "address 10.0.0.1 is outside the lab's node range"),
+        (3, "command 'no-such-binary-anywhere' is not found on PATH"),
+        (3, "node a: needs port"),
+        (7, "address 198.18.0.1 is outside"),  # the bridge's own
+        (9, "volume is a size in MB"),
+        (10, "ready is one of"),
+        (11, "unknown key 'colour'"),
+        (3, "unknown placeholder ${nope}"),
+        (13, "${address:zz} names no node"),
+        (18, "address 198.18.0.99 is also c's"),
+        (17, "${data} needs a volume"),
+        (20, "masters: 'q' is not a node"),
+        (20, "masters: leader is etcd"),
+        (21, "${address:e} names no node"),
+    ]:
+        assert f"{path}:{line}: " in said and text in said, (line, text, said)
+        assert any(p.startswith(f"{path}:{line}: ") and text in p for p in info.value.problems), (line, text)
+
+
+def test_files_that_are_not_topologies(tmp_path):
+    for text, expected in [
+        ("nodes: [a, b\n", "not valid YAML"),
+        ("", "the file is empty"),
+        ("- a\n- b\n", "a topology must be a mapping"),
+        ("name: x\n", "a topology needs nodes"),
+        ("nodes:\n  a: {command: [sleep, '1'], port: 1}\n  b:\n    <<: {command: x}\n", "merge keys"),
+    ]:
+        with pytest.raises(ConfigError, match=expected):
+            load_topology(write(tmp_path, text))
+    with pytest.raises(ConfigError, match="no such topology file"):
+        load_topology(tmp_path / "missing.yaml")
+
+
+def test_variants_are_checked_and_resilient_is_the_file_as_written(tmp_path):
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match="no variant 'fast' in this topology; variants: slow"):
+        load_topology(path, "fast")
+    assert variant_of("resilient") == "" and variant_of("slow") == "slow"
+    bad = write(
+        tmp_path,
+        GOOD.replace(
+            "slow: {description: slower, nodes: {b: {port: 8001}}}", "resilient: {nodes: {z: {port: 1}}}"
+        ),
+        "bad.yaml",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_topology(bad, "resilient")
+    said = "\n".join(info.value.problems)
+    assert "that name is the file as written" in said
+
+
+def test_run_config_and_game_day_plans_take_a_lab_topology(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    topo = write(tmp_path, GOOD)
+    common = dict(platform="lab", seed=0, dry_run=False, probe_hz=20.0, fault_ttl="15m", reports=tmp_path)
+    cfg = RunConfig.build(lab_profile="slow", lab_topology=topo, **common)
+    assert cfg.lab_topology == topo.resolve() and cfg.lab_title.endswith("(slow)")
+    with pytest.raises(ConfigError) as info:
+        RunConfig.build(lab_profile="nope", lab_topology=topo, lab_weaknesses=["slow-election"], **common)
+    said = "\n".join(info.value.problems)
+    assert "--lab-topology: " in said and "no variant 'nope'" in said
+    assert "--lab-weakness seeds weaknesses into the shop" in said
+    plan = write(
+        tmp_path,
+        "name: own\nplatform: lab\nprofile: slow\ntopology: topology.yaml\nexperiments: [.]\n",
+        "p.yaml",
+    )
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    loaded = load_plan(plan)
+    argv = pytest_argv(loaded, tmp_path / "run", tmp_path / "progress")
+    assert argv[argv.index("--lab-topology") + 1] == str(tmp_path / "topology.yaml")
+    assert argv[argv.index("--lab-profile") + 1] == "slow"
+
+
+@pytest.mark.parametrize("example", ["etcd", "web"])
+def test_the_shipped_examples_load_with_every_variant(example):
+    path = EXAMPLES / example / "topology.yaml"
+    topo = load_topology(path)
+    assert topo.description and topo.variants
+    for variant in topo.variants:
+        assert load_topology(path, variant).variant == variant
