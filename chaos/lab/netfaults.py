@@ -210,6 +210,11 @@ class Degrade(LabFault):
         if self.dst in self.src:
             problems.append(f"{self.dst} cannot be both source and destination of a link")
         problems += self.link.problems()
+        if self.link.latency and self.dst in svc_names and not st.service(self.dst).health_path:
+            problems.append(
+                f"latency to {self.dst} is measured by an HTTP request and {self.dst} has no HTTP "
+                "path to ask (in a topology file: ready: {http: /path})"
+            )
         if problems:
             raise ConfigError(problems)
         if self.link.latency:
