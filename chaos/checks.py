@@ -160,6 +160,9 @@ def run_pytest(
         "-q",
         "--chaos-reports",
         str(reports),
+        # node ids as `collect` saw them, even where a project's own ini file sits deeper
+        "--rootdir",
+        str(rootdir),
         # an exploring experiment gets a bounded search: enough to find what a weakness
         # breaks and shrink it some; `chaos explore` is for long searches
         "--chaos-explore-examples",
