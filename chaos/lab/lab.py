@@ -118,6 +118,15 @@ class Lab(LabLifecycle, LabStatus):
             profile.name, members, time.time(), me, process_start(me) or "", weaknesses=profile.weaknesses
         )
         self._save(st)  # recorded first, so a crash here leaves something `down` can read
+        stages: dict[str, float] = {}
+        mark = time.monotonic()
+
+        def stage(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            stages[name] = stages.get(name, 0.0) + now - mark
+            mark = now
+
         for m in members:
             net.add_node(m.name, m.address)
             st = self._make_volume(st, m.name)
@@ -125,7 +134,7 @@ class Lab(LabLifecycle, LabStatus):
                 f"node {m.name}: namespace chaos-{m.name}, {m.address}, "
                 f"volume {self.volume(m.name).mountpoint}"
             )
-        st = self._create_nodes_and_start_prometheus(st, profile)
+        stage("masters' nodes and volumes")
         started = []
         for m in members:
             proc = procs.spawn(
@@ -134,6 +143,9 @@ class Lab(LabLifecycle, LabStatus):
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])
             self._save(st)
+        # etcd elects its first leader (a second or two) while the other nodes are made
+        st = self._create_nodes_and_start_prometheus(st, profile)
+        stage("services' nodes and volumes")
         client = self.client(st)
         wait_until(
             lambda: self._leader(client, st),
@@ -142,11 +154,14 @@ class Lab(LabLifecycle, LabStatus):
             what="etcd to elect a leader",
             abort=lambda: self._dead_members(st),
         )
+        stage("etcd's first election (the rest of it)")
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
         st = self._start_services(st, profile, progress)
+        stage("services serving")
         progress(f"entry point (global traffic manager): {topology.entry_url()}")
         progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
+        progress("stages: " + ", ".join(f"{name} {took:.1f} s" for name, took in stages.items()))
         for name in profile.weaknesses:
             progress(f"weakness {name}: {WEAKNESSES[name].description}")
         return st
@@ -220,8 +235,9 @@ class Lab(LabLifecycle, LabStatus):
         return st
 
     def _create_nodes_and_start_prometheus(self, st: LabState, profile: Profile) -> LabState:
-        """Prometheus first: it applies its scrape targets only ~5 s after it starts
-        (its discovery manager throttles updates), so that wait overlaps everything else."""
+        """Prometheus first among the services: it applies its scrape targets only ~5 s after
+        it starts (its discovery manager throttles updates), and the first PromQL user waits
+        for that (``await_scrapes``), so the earlier it starts the less anyone waits."""
         plan = topology.services(profile)
         for svc in plan:
             if not svc.address:
@@ -251,19 +267,31 @@ class Lab(LabLifecycle, LabStatus):
                 self._await_healthy(proc, http)
                 where = f"serving {proc.url}" if proc.address else "running in the root namespace"
                 progress(f"{proc.kind} {proc.name} pid {proc.pid} {where}")
-            prom = next(x for x in st.services if x.kind == "prometheus")
-            targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
-            # a gateway whose metrics the broken-metrics weakness broke is never up
-            broken = 1 if profile.gateway_flaw == "no-metrics" else 0
+        finally:
+            http.close()
+        # Prometheus applies its targets only ~5 s after it starts: the first PromQL user waits
+        # for them (await_scrapes), so a lab up and every experiment that never asks
+        # Prometheus anything do not
+        return st
+
+    def await_scrapes(self, timeout: float = 30.0) -> float:
+        """Wait until Prometheus has scraped every workload target (a PromQL probe before then
+        sees no series, or a stale 0, and its baseline fails for no real reason); returns
+        the seconds waited."""
+        st = self._require_state()
+        prom = next(x for x in st.services if x.kind == "prometheus")
+        targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
+        # a gateway whose metrics the broken-metrics weakness broke is never up
+        broken = 1 if st.shape.gateway_flaw == "no-metrics" else 0
+        t0 = time.monotonic()
+        with httpx.Client() as http:
             wait_until(
                 lambda: services.scraping_all(prom, targets, targets - broken, http),
-                timeout=30,
+                timeout=timeout,
                 interval=0.1,
                 what=f"Prometheus to scrape all {targets} workload targets",
             )
-        finally:
-            http.close()
-        return st
+        return time.monotonic() - t0
 
     # -- down ----------------------------------------------------------------------------------
     def down(self, progress: Progress = quiet) -> list[str]:

@@ -184,6 +184,7 @@ class LabPlatform(Platform):
         self.lab = lab
         self.ctx = ctx
         self._masters = LabMasters(lab)
+        self._scraped = False
 
     @property
     def masters(self) -> LabMasters:
@@ -209,9 +210,18 @@ class LabPlatform(Platform):
 
     @property
     def prometheus_url(self) -> str:
+        """Prometheus, once it scrapes every workload target: the first PromQL user after a lab
+        up waits for that (and the timeline says how long), every later one finds it done."""
         topo = self._topo()
         if topo is not None:
             raise NotSupported(f"topology {topo.name} runs no Prometheus on the lab")
+        if not self._scraped:
+            waited = self.lab.await_scrapes()
+            self._scraped = True
+            if waited >= 0.1:
+                self.ctx.tl.note(
+                    "prometheus", what=f"waited {waited:.1f} s for Prometheus to scrape every workload target"
+                )
         return next(s.url for s in topology.services(self._profile()) if s.kind == "prometheus")
 
     def service_urls(self, kind: str, cluster: str | None = None) -> list[str]:

@@ -21,7 +21,7 @@ RECOVERY_S = 5.0  # election timeout 1 s: 5 s leaves room for client failover
 def test_leader_loss_keeps_writes(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.masters)
     leadership = steady.leadership(platform.masters)
-    steady.baseline(seconds=2)
+    steady.baseline(seconds=1)
     steady.require(platform.masters.tolerance() >= 1)
     with kill_master(platform, pick="leader"):
         steady.expect(leadership.elected(within=RECOVERY_S), writes.recovers(within=RECOVERY_S))
@@ -42,7 +42,7 @@ def test_isolated_leader_rejoins_quietly(platform: Platform, steady: Steady) -> 
     others = [m for m in platform.masters.names() if m != old]
     writes = steady.durability(platform.masters)
     leadership = steady.leadership(platform.masters)
-    steady.baseline(seconds=2)
+    steady.baseline(seconds=1)
     with partition(platform, [old], others, label="leader from the rest"):
         steady.expect(leadership.elected(within=RECOVERY_S), writes.recovers(within=RECOVERY_S))
         # long enough for the cut-off member to campaign twice (it needs a term above the new

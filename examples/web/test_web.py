@@ -22,9 +22,9 @@ MIN_AVAILABILITY = 0.95  # the balancer needs a few hundred ms of failed checks 
 )
 def test_losing_a_replica_keeps_the_site_up(platform: Platform, steady: Steady) -> None:
     site = steady.http("site", platform.entry_url + "/", hz=20)
-    steady.baseline(seconds=2)
+    steady.baseline(seconds=1)
     with kill_service(platform, "web1"):
-        steady.hold(seconds=4, phase="during")
+        steady.hold(seconds=3, phase="during")
     steady.hold(seconds=2, phase="recovery")
     steady.expect(site.availability("during") >= MIN_AVAILABILITY, site.availability("recovery") >= 0.99)
 
@@ -37,8 +37,8 @@ def test_losing_a_replica_keeps_the_site_up(platform: Platform, steady: Steady) 
 )
 def test_a_replica_cut_off_from_the_balancer(platform: Platform, steady: Steady) -> None:
     site = steady.http("site", platform.entry_url + "/", hz=20)
-    steady.baseline(seconds=2)
+    steady.baseline(seconds=1)
     with partition(platform, ["lb"], ["web2"], label="balancer from web2"):
-        steady.hold(seconds=4, phase="during")
+        steady.hold(seconds=3, phase="during")
     steady.hold(seconds=2, phase="recovery")
     steady.expect(site.availability("during") >= MIN_AVAILABILITY, site.availability("recovery") >= 0.99)
