@@ -177,3 +177,23 @@ def test_the_shipped_examples_load_with_every_variant(example):
     assert topo.description and topo.variants
     for variant in topo.variants:
         assert load_topology(path, variant).variant == variant
+
+
+def test_metrics_get_a_prometheus_node_scraping_each_declared_path(tmp_path):
+    import json
+
+    topo = load_topology(write(tmp_path, GOOD + "metrics: {a: /metrics, c: /stats}\n"))
+    prom = topo.nodes[-1]
+    assert prom.name == "prometheus" and prom.kind == "prometheus" and prom.port == 9090
+    assert prom.address not in {n.address for n in topo.nodes[:-1]}
+    config = json.loads(topo.render(prom.files["prometheus.yml"], prom, Path("/state")))
+    targets = config["scrape_configs"][0]["static_configs"]
+    assert targets == [
+        {"targets": ["198.18.0.100:8000"], "labels": {"node": "a", "__metrics_path__": "/metrics"}},
+        {"targets": ["198.18.0.50:9"], "labels": {"node": "c", "__metrics_path__": "/stats"}},
+    ]
+    assert dict(topo.metrics) == {"a": "/metrics", "c": "/stats"}
+    with pytest.raises(ConfigError) as info:
+        load_topology(write(tmp_path, GOOD + "metrics: {zz: /metrics, a: metrics}\n", "bad.yaml"))
+    said = "\n".join(info.value.problems)
+    assert "metrics: 'zz' is not a node" in said and "metrics: a: the path it serves metrics on" in said

@@ -280,9 +280,13 @@ class Lab(LabLifecycle, LabStatus):
         the seconds waited."""
         st = self._require_state()
         prom = next(x for x in st.services if x.kind == "prometheus")
-        targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
-        # a gateway whose metrics the broken-metrics weakness broke is never up
-        broken = 1 if st.shape.gateway_flaw == "no-metrics" else 0
+        topo = st.topo
+        if topo is not None:
+            targets, broken = len(topo.metrics), 0
+        else:
+            targets = sum(1 for x in st.services if x.kind in ("gateway", "inventory"))
+            # a gateway whose metrics the broken-metrics weakness broke is never up
+            broken = 1 if st.shape.gateway_flaw == "no-metrics" else 0
         t0 = time.monotonic()
         with httpx.Client() as http:
             wait_until(

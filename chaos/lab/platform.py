@@ -23,7 +23,7 @@ from chaos.lab.lab import Lab, LabState
 from chaos.lab.netfaults import Degrade, Partition
 from chaos.lab.profiles import Profile
 from chaos.lab.storage import FailStorage
-from chaos.lab.topofile import MastersRole, Topology
+from chaos.lab.topofile import PROMETHEUS, MastersRole, Topology
 from chaos.platform import (
     Capacity,
     LinkFault,
@@ -213,8 +213,11 @@ class LabPlatform(Platform):
         """Prometheus, once it scrapes every workload target: the first PromQL user after a lab
         up waits for that (and the timeline says how long), every later one finds it done."""
         topo = self._topo()
-        if topo is not None:
-            raise NotSupported(f"topology {topo.name} runs no Prometheus on the lab")
+        if topo is not None and not topo.metrics:
+            raise NotSupported(
+                f"topology {topo.name} declares no metrics, so the lab runs no Prometheus for it "
+                "(metrics: {NODE: /metrics})"
+            )
         if not self._scraped:
             waited = self.lab.await_scrapes()
             self._scraped = True
@@ -222,6 +225,9 @@ class LabPlatform(Platform):
                 self.ctx.tl.note(
                     "prometheus", what=f"waited {waited:.1f} s for Prometheus to scrape every workload target"
                 )
+        if topo is not None:
+            prom = topo.node(PROMETHEUS)
+            return f"http://{prom.address}:{prom.port}"
         return next(s.url for s in topology.services(self._profile()) if s.kind == "prometheus")
 
     def service_urls(self, kind: str, cluster: str | None = None) -> list[str]:

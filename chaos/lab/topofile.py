@@ -21,6 +21,7 @@
       durability: etcd            # or {http: {put: URL, list: URL}} or {python: module:Class}
     stores:                       # optional: other durability targets, by name
       cache: {node: kv1, durability: {http: {put: ..., list: ...}}}
+    metrics: {web1: /metrics}     # optional: the lab adds a node "prometheus" scraping these
     variants:                     # optional: named changes over the nodes (--lab-profile NAME)
       fragile: {description: ..., nodes: {lb: {files: {haproxy.cfg: ...}}}}
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -59,7 +61,9 @@ PLACEHOLDER = re.compile(r"\$\$\{|\$\{([a-z_]+)(?::([A-Za-z0-9_.-]*))?\}")
 LOCAL = ("name", "address", "port", "cluster", "config", "data")
 REMOTE = ("address", "port")
 URL_KEYS = ("name", "address", "port")  # an adapter's URL: of each member, or the store's node
-TOP_KEYS = ("name", "description", "nodes", "entry", "masters", "stores", "variants")
+TOP_KEYS = ("name", "description", "nodes", "entry", "masters", "stores", "metrics", "variants")
+PROMETHEUS = "prometheus"  # the node the lab adds to scrape a topology's metrics
+PROMETHEUS_PORT = 9090
 NODE_KEYS = (
     "address",
     "cluster",
@@ -150,6 +154,7 @@ class Topology:
     stores: tuple[StoreRole, ...] = ()
     variant: str = ""
     variants: tuple[str, ...] = ()
+    metrics: Mapping[str, str] = field(default_factory=dict)  # node -> path Prometheus scrapes
 
     @property
     def title(self) -> str:
@@ -273,6 +278,10 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
         topo = replace(topo, masters=_masters(top["masters"], by_name, problems))
     if top.get("stores") is not None:
         topo = replace(topo, stores=_stores(top["stores"], by_name, problems))
+    if top.get("metrics") is not None:
+        scraped = _metrics(top["metrics"], by_name, problems)
+        if scraped:
+            topo = replace(topo, nodes=(*topo.nodes, _prometheus(scraped, topo.nodes)), metrics=scraped)
     if check_machine:
         _check_volumes(nodes, raw_nodes, problems)
     if problems.items:
@@ -631,6 +640,56 @@ def _stores(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) ->
         else:
             out.append(StoreRole(name, target, adapter))
     return tuple(out)
+
+
+def _metrics(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, path_node in (_mapping(node, problems, "metrics", None) or {}).items():
+        path = _text(path_node, problems, f"metrics: {name}")
+        if name not in by_name:
+            problems.add(path_node, f"metrics: {name!r} is not a node; nodes are: {', '.join(by_name)}")
+        elif not path.startswith("/"):
+            problems.add(path_node, f"metrics: {name}: the path it serves metrics on, e.g. /metrics")
+        else:
+            out[name] = path
+    if PROMETHEUS in by_name and out:
+        problems.add(node, f"metrics: the lab adds a node named {PROMETHEUS!r} to scrape them; rename yours")
+    return out
+
+
+def _prometheus(scraped: Mapping[str, str], nodes: tuple[Node, ...]) -> Node:
+    """The Prometheus node the lab adds for a topology's ``metrics``: every target each second,
+    one job (``workload``), each target labelled with its node."""
+    taken = {n.address for n in nodes}
+    host = next(h for h in range(FIRST_ASSIGNED, 255) if str(SUBNET.network_address + h) not in taken)
+    static = [
+        {
+            "targets": [f"${{address:{name}}}:${{port:{name}}}"],
+            "labels": {"node": name, "__metrics_path__": path},
+        }
+        for name, path in scraped.items()
+    ]
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "800ms", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "workload", "static_configs": static}],
+    }
+    return Node(
+        name=PROMETHEUS,
+        address=str(SUBNET.network_address + host),
+        port=PROMETHEUS_PORT,
+        command=(
+            "prometheus",
+            "--config.file=${config}/prometheus.yml",
+            "--storage.tsdb.path=${config}/tsdb",
+            "--web.listen-address=${address}:${port}",
+            "--storage.tsdb.retention.time=2h",
+            "--log.level=warn",
+        ),
+        kind=PROMETHEUS,
+        ready=Ready("http", "/-/ready"),
+        # YAML is a superset of JSON
+        files={"prometheus.yml": json.dumps(config, indent=2)},
+    )
 
 
 def _check_volumes(nodes: list[Node], raw: dict[str, yaml.Node], problems: Problems) -> None:

@@ -47,6 +47,7 @@ def toy_topology(tmp_path: Path, extra: str = "") -> Path:
         masters:
           members: [s1, s2, s3]
           leader: {{http: /leader, json: leader}}
+        metrics: {{kv1: /metrics}}
         stores:
           kv:
             node: kv1
@@ -90,12 +91,16 @@ def test_partition_shapes(platform: Platform, steady: Steady) -> None:
 @experiment(verifies="durability", hypothesis="killing the store loses no acknowledged write")
 def test_store_kill(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.store("kv"))
+    written = steady.promql("kv writes", "sum(toy_writes_total)", platform.prometheus_url, hz=4)
     steady.baseline(seconds=1)
     with kill_service(platform, "kv1"):
         steady.hold(seconds=1, phase="during")
     steady.hold(seconds=1, phase="recovery")
     steady.expect(
-        writes.availability("during") < 0.5, writes.availability("recovery") >= 0.9, writes.lost() == 0
+        writes.availability("during") < 0.5,
+        writes.availability("recovery") >= 0.9,
+        writes.lost() == 0,
+        written.value("max", "baseline") > 0,
     )
 
 
@@ -168,7 +173,11 @@ def test_a_topology_the_lab_never_saw_takes_every_fault_and_leaves_nothing(tmp_p
     status = json.loads(chaos_cli("lab", "status", "--json").stdout)
     assert status["topology"] == "toy" and status["leader"] == "s1"
     assert [m["healthy"] for m in status["members"]] == [True, True, True]
-    assert {s["name"]: s["healthy"] for s in status["services"]} == {"kv1": True, "client": True}
+    assert {s["name"]: s["healthy"] for s in status["services"]} == {
+        "kv1": True,
+        "client": True,
+        "prometheus": True,  # added by the lab to scrape the file's metrics
+    }
     assert [v["name"] for v in status["volumes"]] == ["kv1"]
 
     (tmp_path / "test_toy.py").write_text(EXPERIMENTS)
@@ -176,6 +185,7 @@ def test_a_topology_the_lab_never_saw_takes_every_fault_and_leaves_nothing(tmp_p
     assert out.returncode == 0, out.stdout[-3000:]
     assert all(e["outcome"] == "passed" for e in by_name.values()), by_name
     assert by_name["test_leader_kill"]["figures"]["leader new leader elected [during]"] <= 3
+    assert by_name["test_store_kill"]["figures"]["kv writes max [baseline]"] > 0
     storage = by_name["test_every_storage_mode"]["figures"]
     assert storage["writes lost (acknowledged) [all]"] == 0
     assert storage["writes availability [during]"] < 0.9

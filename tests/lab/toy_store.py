@@ -27,6 +27,7 @@ def main() -> None:
     host, port = args.listen.rsplit(":", 1)
     peers = [p.split("=", 1) for p in args.peers.split(",") if p]
     log = Path(args.data) / "kv.log" if args.data else None
+    written = [0]  # acknowledged writes since start, for /metrics
 
     def reachable(address: str) -> bool:
         h, p = address.rsplit(":", 1)
@@ -52,6 +53,13 @@ def main() -> None:
             url = urllib.parse.urlparse(self.path)
             if url.path == "/health":
                 self.reply(200, {"name": args.name})
+            elif url.path == "/metrics":
+                text = f"# TYPE toy_writes_total counter\ntoy_writes_total {written[0]}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
             elif url.path == "/leader":
                 lead = next((n for n, a in peers if n == args.name or reachable(a)), None)
                 self.reply(200, {"leader": lead})
@@ -88,6 +96,7 @@ def main() -> None:
             except OSError as exc:
                 self.reply(507, {"error": str(exc)})
                 return
+            written[0] += 1
             self.reply(200, {"ok": True})
 
     ThreadingHTTPServer.daemon_threads = True
