@@ -21,7 +21,6 @@ from chaos.lab import procs
 from chaos.lab.topofile import Adapter, Node, Topology, config_dir, python_class
 from chaos.platform import quorum
 
-READY_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 8
 
 

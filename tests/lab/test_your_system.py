@@ -252,3 +252,46 @@ def test_the_etcd_example_survives_and_its_no_pre_vote_variant_does_not(tmp_path
     (e,) = by_name.values()
     assert e["outcome"] == "failed" and e["preconditions_held"], e
     assert e["violated"] == ["writes availability [recovery]"], e
+
+
+KILLED_RUN = """
+    import pathlib, time
+    from chaos import fail_storage, partition
+
+    def test_hangs_with_faults_in_force(platform):
+        with partition(platform, ["client"], ["kv1"]):
+            with fail_storage(platform, "kv1", "lost"):
+                pathlib.Path({ready!r}).write_text("in force")
+                time.sleep(120)
+"""
+
+
+def rules_in(netns: str) -> int:
+    out = subprocess.run(["ip", "netns", "exec", netns, "iptables-save"], capture_output=True, text=True)
+    return out.stdout.count("\n-A ")
+
+
+def test_chaos_recover_undoes_a_killed_runs_faults_on_a_topology(tmp_path):
+    """The runner is SIGKILLed with a partition and a dead storage daemon in force: `chaos
+    recover` undoes both through the topology (rules removed, the volume served again and its
+    store restarted from the file), and then nothing is left to recover."""
+    from tests.lab.conftest import kill_a_run_when_ready
+
+    Lab().down()
+    before = machine_snapshot()
+    topo = toy_topology(tmp_path)
+    kill_a_run_when_ready(tmp_path, KILLED_RUN, "--lab-topology", str(topo))
+    lab = Lab()
+    assert not lab.volume_status("kv1")["running"]  # the faults outlived their run
+    assert rules_in("chaos-client") > 0 and rules_in("chaos-kv1") > 0
+    out = chaos_cli("recover")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "undone: restore volume kv1 (lost)" in out.stdout
+    assert "undone: remove rules of partition client | kv1" in out.stdout
+    status = lab.status()
+    assert not status.problems and all(s["healthy"] for s in status.services), status
+    assert [(v["fault"], v["running"]) for v in status.volumes] == [("none", True)]
+    assert rules_in("chaos-client") == rules_in("chaos-kv1") == 0
+    assert chaos_cli("recover").stdout.strip() == "nothing to recover"
+    assert chaos_cli("lab", "down").returncode == 0
+    assert machine_snapshot() == before
