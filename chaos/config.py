@@ -17,7 +17,7 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
     """'250ms', '5s', '2m', '1h' or a plain number of seconds; must be > 0."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ConfigError(f"{what}: expected a duration such as 5s or 2m, got {text!r}")
     if isinstance(text, (int, float)):
         value = float(text)

@@ -162,8 +162,18 @@ def load_plan(path: Path) -> Plan:
     values = {k: scalar(n) for k, n in nodes.items() if k in KEYS}
     base = Path.cwd()  # paths in a plan are relative to where it is run, as pytest's are
 
-    name = values.get("name") or path.stem
-    platform = values.get("platform", "lab")
+    def text(key: str, default: str, example: str) -> str:
+        """The value of ``key`` as text, or ``default`` (with a problem) when it is not text."""
+        value = values.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            problems.add(nodes.get(key), f"{key}: {value!r} is not text; write e.g. {key}: {example}")
+            return default
+        return str(value)
+
+    name = text("name", path.stem, "weekly")
+    platform = text("platform", "lab", "lab")
     if platform not in PLATFORMS:
         problems.add(nodes.get("platform"), f"platform {platform!r}: use one of {', '.join(PLATFORMS)}")
     elif platform == "kube" and not values.get("contexts"):
@@ -178,7 +188,7 @@ def load_plan(path: Path) -> Plan:
     if not isinstance(control_plane, bool):
         problems.add(nodes.get("control_plane"), f"control_plane {control_plane!r}: true or false")
         control_plane = False
-    profile = values.get("profile", "resilient")
+    profile = text("profile", "resilient", "resilient")
     if profile not in PROFILES and not (platform == "lab" and values.get("topology")):  # else a variant
         problems.add(nodes.get("profile"), f"profile {profile!r}: use one of {', '.join(PROFILES)}")
     seed = values.get("seed", 0)
@@ -259,7 +269,7 @@ def load_plan(path: Path) -> Plan:
             problems.add(nodes.get("contexts"), "contexts apply to platform kube, not to the lab")
 
     topology = None
-    if values.get("topology") is not None:
+    if text("topology", "", "topology.yaml"):
         topology = base / str(values["topology"])
         if platform == "lab":
             from chaos.lab.topofile import load_topology as load_lab_topology
@@ -278,7 +288,7 @@ def load_plan(path: Path) -> Plan:
             for p in found:
                 problems.add(nodes.get("topology"), p)
 
-    schedule = values.get("schedule")
+    schedule = text("schedule", "", "'0 3 * * 1'") or None
     if schedule is not None:
         fields = str(schedule).split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
@@ -295,12 +305,12 @@ def load_plan(path: Path) -> Plan:
             for p in exc.problems:
                 problems.add(nodes.get("time_limit"), p)
 
-    reports = Path(values.get("reports") or "reports/gameday")
+    reports = Path(text("reports", "", "reports/gameday") or "reports/gameday")
     if problems.items:
         raise ConfigError(problems.items)
     return Plan(
         path=path,
-        name=str(name),
+        name=name,
         experiments=tuple(experiments),
         platform=platform,
         profile=profile,
@@ -312,7 +322,7 @@ def load_plan(path: Path) -> Plan:
         namespaces=tuple(namespaces),
         control_plane=control_plane,
         topology=topology,
-        schedule=None if schedule is None else str(schedule),
+        schedule=schedule,
         time_limit=time_limit,
         reports=reports if reports.is_absolute() else base / reports,
     )

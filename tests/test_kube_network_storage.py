@@ -9,6 +9,7 @@ import random
 import time
 
 import pytest
+from hypothesis import given
 
 from chaos import (
     ConfigError,
@@ -30,6 +31,7 @@ from chaos.kube import BlastRadius, connect
 from chaos.kube.masters import EXPIRES, MANAGED
 from chaos.kube.platform import KubePlatform, reap
 from chaos.kube.topology import load_topology
+from tests.fuzzing import replaced, replacements
 from tests.kube_emulator import Emulator
 
 TOPOLOGY = """
@@ -348,3 +350,44 @@ def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
         "locust_workers 50: 1 to 8 worker pods",
     ):
         assert expected in text, expected
+
+
+_VALID_TOPOLOGY = {
+    "entry_url": "https://shop.example.com",
+    "prometheus_url": "http://prometheus:9090",
+    "services": {
+        "gtm": {"external": True},
+        "east-router": {"cluster": "east", "namespace": "ingress", "labels": "app=router", "port": 80},
+        "east-inv": {
+            "cluster": "east",
+            "namespace": "shop",
+            "labels": "app=inv",
+            "port": 8080,
+            "claim": "data",
+        },
+    },
+    "storage_backend": {"cluster": "east", "namespace": "storage", "labels": "app=csi"},
+    "scale": {"cluster": "east", "namespace": "shop", "deployment": "gateway"},
+    "probe_image": "busybox:1.36",
+    "locust_workers": 2,
+}
+_TOPOLOGY_PATHS = [(k,) for k in _VALID_TOPOLOGY] + [
+    ("services", "east-router"),
+    ("services", "east-router", "labels"),
+    ("services", "east-router", "port"),
+    ("services", "east-inv", "claim"),
+    ("services", "gtm", "external"),
+    ("storage_backend", "labels"),
+    ("scale", "cluster"),
+]
+
+
+@given(pairs=replacements(_TOPOLOGY_PATHS))
+def test_any_field_of_any_type_gives_a_topology_or_listed_problems(tmp_path_factory, pairs):
+    import yaml
+
+    path = tmp_path_factory.mktemp("fuzz") / "topology.yaml"
+    path.write_text(yaml.safe_dump(replaced(_VALID_TOPOLOGY, pairs)))
+    problems: list[str] = []
+    load_topology(path, {"east", "west"}, problems)  # never raises: every problem is listed
+    assert all(p.startswith(f"--kube-topology {path}") for p in problems), problems

@@ -6,12 +6,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from chaos import ConfigError
 from chaos.config import RunConfig
 from chaos.gameday import pytest_argv
 from chaos.lab.topofile import load_topology, variant_of
 from chaos.plan import load_plan
+from tests.fuzzing import replaced, replacements
 from tests.lab.conftest import ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -202,19 +204,6 @@ def test_metrics_get_a_prometheus_node_scraping_each_declared_path(tmp_path):
 
 # -- fuzzed: any YAML a user could write ends in a topology or a clear ConfigError ----------------
 
-from hypothesis import given  # noqa: E402 -- grouped with the fuzz tests it serves
-from hypothesis import strategies as st  # noqa: E402
-
-_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=False), st.text(max_size=12)
-)
-_ANY = st.recursive(
-    _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
 _VALID = {
     "name": "fuzz",
     "nodes": {
@@ -233,6 +222,7 @@ _VALID = {
     "metrics": {"a": "/metrics"},
     "variants": {"v": {"nodes": {"b": {"port": 82}}}},
 }
+
 _PATHS = [
     ("name",),
     ("nodes",),
@@ -260,23 +250,12 @@ _PATHS = [
 ]
 
 
-@given(replaced=st.lists(st.tuples(st.sampled_from(_PATHS), _ANY), min_size=1, max_size=3))
-def test_any_field_of_any_type_gives_a_topology_or_a_clear_error(tmp_path_factory, replaced):
-    import copy
-
+@given(pairs=replacements(_PATHS))
+def test_any_field_of_any_type_gives_a_topology_or_a_clear_error(tmp_path_factory, pairs):
     import yaml
 
-    doc = copy.deepcopy(_VALID)
-    for path, value in replaced:
-        where = doc
-        for key in path[:-1]:
-            if not isinstance(where.get(key), dict):
-                break
-            where = where[key]
-        else:
-            where[path[-1]] = value
     path = tmp_path_factory.mktemp("fuzz") / "topology.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(replaced(_VALID, pairs)))
     for variant in ("", "v"):
         try:
             load_topology(path, variant, check_machine=not variant)

@@ -4,11 +4,13 @@ problem at once, each with its file and line, before anything runs."""
 import textwrap
 
 import pytest
+from hypothesis import given
 
 from chaos import ConfigError
 from chaos.config import GuardSpec
 from chaos.gameday import pytest_argv
 from chaos.plan import load_plan
+from tests.fuzzing import replaced, replacements
 from tests.lab.conftest import ROOT
 
 
@@ -163,3 +165,37 @@ def test_bad_guard_specs_say_how_to_write_one(text, message):
 def test_the_shipped_plans_are_valid():
     for plan in (ROOT / "plans").glob("*.yaml"):
         assert load_plan(plan).experiments
+
+
+# -- fuzzed: any field of any YAML type ends in a plan or a clear ConfigError ---------------------
+
+_VALID_PLAN = {
+    "name": "p",
+    "platform": "lab",
+    "profile": "resilient",
+    "seed": 1,
+    "experiments": ["experiments/test_master_ha.py"],
+    "guards": [{"http": "http://198.18.0.20/healthz", "max_error_rate": 0.5, "over": "3s"}],
+    "slo": {"p99_ms": 300},
+    "schedule": "0 3 * * 1",
+    "time_limit": "30m",
+    "reports": "reports/x",
+    "namespaces": ["a"],
+    "control_plane": False,
+    "topology": "examples/web/topology.yaml",
+    "contexts": {},
+}
+
+
+@given(pairs=replacements([(k,) for k in _VALID_PLAN]))
+def test_any_field_of_any_type_gives_a_plan_or_a_clear_error(tmp_path_factory, pairs):
+    # found by this test: a mapping for platform or profile, null for time_limit and a mapping
+    # for reports each ended in a TypeError traceback
+    import yaml
+
+    path = tmp_path_factory.mktemp("fuzz") / "plan.yaml"
+    path.write_text(yaml.safe_dump(replaced(_VALID_PLAN, pairs)))
+    try:
+        load_plan(path)
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith(str(path)) for p in exc.problems), exc.problems
