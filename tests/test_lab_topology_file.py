@@ -202,10 +202,47 @@ def test_metrics_get_a_prometheus_node_scraping_each_declared_path(tmp_path):
     assert "metrics: 'zz' is not a node" in said and "metrics: a: the path it serves metrics on" in said
 
 
+def test_vars_fill_placeholders_and_variants_change_only_declared_vars(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        vars: {timeout_ms: 100, fast: true, mode: ""}
+        nodes:
+          a:
+            command: [sleep, "${var:timeout_ms}", "--fast=${var:fast}", "${var:mode}"]
+            port: 80
+        variants:
+          slow: {vars: {timeout_ms: 5000}}
+        """,
+    )
+    base, slow = load_topology(path), load_topology(path, "slow")
+    root = Path("/state")
+    assert base.argv(base.nodes[0], root)[1:] == ["100", "--fast=true", ""]
+    assert slow.argv(slow.nodes[0], root)[1:] == ["5000", "--fast=true", ""]
+    bad = write(
+        tmp_path,
+        """\
+        vars: {timeout_ms: 100, nested: [1]}
+        nodes:
+          a: {command: [sleep, "${var:timout_ms}"], port: 80}
+        variants:
+          slow: {vars: {timeout: 5000}}
+        """,
+        "bad.yaml",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_topology(bad, "slow")
+    said = "\n".join(info.value.problems)
+    assert f"{bad}:1: vars: nested: a var's value is text or a number" in said
+    assert f"{bad}:3: node a: ${{var:timout_ms}} names no var; vars: timeout_ms" in said
+    assert f"{bad}:5: variant slow: vars: 'timeout' is not a var of the file (vars: timeout_ms)" in said
+
+
 # -- fuzzed: any YAML a user could write ends in a topology or a clear ConfigError ----------------
 
 _VALID = {
     "name": "fuzz",
+    "vars": {"t": 1},
     "nodes": {
         "a": {
             "command": ["sleep", "1"],
@@ -214,17 +251,20 @@ _VALID = {
             "volume": 16,
             "env": {"X": "${address}"},
         },
-        "b": {"command": "sleep 1", "port": 81, "files": {"f.conf": "${address:a}"}},
+        "b": {"command": "sleep ${var:t}", "port": 81, "files": {"f.conf": "${address:a}"}},
     },
     "entry": "http://${address:a}:80/",
     "masters": {"members": ["a", "b"], "leader": {"http": "/l", "json": "leader"}, "durability": "etcd"},
     "stores": {"s": {"node": "a", "durability": {"python": "x:Y"}}},
     "metrics": {"a": "/metrics"},
-    "variants": {"v": {"nodes": {"b": {"port": 82}}}},
+    "variants": {"v": {"nodes": {"b": {"port": 82}}, "vars": {"t": 2}}},
 }
 
 _PATHS = [
     ("name",),
+    ("vars",),
+    ("vars", "t"),
+    ("variants", "v", "vars"),
     ("nodes",),
     ("nodes", "a"),
     ("nodes", "a", "command"),

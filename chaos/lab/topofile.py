@@ -22,12 +22,13 @@
     stores:                       # optional: other durability targets, by name
       cache: {node: kv1, durability: {http: {put: ..., list: ...}}}
     metrics: {web1: /metrics}     # optional: the lab adds a node "prometheus" scraping these
-    variants:                     # optional: named changes over the nodes (--lab-profile NAME)
-      fragile: {description: ..., nodes: {lb: {files: {haproxy.cfg: ...}}}}
+    vars: {retries: 2}            # optional: ${var:retries}, the settings a variant changes
+    variants:                     # optional: named changes (--lab-profile NAME)
+      fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}}
 
 Placeholders (``${name}``; ``$${`` is a literal ``${``): ``name``, ``address``, ``port``,
 ``cluster``, ``config`` (the node's configuration directory), ``data`` (its volume, when it
-has one) and ``address:NODE`` / ``port:NODE`` for another node. Every problem in a file is
+has one), ``address:NODE`` / ``port:NODE`` for another node and ``var:NAME``. Every problem in a file is
 reported at once, with the file and line, before anything starts. Parsing is pure apart from
 looking up commands on PATH and the free space for volumes, so a file can be checked anywhere.
 """
@@ -61,7 +62,8 @@ PLACEHOLDER = re.compile(r"\$\$\{|\$\{([a-z_]+)(?::([A-Za-z0-9_.-]*))?\}")
 LOCAL = ("name", "address", "port", "cluster", "config", "data")
 REMOTE = ("address", "port")
 URL_KEYS = ("name", "address", "port")  # an adapter's URL: of each member, or the store's node
-TOP_KEYS = ("name", "description", "nodes", "entry", "masters", "stores", "metrics", "variants")
+TOP_KEYS = ("name", "description", "vars", "nodes", "entry", "masters", "stores", "metrics", "variants")
+VARIANT_KEYS = ("description", "vars", "nodes")
 PROMETHEUS = "prometheus"  # the node the lab adds to scrape a topology's metrics
 PROMETHEUS_PORT = 9090
 NODE_KEYS = (
@@ -155,6 +157,7 @@ class Topology:
     variant: str = ""
     variants: tuple[str, ...] = ()
     metrics: Mapping[str, str] = field(default_factory=dict)  # node -> path Prometheus scrapes
+    vars: Mapping[str, str] = field(default_factory=dict)  # ${var:NAME}, a variant's values applied
 
     @property
     def title(self) -> str:
@@ -175,6 +178,8 @@ class Topology:
             if m.group(0) == "$${":
                 return "${"
             key, arg = m.group(1), m.group(2)
+            if key == "var" and arg is not None:
+                return self.vars[arg]
             if arg is not None:
                 other = by_name[arg]
                 return other.address if key == "address" else str(other.port)
@@ -211,6 +216,38 @@ def variant_of(profile: str) -> str:
     return "" if profile in BASE_VARIANTS else profile
 
 
+class Known(dict[str, Node]):
+    """The nodes by name, and the file's vars: what a placeholder may name."""
+
+    def __init__(self, nodes: tuple[Node, ...] | list[Node], values: Mapping[str, str]) -> None:
+        super().__init__((n.name, n) for n in nodes)
+        self.vars = dict(values)
+
+
+def _vars(
+    node: yaml.Node | None, problems: Problems, what: str, declared: Mapping[str, str] | None
+) -> dict[str, str]:
+    """``vars``: NAME: value (text or a number). A variant's vars must be declared ones: a
+    typo would otherwise change nothing and the control would prove nothing."""
+    out: dict[str, str] = {}
+    for name, value_node in (_mapping(node, problems, what, None) or {}).items():
+        if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+            problems.add(value_node, f"{what}: {name!r}: a var name is letters, digits, '_', '.' or '-'")
+            continue
+        if declared is not None and name not in declared:
+            known = ", ".join(declared) or "none"
+            problems.add(value_node, f"{what}: {name!r} is not a var of the file (vars: {known})")
+            continue
+        value = scalar(value_node)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)):
+            problems.add(value_node, f"{what}: {name}: a var's value is text or a number")
+            continue
+        out[name] = str(value)
+    return out
+
+
 def config_dir(root: Path, node: str) -> Path:
     return root / "config" / node
 
@@ -239,6 +276,7 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
     raw_nodes = _mapping(nodes_node, problems, "nodes", None) or {}
     overrides: dict[str, yaml.Node] = {}
     description = _text(top.get("description"), problems, "description")
+    values = _vars(top.get("vars"), problems, "vars", None)
     if variant:
         if variant not in variants:
             known = ", ".join(variants) or "none"
@@ -246,10 +284,9 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
                 top.get("variants") or root, f"no variant {variant!r} in this topology; variants: {known}"
             )
         else:
-            vspec = (
-                _mapping(variants[variant], problems, f"variant {variant}", ("description", "nodes")) or {}
-            )
+            vspec = _mapping(variants[variant], problems, f"variant {variant}", VARIANT_KEYS) or {}
             description = _text(vspec.get("description"), problems, "description") or description
+            values.update(_vars(vspec.get("vars"), problems, f"variant {variant}: vars", values))
             overrides = _mapping(vspec.get("nodes"), problems, f"variant {variant}: nodes", None) or {}
             for name, node in overrides.items():
                 if name not in raw_nodes:
@@ -260,7 +297,7 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
                 vnode, f"variant {vname!r}: that name is the file as written; name the variant otherwise"
             )
         if vname != variant:
-            _mapping(vnode, problems, f"variant {vname}", ("description", "nodes"))
+            _mapping(vnode, problems, f"variant {vname}", VARIANT_KEYS)
     nodes = _nodes(raw_nodes, overrides, problems, check_machine)
     topo = Topology(
         path=path.resolve(),
@@ -269,8 +306,9 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
         nodes=tuple(nodes),
         variant=variant,
         variants=tuple(variants),
+        vars=values,
     )
-    by_name = {n.name: n for n in nodes}
+    by_name = Known(nodes, values)
     _check_placeholders(topo, raw_nodes, overrides, problems)
     if top.get("entry") is not None:
         entry = _text(top["entry"], problems, "entry")
@@ -502,7 +540,7 @@ def _ready(node: yaml.Node | None, problems: Problems, where: str) -> Ready:
 def _check_placeholders(
     topo: Topology, raw: dict[str, yaml.Node], overrides: dict[str, yaml.Node], problems: Problems
 ) -> None:
-    by_name = {n.name: n for n in topo.nodes}
+    by_name = Known(topo.nodes, topo.vars)
     for n in topo.nodes:
         spec = overrides.get(n.name) or raw[n.name]
         texts = [*n.command, *n.env.values(), *n.files.values()]
@@ -526,7 +564,12 @@ def _check_text(
         if m.group(0) == "$${":
             continue
         key, arg = m.group(1), m.group(2)
-        if arg is not None:
+        if key == "var":
+            known = getattr(by_name, "vars", {})
+            if arg not in known:
+                names = ", ".join(known) or "none declared (vars: {NAME: value})"
+                problems.add(where, f"{what}: ${{var:{arg or ''}}} names no var; vars: {names}")
+        elif arg is not None:
             if key not in REMOTE:
                 problems.add(where, f"{what}: ${{{key}:{arg}}}: only address and port name another node")
             elif arg not in by_name:
@@ -536,7 +579,7 @@ def _check_text(
         elif key in extra:
             continue
         elif node is None or key not in LOCAL:
-            allowed = [*(LOCAL if node else ()), *extra, "address:NODE", "port:NODE"]
+            allowed = [*(LOCAL if node else ()), *extra, "address:NODE", "port:NODE", "var:NAME"]
             problems.add(where, f"{what}: unknown placeholder ${{{key}}}; use one of: {', '.join(allowed)}")
         elif key == "data" and not node.volume_mb:
             problems.add(where, f"{what}: ${{data}} needs a volume (volume: SIZE_MB)")
