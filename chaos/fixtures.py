@@ -16,6 +16,7 @@ from chaos.errors import ChaosError, ConfigError, EnvironmentNotReady
 from chaos.journal import Journal
 from chaos.overrides import SLOs
 from chaos.platform import Platform
+from chaos.redact import redact_url
 from chaos.registry import PLATFORMS, PRIVATE_JOURNAL, resolve
 from chaos.stash import (
     CONFIG,
@@ -132,7 +133,7 @@ def steady(
     s.guards.watch_abort_file(state_dir())
     for spec in chaos_config.guards:
         if spec.kind == "http":
-            watched = s.http(f"guard {spec.target}", spec.target)
+            watched = s.http(f"guard {redact_url(spec.target)}", spec.target)
             s.guard(watched.error_rate(over=spec.over) <= spec.limit)
         else:
             prometheus = request.getfixturevalue("platform").prometheus_url

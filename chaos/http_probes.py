@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from chaos.errors import PlatformError
+from chaos.redact import redact_url
 
 
 class HTTPProbeError(Exception):
@@ -25,11 +26,12 @@ def http_sampler(
     """One request per sample; the sample is good when the status is ``expect``. Its value
     is the decoded JSON body (or the status code for non-JSON answers)."""
     client = httpx.Client(timeout=timeout)
+    shown = redact_url(url)  # errors become evidence: no password in them
 
     def sample() -> Any:
         resp = client.request(method, url)
         if resp.status_code != expect:
-            raise HTTPProbeError(f"HTTP {resp.status_code} from {url}")
+            raise HTTPProbeError(f"HTTP {resp.status_code} from {shown}")
         try:
             return resp.json()
         except ValueError:
@@ -48,6 +50,7 @@ class PromQL:
 
     def __init__(self, base_url: str, query: str, *, timeout: float = 1.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown = redact_url(self.base_url)
         self.query = query
         self._client = httpx.Client(timeout=timeout)
 
@@ -56,20 +59,18 @@ class PromQL:
             resp = self._client.get(f"{self.base_url}/-/ready")
         except httpx.HTTPError as exc:
             raise PrometheusUnavailable(
-                f"Prometheus at {self.base_url} is unavailable ({type(exc).__name__}): PromQL probes "
+                f"Prometheus at {self.shown} is unavailable ({type(exc).__name__}): PromQL probes "
                 "need it; is the lab up (`chaos lab status`), or is the platform's prometheus_url right "
                 "(on kube: `prometheus_url` in the --kube-topology file)?"
             ) from exc
         if resp.status_code != 200:
-            raise PrometheusUnavailable(
-                f"Prometheus at {self.base_url} is not ready (HTTP {resp.status_code})"
-            )
+            raise PrometheusUnavailable(f"Prometheus at {self.shown} is not ready (HTTP {resp.status_code})")
 
     def __call__(self) -> float:
         try:
             resp = self._client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
         except httpx.HTTPError as exc:
-            raise PrometheusUnavailable(f"Prometheus at {self.base_url} unreachable: {exc}") from exc
+            raise PrometheusUnavailable(f"Prometheus at {self.shown} unreachable: {exc}") from exc
         body = resp.json()
         if body.get("status") != "success":
             raise PlatformError(f"PromQL {self.query!r} failed: {body.get('error', resp.text[:200])}")
