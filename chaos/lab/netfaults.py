@@ -155,12 +155,49 @@ class Partition(LabFault):
     def verify(self) -> None:
         nodes = self._endpoints()
         pairs = [(x, y) for a, b in self.cuts for x in a for y in b]
+        timeout, answering = _cut_timeout(nodes, {y for _, y in pairs})
+        # a node that does not answer from outside the partition either (another fault killed
+        # it) cannot show the cut: its pairs are left out unless nothing else is left
+        checked = [(x, y) for x, y in pairs if y in answering] or pairs
         # a dropped SYN waits out the timeout: check every pair at once, not one by one
-        with ThreadPoolExecutor(max_workers=min(16, len(pairs))) as pool:
-            reached = list(pool.map(lambda xy: can_connect(f"chaos-{xy[0]}", *nodes[xy[1]]), pairs))
-        leaks = [f"{x} -> {y}" for (x, y), ok in zip(pairs, reached, strict=True) if ok]
+        with ThreadPoolExecutor(max_workers=min(16, len(checked))) as pool:
+            reached = list(
+                pool.map(lambda xy: can_connect(f"chaos-{xy[0]}", *nodes[xy[1]], timeout=timeout), checked)
+            )
+        leaks = [f"{x} -> {y}" for (x, y), ok in zip(checked, reached, strict=True) if ok]
         if leaks:
             raise not_in_effect(self, f"still connected: {', '.join(leaks)}")
+
+
+CUT_TIMEOUT_MIN = 0.02
+CUT_TIMEOUT_MAX = 0.3
+CUT_MARGIN = 20  # a blocked pair waits this many times the slowest connection that got through
+
+
+def _cut_timeout(nodes: dict[str, tuple[str, int]], dests: set[str]) -> tuple[float, set[str]]:
+    """How long a connection across the cut is given, measured now: each destination is first
+    reached from the root namespace (the bridge's own address, which no partition cuts), the
+    positive control. A blocked pair then waits 20 times the slowest of those (at least 20 ms,
+    at most 300 ms), so a machine too busy to connect quickly gets longer, never a cut that only
+    looks real because the check gave up early. Returns the timeout and the destinations that
+    answered."""
+
+    def control(name: str) -> float | None:
+        address, port = nodes[name]
+        t0 = time.perf_counter()
+        try:
+            with socket.create_connection((address, port), timeout=CUT_TIMEOUT_MAX):
+                return time.perf_counter() - t0
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(16, len(dests))) as pool:
+        took = dict(zip(sorted(dests), pool.map(control, sorted(dests)), strict=True))
+    answered = {name: t for name, t in took.items() if t is not None}
+    if not answered:
+        return CUT_TIMEOUT_MAX, set()
+    slowest = max(answered.values())
+    return min(CUT_TIMEOUT_MAX, max(CUT_TIMEOUT_MIN, CUT_MARGIN * slowest)), set(answered)
 
 
 # -- degraded links --------------------------------------------------------------------------------

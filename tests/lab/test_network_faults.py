@@ -169,3 +169,19 @@ def test_the_dead_mans_switch_removes_a_fault_when_its_ttl_passes(plat, tmp_path
     assert time.monotonic() - t0 < 10
     assert reach(plat, "m1", "m2")
     assert default_journal().entries() == []
+
+
+def test_a_partition_whose_rules_are_gone_fails_its_verification(plat):
+    """Verification gives a blocked pair only 20 times the time a real connection takes
+    (measured in the same step; bench_network.py times it): it must still catch a cut that is
+    not there."""
+    from chaos.errors import FaultNotInEffect
+    from chaos.lab.iptables import delete_tagged
+
+    fault = partition(plat, ["m1"], ["m2", "m3"])
+    with fault:
+        fault.verify()  # in force: passes
+        delete_tagged(["chaos-m1", "chaos-m2", "chaos-m3"], fault.tag)  # behind its back
+        with pytest.raises(FaultNotInEffect, match="still connected: m1 -> m2, m1 -> m3"):
+            fault.verify()
+    assert chaos_rules(plat) == 0
