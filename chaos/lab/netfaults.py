@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -257,9 +258,11 @@ class Degrade(LabFault):
         if self.link.latency:
             self.baseline_s = self._request_time()
 
-    def _request_time(self) -> float:
+    def _request_time(self, enough: Callable[[float], bool] = lambda _: False) -> float:
         """Seconds for one HTTP request from the first source to the destination, sent from
-        inside the source's namespace over a fresh connection."""
+        inside the source's namespace over a fresh connection: the quickest of three, or of
+        fewer once one is ``enough`` (a slow outlier only ever adds time, so one request that
+        already shows the asked latency settles it; one that does not is tried again)."""
         st = self.lab.state()
         assert st is not None
         svc = st.service(self.dst)
@@ -272,7 +275,12 @@ class Degrade(LabFault):
                     pass
             return time.perf_counter() - t0
 
-        return min(run_in(f"chaos-{self.src[0]}", once) for _ in range(3))
+        best = float("inf")
+        for _ in range(3):
+            best = min(best, run_in(f"chaos-{self.src[0]}", once))
+            if enough(best):
+                break
+        return best
 
     def inject(self) -> None:
         st = self.lab.state()
@@ -370,12 +378,17 @@ class Degrade(LabFault):
         if blocked and can_connect(f"chaos-{self.src[0]}", svc.address, svc.port, timeout=0.5):
             raise not_in_effect(self, f"{self.src[0]} still connects to {self.dst}")
         if self.link.latency:
+
+            def within(measured: float) -> bool:
+                added = measured - (self.baseline_s or 0.0)
+                return abs(added - self.link.latency) <= 0.2 * self.link.latency + self.link.jitter
+
             try:
-                self.measured_s = self._request_time()
+                self.measured_s = self._request_time(within)
             except OSError as exc:
                 raise not_in_effect(self, f"requests through the fault proxy fail: {exc}") from exc
             added = self.measured_s - (self.baseline_s or 0.0)
-            if abs(added - self.link.latency) > 0.2 * self.link.latency + self.link.jitter:
+            if not within(self.measured_s):
                 raise not_in_effect(
                     self,
                     f"added latency measured {added * 1000:.1f} ms, "

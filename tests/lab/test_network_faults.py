@@ -185,3 +185,18 @@ def test_a_partition_whose_rules_are_gone_fails_its_verification(plat):
         with pytest.raises(FaultNotInEffect, match="still connected: m1 -> m2, m1 -> m3"):
             fault.verify()
     assert chaos_rules(plat) == 0
+
+
+def test_latency_whose_redirect_is_gone_fails_its_verification(plat):
+    """Verification stops at the first request that shows the asked latency; a link whose
+    redirect to the fault proxy is gone shows none in three and must fail."""
+    from chaos.errors import FaultNotInEffect
+    from chaos.lab.iptables import delete_tagged
+
+    fault = degrade(plat, ["east-gw1"], "east-inv", latency=0.3)
+    with fault:
+        fault.verify()  # in force: passes
+        delete_tagged(["chaos-east-inv"], fault.tag)  # behind its back
+        with pytest.raises(FaultNotInEffect, match="added latency measured"):
+            fault.verify()
+    assert chaos_rules(plat) == 0
