@@ -343,3 +343,28 @@ def init(directory: Path, name: str | None) -> None:
         f"next: cd {directory} && python3 -m venv .venv && .venv/bin/pip install -e . && "
         "sudo .venv/bin/python -m pytest  (as README.md says)"
     )
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["topology", "plan", "kube-topology"]))
+@click.option(
+    "--write",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="write NAME.schema.json into this directory instead of printing it",
+)
+@_friendly
+def schema(name: str, directory: Path | None) -> None:
+    """The JSON Schema of a file you write (a lab topology, a game-day plan, a kube topology),
+    for an editor's YAML language server; the same files are in the repository's schemas/."""
+    from chaos.schemas import schema as build
+
+    text = json.dumps(build(name), indent=2) + "\n"
+    if directory is None:
+        click.echo(text, nl=False)
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.schema.json"
+    path.write_text(text)
+    click.echo(f"wrote {path}")

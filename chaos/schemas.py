@@ -1,0 +1,196 @@
+"""JSON Schemas of the files users write — lab topology files, game-day plans, kube topology
+files — so an editor with a YAML language server checks and completes them as they are typed
+(``# yaml-language-server: $schema=.../topology.schema.json``). ``chaos schema NAME`` prints
+one; ``schemas/`` holds them all. The loaders stay the authority (they also check what a schema
+cannot: that a placeholder names a node, a program is installed, a volume fits); a test keeps
+each schema's keys equal to its loader's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.errors import ConfigError
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+Schema = dict[str, Any]
+
+_TEXT: Schema = {"type": "string"}
+_NAME: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,11}$"}
+_SCALAR: Schema = {"type": ["string", "number", "boolean"]}
+
+
+def _closed(properties: Schema, required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    out: Schema = {"type": "object", "properties": properties, "additionalProperties": False, **extra}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def _one_key(key: str, value: Schema, **more: Schema) -> Schema:
+    return _closed({key: value, **more}, (key, *more))
+
+
+def _node(required: tuple[str, ...]) -> Schema:
+    ready = {
+        "oneOf": [
+            _closed({"tcp": {"const": True}, "within": {"type": "number"}}, ("tcp",)),
+            _closed({"http": {"type": "string", "pattern": "^/"}, "within": {"type": "number"}}, ("http",)),
+            _closed({"command": _TEXT, "within": {"type": "number"}}, ("command",)),
+        ]
+    }
+    return _closed(
+        {
+            "address": {"type": "string", "description": "in 198.18.0.2-198.18.0.254; assigned if left out"},
+            "cluster": _TEXT,
+            "kind": _TEXT,
+            "command": {
+                "description": "a string split as a shell would, or a list of arguments",
+                "oneOf": [_TEXT, {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}],
+            },
+            "env": {"type": "object", "additionalProperties": _SCALAR},
+            "user": _TEXT,
+            "stop": {"type": "string", "pattern": "^SIG[A-Z0-9]+$"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "ready": ready,
+            "volume": {"type": "integer", "minimum": 16, "maximum": 4096, "description": "MB, at ${data}"},
+            "files": {"type": "object", "additionalProperties": _TEXT},
+        },
+        required,
+    )
+
+
+def _adapter() -> Schema:
+    return {
+        "oneOf": [
+            {"const": "etcd"},
+            _one_key("http", _closed({"put": _TEXT, "list": _TEXT}, ("put", "list"))),
+            _one_key("python", {"type": "string", "pattern": "^[A-Za-z_][\\w.]*:[A-Za-z_]\\w*$"}),
+        ]
+    }
+
+
+def topology() -> Schema:
+    leader = {
+        "oneOf": [
+            {"const": "etcd"},
+            _closed({"http": {"type": "string", "pattern": "^/"}, "json": _TEXT}, ("http", "json")),
+            _one_key("command", _TEXT),
+        ]
+    }
+    return {
+        "$schema": DRAFT,
+        "title": "chaos lab topology (docs/your-system.md)",
+        **_closed(
+            {
+                "name": _TEXT,
+                "description": _TEXT,
+                "vars": {"type": "object", "additionalProperties": _SCALAR},
+                "nodes": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": _NAME,
+                    "additionalProperties": _node(("command", "port")),
+                },
+                "entry": _TEXT,
+                "masters": _closed(
+                    {
+                        "members": {"type": "array", "items": _TEXT, "minItems": 1},
+                        "leader": leader,
+                        "durability": _adapter(),
+                    },
+                    ("members",),
+                ),
+                "stores": {
+                    "type": "object",
+                    "additionalProperties": _closed(
+                        {"node": _TEXT, "durability": _adapter()}, ("node", "durability")
+                    ),
+                },
+                "metrics": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^/"}},
+                "variants": {
+                    "type": "object",
+                    "additionalProperties": _closed(
+                        {
+                            "description": _TEXT,
+                            "vars": {"type": "object", "additionalProperties": _SCALAR},
+                            "nodes": {"type": "object", "additionalProperties": _node(())},
+                        }
+                    ),
+                },
+            },
+            ("nodes",),
+        ),
+    }
+
+
+def plan() -> Schema:
+    from chaos.registry import PLATFORMS
+
+    return {
+        "$schema": DRAFT,
+        "title": "chaos game-day plan (docs/gameday.md)",
+        **_closed(
+            {
+                "name": _TEXT,
+                "platform": {"enum": list(PLATFORMS)},
+                "profile": {"type": "string", "description": "a lab profile, or a lab topology's variant"},
+                "seed": {"type": "integer"},
+                "experiments": {"type": "array", "items": _TEXT, "minItems": 1},
+                "guards": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+                "slo": {"type": "object", "additionalProperties": {"type": "number"}},
+                "contexts": {"type": "object", "additionalProperties": _TEXT},
+                "namespaces": {"type": "array", "items": _TEXT},
+                "control_plane": {"type": "boolean"},
+                "topology": _TEXT,
+                "schedule": {"type": "string", "description": "cron, 5 fields"},
+                "time_limit": {"type": ["string", "number"], "description": "e.g. 30m"},
+                "reports": _TEXT,
+            },
+            ("experiments",),
+        ),
+    }
+
+
+def kube_topology() -> Schema:
+    from chaos.load.spec import MAX_WORKERS
+
+    url: Schema = {"type": "string", "pattern": "^https?://"}
+    service = _closed(
+        {
+            "cluster": _TEXT,
+            "namespace": _TEXT,
+            "labels": {"type": "string", "description": "key=value[,key=value]"},
+            "deployment": _TEXT,
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "claim": _TEXT,
+            "external": {"type": "boolean"},
+        }
+    )
+    return {
+        "$schema": DRAFT,
+        "title": "chaos kube topology (docs/kube.md)",
+        **_closed(
+            {
+                "entry_url": url,
+                "prometheus_url": url,
+                "services": {"type": "object", "additionalProperties": service},
+                "storage_backend": service,
+                "scale": _closed(
+                    {"cluster": _TEXT, "namespace": _TEXT, "deployment": _TEXT},
+                    ("cluster", "namespace", "deployment"),
+                ),
+                "probe_image": _TEXT,
+                "locust_image": _TEXT,
+                "locust_workers": {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
+            }
+        ),
+    }
+
+
+SCHEMAS = {"topology": topology, "plan": plan, "kube-topology": kube_topology}
+
+
+def schema(name: str) -> Schema:
+    if name not in SCHEMAS:
+        raise ConfigError(f"no schema {name!r}; schemas: {', '.join(SCHEMAS)}")
+    return SCHEMAS[name]()
