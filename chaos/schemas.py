@@ -26,6 +26,10 @@ def _closed(properties: Schema, required: tuple[str, ...] = (), **extra: Any) ->
     return out
 
 
+def _document(title: str, properties: Schema, required: tuple[str, ...] = ()) -> Schema:
+    return {"$schema": DRAFT, "title": title, **_closed(properties, required)}
+
+
 def _one_key(key: str, value: Schema, **more: Schema) -> Schema:
     return _closed({key: value, **more}, (key, *more))
 
@@ -77,78 +81,72 @@ def topology() -> Schema:
             _one_key("command", _TEXT),
         ]
     }
-    return {
-        "$schema": DRAFT,
-        "title": "chaos lab topology (docs/your-system.md)",
-        **_closed(
-            {
-                "name": _TEXT,
-                "description": _TEXT,
-                "vars": {"type": "object", "additionalProperties": _SCALAR},
-                "nodes": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "propertyNames": _NAME,
-                    "additionalProperties": _node(("command", "port")),
-                },
-                "entry": _TEXT,
-                "masters": _closed(
-                    {
-                        "members": {"type": "array", "items": _TEXT, "minItems": 1},
-                        "leader": leader,
-                        "durability": _adapter(),
-                    },
-                    ("members",),
-                ),
-                "stores": {
-                    "type": "object",
-                    "additionalProperties": _closed(
-                        {"node": _TEXT, "durability": _adapter()}, ("node", "durability")
-                    ),
-                },
-                "metrics": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^/"}},
-                "variants": {
-                    "type": "object",
-                    "additionalProperties": _closed(
-                        {
-                            "description": _TEXT,
-                            "vars": {"type": "object", "additionalProperties": _SCALAR},
-                            "nodes": {"type": "object", "additionalProperties": _node(())},
-                        }
-                    ),
-                },
+    return _document(
+        "chaos lab topology (docs/your-system.md)",
+        {
+            "name": _TEXT,
+            "description": _TEXT,
+            "vars": {"type": "object", "additionalProperties": _SCALAR},
+            "nodes": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": _NAME,
+                "additionalProperties": _node(("command", "port")),
             },
-            ("nodes",),
-        ),
-    }
+            "entry": _TEXT,
+            "masters": _closed(
+                {
+                    "members": {"type": "array", "items": _TEXT, "minItems": 1},
+                    "leader": leader,
+                    "durability": _adapter(),
+                },
+                ("members",),
+            ),
+            "stores": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {"node": _TEXT, "durability": _adapter()}, ("node", "durability")
+                ),
+            },
+            "metrics": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^/"}},
+            "variants": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {
+                        "description": _TEXT,
+                        "vars": {"type": "object", "additionalProperties": _SCALAR},
+                        "nodes": {"type": "object", "additionalProperties": _node(())},
+                    }
+                ),
+            },
+        },
+        ("nodes",),
+    )
 
 
 def plan() -> Schema:
     from chaos.registry import PLATFORMS
 
-    return {
-        "$schema": DRAFT,
-        "title": "chaos game-day plan (docs/gameday.md)",
-        **_closed(
-            {
-                "name": _TEXT,
-                "platform": {"enum": list(PLATFORMS)},
-                "profile": {"type": "string", "description": "a lab profile, or a lab topology's variant"},
-                "seed": {"type": "integer"},
-                "experiments": {"type": "array", "items": _TEXT, "minItems": 1},
-                "guards": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
-                "slo": {"type": "object", "additionalProperties": {"type": "number"}},
-                "contexts": {"type": "object", "additionalProperties": _TEXT},
-                "namespaces": {"type": "array", "items": _TEXT},
-                "control_plane": {"type": "boolean"},
-                "topology": _TEXT,
-                "schedule": {"type": "string", "description": "cron, 5 fields"},
-                "time_limit": {"type": ["string", "number"], "description": "e.g. 30m"},
-                "reports": _TEXT,
-            },
-            ("experiments",),
-        ),
-    }
+    return _document(
+        "chaos game-day plan (docs/gameday.md)",
+        {
+            "name": _TEXT,
+            "platform": {"enum": list(PLATFORMS)},
+            "profile": {"type": "string", "description": "a lab profile, or a lab topology's variant"},
+            "seed": {"type": "integer"},
+            "experiments": {"type": "array", "items": _TEXT, "minItems": 1},
+            "guards": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
+            "slo": {"type": "object", "additionalProperties": {"type": "number"}},
+            "contexts": {"type": "object", "additionalProperties": _TEXT},
+            "namespaces": {"type": "array", "items": _TEXT},
+            "control_plane": {"type": "boolean"},
+            "topology": _TEXT,
+            "schedule": {"type": "string", "description": "cron, 5 fields"},
+            "time_limit": {"type": ["string", "number"], "description": "e.g. 30m"},
+            "reports": _TEXT,
+        },
+        ("experiments",),
+    )
 
 
 def kube_topology() -> Schema:
@@ -166,25 +164,22 @@ def kube_topology() -> Schema:
             "external": {"type": "boolean"},
         }
     )
-    return {
-        "$schema": DRAFT,
-        "title": "chaos kube topology (docs/kube.md)",
-        **_closed(
-            {
-                "entry_url": url,
-                "prometheus_url": url,
-                "services": {"type": "object", "additionalProperties": service},
-                "storage_backend": service,
-                "scale": _closed(
-                    {"cluster": _TEXT, "namespace": _TEXT, "deployment": _TEXT},
-                    ("cluster", "namespace", "deployment"),
-                ),
-                "probe_image": _TEXT,
-                "locust_image": _TEXT,
-                "locust_workers": {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
-            }
-        ),
-    }
+    return _document(
+        "chaos kube topology (docs/kube.md)",
+        {
+            "entry_url": url,
+            "prometheus_url": url,
+            "services": {"type": "object", "additionalProperties": service},
+            "storage_backend": service,
+            "scale": _closed(
+                {"cluster": _TEXT, "namespace": _TEXT, "deployment": _TEXT},
+                ("cluster", "namespace", "deployment"),
+            ),
+            "probe_image": _TEXT,
+            "locust_image": _TEXT,
+            "locust_workers": {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
+        },
+    )
 
 
 SCHEMAS = {"topology": topology, "plan": plan, "kube-topology": kube_topology}
