@@ -301,3 +301,20 @@ def test_any_field_of_any_type_gives_a_topology_or_a_clear_error(tmp_path_factor
             load_topology(path, variant, check_machine=not variant)
         except ConfigError as exc:
             assert exc.problems and all(p.startswith(str(path)) for p in exc.problems), exc.problems
+
+
+def test_a_labs_topology_is_read_again_when_a_new_lab_writes_a_new_copy(tmp_path):
+    from chaos.lab.state import LabState
+
+    copy = write(tmp_path, "nodes: {a: {command: [sleep, '1'], port: 80}}\n", "copy.yaml")
+    st = LabState("default", (), 0.0, topology=str(copy))
+    assert [n.name for n in st.topo.nodes] == ["a"]
+    write(
+        tmp_path,
+        "nodes: {b: {command: [sleep, '1'], port: 80}, c: {command: [sleep, '1'], port: 81}}\n",
+        "copy.yaml",
+    )
+    assert [n.name for n in st.topo.nodes] == ["b", "c"]
+    copy.unlink()
+    with pytest.raises(ConfigError, match="copy of its topology file is gone"):
+        _ = st.topo

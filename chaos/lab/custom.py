@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import urllib.parse
@@ -20,6 +21,7 @@ from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.lab import procs
 from chaos.lab.topofile import Adapter, Node, Topology, config_dir, python_class
 from chaos.platform import quorum
+from chaos.wait import WaitTimeout
 
 LOG_TAIL_LINES = 8
 
@@ -152,10 +154,6 @@ def _ask_leader(topo: Topology, m: Node, http: httpx.Client) -> str:
 def stop(proc: procs.Proc, signame: str) -> None:
     """Stop a process the way its topology says, then for good: a clean stop that hangs is
     not allowed to keep the lab up."""
-    import signal
-
-    from chaos.wait import WaitTimeout
-
     try:
         procs.kill(proc, signal.Signals[signame], timeout=5.0)
     except WaitTimeout:

@@ -50,20 +50,11 @@ class _OneMember:
 
 
 class TopologyStore:
-    """A topology's store as a durability target: its client, and the URL it answers at."""
+    """A topology's store, or one of its members, as a durability target: its client (made
+    for it alone), and the URL it answers at."""
 
     def __init__(self, url: str, client: KV) -> None:
         self.url = url
-        self.client = client
-
-    def kv(self) -> KV:
-        return self.client
-
-
-class _Fixed:
-    """A member as a write target through a client already made for it alone."""
-
-    def __init__(self, client: KV) -> None:
         self.client = client
 
     def kv(self) -> KV:
@@ -140,8 +131,9 @@ class LabMasters(Masters):
         role = self._role(st)
         if role is not None:
             topo, masters = role
-            single = custom.store_kv(topo, masters.durability, [topo.node(name)], Path(st.source), "masters")
-            return _Fixed(single)
+            node = topo.node(name)
+            single = custom.store_kv(topo, masters.durability, [node], Path(st.source), "masters")
+            return TopologyStore(f"http://{node.address}:{node.port}", single)
         front = _api_url(st) if st.shape.masters_api in ("write-back", "spooling") else None
         return _OneMember(f"{front}/member/{name}" if front else st.member(name).client_url)
 

@@ -26,9 +26,18 @@ VOLUME_MB = 256
 DEFAULT_VARIANT = "default"  # a topology brought up without a variant
 
 
-@functools.lru_cache(maxsize=4)
 def _topology(path: str, variant: str) -> Topology:
-    # the lab's own copy never changes while it is up: parse it once per process
+    # parsed once per copy, not once per probe sample: the copy never changes while a lab is
+    # up, but a later lab in the same process writes a new one at the same path
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"the lab's copy of its topology file is gone ({path}): `chaos lab down`") from exc
+    return _parsed(path, variant, st.st_mtime_ns, st.st_ino, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: str, variant: str, _mtime_ns: int, _inode: int, _size: int) -> Topology:
     return load_topology(Path(path), "" if variant == DEFAULT_VARIANT else variant, check_machine=False)
 
 
