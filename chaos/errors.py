@@ -14,6 +14,9 @@ from typing import Any
 class ChaosError(Exception):
     """Root of every exception the chaos framework raises."""
 
+    # True when waiting cannot change it (a permission refused): waits stop at once
+    lasting: bool = False
+
 
 class ConfigError(ChaosError, ValueError):
     """The caller asked for something invalid; the message says what and how to fix it."""
@@ -41,6 +44,16 @@ class RollbackError(ChaosError):
 
 class PlatformError(ChaosError):
     """The platform (lab processes, cluster API) did not do what it was asked."""
+
+
+class ObservationError(PlatformError):
+    """Something the verdict rests on could not be observed (a permission missing, a timeout, an
+    endpoint the platform does not expose). Never evidence that the thing is down: a check
+    that meets one is an infrastructure error, not a violated hypothesis."""
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class SteadyStateViolation(ChaosError, AssertionError):

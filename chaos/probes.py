@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.errors import ConfigError, NotSupported
+from chaos.errors import ConfigError, NotSupported, ObservationError
 from chaos.timeline import Timeline
 
 MAX_HZ = 100.0
@@ -155,6 +155,7 @@ class Probe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.unsupported: NotSupported | None = None  # the experiment skips when it judges
+        self.unobservable: ObservationError | None = None  # its verdict is an infrastructure error
 
     def sample_once(self) -> Sample:
         tl = self.timeline
@@ -165,6 +166,8 @@ class Probe:
         except Exception as exc:  # noqa: BLE001  a failing target is an observation, not a crash
             if isinstance(exc, NotSupported):  # the platform cannot give this at all: not an outage
                 self.unsupported = exc
+            if isinstance(exc, ObservationError):  # we could not look: not evidence of an outage
+                self.unobservable = exc
             sample = Sample(t0, False, tl.now() - t0, None, f"{type(exc).__name__}: {exc}")
         else:
             took = tl.now() - t0

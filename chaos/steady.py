@@ -15,7 +15,7 @@ from typing import Any
 
 from chaos.context import RunContext
 from chaos.durability import DurabilityProbe
-from chaos.errors import ConfigError, PlatformError, SteadyStateViolation
+from chaos.errors import ConfigError, ObservationError, PlatformError, SteadyStateViolation
 from chaos.guard import GuardMonitor
 from chaos.history import History
 from chaos.masters_watch import HasKV, HasLeader, Leadership, Writes
@@ -232,6 +232,13 @@ class Steady:
                 f"a probe lost what it watches after the first fault ({unsupported}); the verdict "
                 "cannot be given, and this is an infrastructure error, not a skip"
             ) from unsupported
+        blind = next((p for p in self._probes if p.unobservable is not None), None)
+        if blind is not None:
+            raise ObservationError(
+                f"probe {blind.name!r} could not observe what it watches ({blind.unobservable}); "
+                "its failed samples are not evidence of an outage, so no verdict is given: "
+                "an infrastructure error"
+            ) from blind.unobservable
         failed = [f for f in findings if not f.passed]
         if failed:
             lines = "\n  ".join(f.line() for f in failed)

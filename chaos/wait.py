@@ -29,6 +29,8 @@ def wait_until(
     """Call ``check`` until it returns something truthy (returned) or ``timeout`` passes.
 
     Exceptions raised by ``check`` count as "not yet"; the last one is chained on timeout.
+    A ``ChaosError`` marked ``lasting`` (a permission refused) is raised at once: waiting
+    cannot change it.
     ``abort`` may return a reason to stop waiting at once (e.g. the awaited process died).
     """
     clk = clock or SystemClock()
@@ -57,7 +59,7 @@ def wait_until(
     retrying = tenacity.Retrying(
         stop=out_of_time,
         wait=tenacity.wait_fixed(interval),
-        retry=tenacity.retry_if_exception_type(Exception),
+        retry=tenacity.retry_if_exception(lambda e: not (isinstance(e, ChaosError) and e.lasting)),
         sleep=clk.sleep,
         reraise=False,
     )

@@ -1,6 +1,6 @@
 """`--platform kube` against the API emulator (standing in for etcd leadership too): the quorum
-guard, control-plane opt-in and dry run write nothing;
-a killed run is recovered; the reaper deletes expired objects; what kube cannot do skips."""
+guard, control-plane opt-in and dry run write nothing; a killed run is recovered; the reaper
+deletes expired objects; what kube cannot do skips; etcd is seen as kubeadm builds it."""
 
 import random
 import subprocess
@@ -9,13 +9,24 @@ import time
 
 import pytest
 
-from chaos import DryRunPlan, Journal, RunContext, UnsafeFaultRefused, kill_master
+from chaos import (
+    DryRunPlan,
+    FaultNotInEffect,
+    Journal,
+    ObservationError,
+    RunContext,
+    Steady,
+    SteadyStateViolation,
+    UnsafeFaultRefused,
+    kill_master,
+)
 from chaos.journal import recover
 from chaos.kube import BlastRadius, connect
 from chaos.kube.masters import EXPIRES, MANAGED
 from chaos.kube.platform import KubePlatform
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
+from tests.test_kube_experiments import figures
 
 RADIUS = BlastRadius(("chaos",), control_plane=True)
 
@@ -186,4 +197,116 @@ def test_the_rbac_manifest_grants_every_call_the_platform_makes():
     from chaos.kube.objects import KINDS, VERBS
 
     used |= {(verb, kind.resource) for kind in KINDS.values() for verb in VERBS}  # created generically
+    from chaos.kube.etcd_status import RIGHTS
+
+    used |= set(RIGHTS)  # reading etcd's members
     assert used <= granted, f"deploy/rbac.yaml lacks {sorted(used - granted)}"
+
+
+# -- seeing etcd as kubeadm and kind build it -----------------------------------------------------
+# Metrics on 127.0.0.1 only, so the pod proxy is refused for a healthy member exactly as for a
+# dead one: each member is read through etcdctl in its own container there, the metrics path is
+# taken where they are exposed, "cannot see" (403, no answer) is told from "down", and a kill is
+# proven by the member's container restarting, never by silence.
+
+
+def execs(emu):
+    return [p for _, p in emu.requests if p.endswith("/exec")]
+
+
+def test_a_default_cluster_is_read_through_etcdctl_in_each_member(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path)
+    assert p.masters.leader() == "etcd-node-1"
+    # every member refused the proxy, yet all three are healthy: the old reading said none was
+    assert p.masters.healthy() == ["etcd-node-1", "etcd-node-2", "etcd-node-3"]
+    assert p.masters.tolerance().value() == 1
+    assert p.masters.reader.path == "exec"
+    assert len(execs(emu)) >= 6
+    assert p.masters.lag("etcd-node-2") == 0  # the raft index etcdctl reports
+
+
+def test_where_metrics_are_exposed_they_are_read_and_nothing_is_executed(kubeconfig, emu, tmp_path):
+    emu.etcd.metrics_exposed = True
+    p = platform(kubeconfig, tmp_path)
+    assert p.masters.leader() == "etcd-node-1" and len(p.masters.healthy()) == 3
+    assert p.masters.reader.path == "metrics"
+    assert execs(emu) == []
+
+
+def test_a_killed_member_reads_down_with_what_its_kubelet_said(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path)
+    emu.etcd.kill("etcd-node-2")
+    status = p.masters.statuses()["etcd-node-2"]
+    assert not status.answering and "container is not created or running" in status.why
+    assert p.masters.healthy() == ["etcd-node-1", "etcd-node-3"]
+
+
+def test_without_the_right_to_look_it_is_an_observation_error_never_a_member_down(emu, kubeconfig, tmp_path):
+    emu.denied.add(("create", "pods/exec", "kube-system"))
+    p = platform(kubeconfig, tmp_path)
+    with pytest.raises(ObservationError) as info:
+        p.masters.healthy()
+    text = str(info.value)
+    assert "cannot observe etcd member etcd-node-1 on east" in text
+    assert "HTTP 403" in text and "not evidence that it is down" in text
+    assert "grant create pods/exec in kube-system" in text and "docs/kube.md#seeing-etcd" in text
+
+
+def test_an_experiment_that_cannot_see_etcd_is_an_infrastructure_error_not_a_violation(
+    emu, kubeconfig, tmp_path
+):
+    emu.denied.add(("create", "pods/exec", "kube-system"))
+    out = run_pytest(
+        "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
+        kubeconfig,
+        tmp_path,
+        "--kube-control-plane",
+    )
+    assert out.returncode == 1, out.stdout[-3000:]
+    [experiment] = figures(tmp_path).values()
+    assert experiment["category"] == "infrastructure error", experiment
+    assert "VIOLATED" not in out.stdout
+    assert not [k for k in emu.pods if k[0] == "chaos"]  # no actuator: the fault never started
+
+
+def test_a_probe_that_cannot_look_gives_no_verdict(tmp_path):
+    """A leadership probe whose every sample met a 403 would read as "no leader for the whole
+    run": the verdict is an infrastructure error instead of a violated hypothesis."""
+
+    def sampler():
+        raise ObservationError("cannot observe etcd member m1: HTTP 403")
+
+    steady = Steady(RunContext(journal=Journal(tmp_path / "j.json")))
+    watched = steady.watch("leader", sampler, hz=50)
+    try:
+        steady.hold(seconds=0.2)
+        with pytest.raises(ObservationError, match="no verdict is given") as info:
+            steady.expect(watched.availability("all") >= 0.99)
+    finally:
+        steady.stop()
+    assert not isinstance(info.value, SteadyStateViolation)
+
+
+def test_a_kill_that_did_nothing_is_not_in_effect_even_where_metrics_never_answer(emu, kubeconfig, tmp_path):
+    """The actuator ran but killed nothing (no host PIDs here): the member's metrics were never
+    reachable, so "its metrics stopped" would have passed this kill; its container never
+    restarted and etcdctl still answers, so it is not in effect and everything is reverted."""
+    emu.etcd.actuator_works = False
+    p = platform(kubeconfig, tmp_path)
+    fault = kill_master(p, pick="etcd-node-2")
+    fault.verify_within = 1.0
+    with pytest.raises(FaultNotInEffect, match="etcd etcd-node-2 shows no sign of the kill"), fault:
+        pass
+    assert not [k for k in emu.pods if k[0] == "chaos"]  # the actuator pod is gone
+    assert p.ctx.journal.entries() == []
+
+
+def test_a_kill_is_proven_by_the_container_restarting(emu, kubeconfig, tmp_path):
+    p = platform(kubeconfig, tmp_path)
+    t0 = time.monotonic()
+    with kill_master(p) as fault:
+        assert "etcd-node-1" not in p.masters.healthy()
+    assert fault.details()["evidence"] == "restart count 0 -> 1"
+    assert emu.etcd.restarts["etcd-node-1"] == 1
+    assert time.monotonic() - t0 < 30
+    assert p.masters.leader() is not None

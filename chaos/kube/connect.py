@@ -19,6 +19,8 @@ TIMEOUT_S = 10.0
 class Forbidden(PlatformError):
     """RBAC refused a request; the message names the verb, resource and namespace."""
 
+    lasting = True  # no wait grants a permission
+
 
 class NotFound(PlatformError):
     """The object is not there (any more)."""

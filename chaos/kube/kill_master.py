@@ -1,7 +1,12 @@
 """Killing an etcd member on a real control plane. Deleting a static pod's mirror does not
 stop it (the kubelet owns it), so a short-lived privileged pod with hostPID on the member's
 node kills the process; the kubelet then restarts it. The actuator pod is labelled and
-annotated with its expiry, journaled before it is created, and deleted on revert."""
+annotated with its expiry, journaled before it is created, and deleted on revert.
+
+The kill is verified by positive evidence only: the member's container restarted (its restart
+count or container ID changed) or the member itself says its container is not running. A
+member whose metrics merely stop answering proves nothing on a cluster that never exposed
+them."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from chaos.errors import PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.journal import register_undo
 from chaos.kube.connect import NotFound, locator, reconnect
+from chaos.kube.etcd_status import container_identity
 from chaos.kube.masters import KubeMasters, managed_metadata
 from chaos.kube.targets import BlastRadius
 from chaos.platform import pick_member
@@ -79,6 +85,8 @@ def actuator_pod(name: str, node: str, ttl: float) -> dict[str, Any]:
 
 class KubeKillMaster(Fault):
     kind = "kill_master"
+    # the kubelet reports a restarted container within a few seconds of its death
+    verify_within = 20.0
 
     def __init__(
         self,
@@ -95,6 +103,8 @@ class KubeKillMaster(Fault):
         self.pick, self.allow_below_quorum = pick, allow_below_quorum
         self.target: str | None = None
         self.was_leader = False
+        self.before: tuple[int, str] = (0, "")
+        self.evidence = ""  # what showed the kill took effect
         self.actuator = f"chaos-etcd-kill-{uuid.uuid4().hex[:6]}"
 
     def describe(self) -> str:
@@ -102,7 +112,12 @@ class KubeKillMaster(Fault):
         return f"SIGKILL etcd {role} {self.target or self.pick} on {self.masters.cluster.role}"
 
     def details(self) -> dict[str, Any]:
-        return {"target": self.target, "was_leader": self.was_leader, "actuator": self.actuator}
+        return {
+            "target": self.target,
+            "was_leader": self.was_leader,
+            "actuator": self.actuator,
+            "evidence": self.evidence,
+        }
 
     def prepare(self) -> None:
         if not self.radius.control_plane:
@@ -121,6 +136,7 @@ class KubeKillMaster(Fault):
             up_word="healthy",
         )
         self.target, self.was_leader = target, target == leader
+        self.before = container_identity(self.masters.pod(target))
 
     def inject(self) -> None:
         assert self.target is not None
@@ -139,12 +155,25 @@ class KubeKillMaster(Fault):
 
     def verify(self) -> None:
         target = self.target or ""
+        seen: list[str] = []
+
+        def killed() -> bool:
+            now = container_identity(self.masters.pod(target))
+            if now != self.before:
+                seen.append(f"restart count {self.before[0]} -> {now[0]}")
+                return True
+            status = self.masters.status(target)
+            if not status.answering and status.why:
+                seen.append(status.why)
+                return True
+            return False
+
         try:
-            wait_until(
-                lambda: self.masters.metrics(target) is None,
-                timeout=10,
-                interval=0.05,
-                what=f"etcd {target} to stop",
-            )
+            wait_until(killed, timeout=self.verify_within, interval=0.1, what=f"etcd {target} to be killed")
         except WaitTimeout as exc:
-            raise not_in_effect(self, f"etcd {target} still answers") from exc
+            raise not_in_effect(
+                self,
+                f"etcd {target} shows no sign of the kill: its container did not restart "
+                f"(restart count {self.before[0]}) and it still answers",
+            ) from exc
+        self.evidence = seen[-1]

@@ -1,6 +1,6 @@
 """The control plane's etcd on a cluster: its members (static pods in kube-system), the
-leader (each member's ``etcd_server_is_leader`` through the API server's pod proxy), and a
-durability target that writes through the API server into etcd (one ConfigMap per write)."""
+leader (each member's own state, read by ``etcd_status``), and a durability target that writes
+through the API server into etcd (one ConfigMap per write)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from typing import Any
 from chaos.durability import WriteTimeout
 from chaos.errors import NotSupported, PlatformError
 from chaos.kube.connect import Cluster
+from chaos.kube.etcd_status import ETCD_NAMESPACE, EtcdReader, MemberStatus
 from chaos.platform import Masters, Member, failure_tolerance, quorum
 from chaos.slo import Measure
 
-ETCD_NAMESPACE = "kube-system"
 ETCD_SELECTOR = "component=etcd"
-METRICS_PORT = 2381  # etcd's --listen-metrics-urls on kubeadm control planes
 MANAGED = "chaos.io/managed"
 EXPIRES = "chaos.io/expires-at"
 PROBE = "chaos.io/probe"
@@ -78,6 +77,7 @@ class KubeMasters(Masters):
         self.cluster = cluster
         self.kv_namespace = kv_namespace
         self.ttl = ttl
+        self.reader = EtcdReader(cluster)
 
     def pods(self) -> list[Any]:
         core = self.cluster.core
@@ -103,38 +103,26 @@ class KubeMasters(Masters):
     def node_of(self, name: str) -> str:
         return str(next(p.spec.node_name for p in self.pods() if p.metadata.name == name))
 
-    def metrics(self, name: str, timeout: float = 1.0) -> dict[str, float] | None:
-        """The member's own metrics, or None when it does not answer."""
-        core = self.cluster.core
-        try:
-            text = core.connect_get_namespaced_pod_proxy_with_path(
-                f"{name}:{METRICS_PORT}", ETCD_NAMESPACE, "metrics", _request_timeout=timeout
-            )
-        except Exception:  # noqa: BLE001  a dead or unreachable member simply has no metrics
-            return None
-        out = {}
-        for line in str(text).splitlines():
-            parts = line.split()
-            if len(parts) == 2 and not line.startswith("#"):
-                try:
-                    out[parts[0]] = float(parts[1])
-                except ValueError:
-                    continue
-        return out
+    def pod(self, name: str) -> Any:
+        return next(p for p in self.pods() if p.metadata.name == name)
+
+    def statuses(self) -> dict[str, MemberStatus]:
+        """Every member's own state. Raises ObservationError when one cannot be seen: a member
+        is down only on positive evidence (its container gone, its process refusing)."""
+        return {s.name: s for s in self.reader.read_all(self.pods())}
+
+    def status(self, name: str) -> MemberStatus:
+        return self.reader.read_all([self.pod(name)])[0]
 
     def leader(self) -> str | None:
-        answers = {n: self.metrics(n) for n in self.names()}
-        leaders = [n for n, m in answers.items() if m and m.get("etcd_server_is_leader") == 1]
-        answering = sum(1 for m in answers.values() if m is not None)
+        answers = self.statuses()
+        leaders = [n for n, s in answers.items() if s.is_leader]
+        answering = sum(1 for s in answers.values() if s.answering)
         # a leader only counts while a quorum of members answers
-        return leaders[0] if len(leaders) == 1 and answering >= self.quorum() else None
+        return leaders[0] if len(leaders) == 1 and answering >= quorum(len(answers)) else None
 
     def healthy(self) -> list[str]:
-        return [
-            n
-            for n in self.names()
-            if (m := self.metrics(n)) is not None and m.get("etcd_server_has_leader") == 1
-        ]
+        return [n for n, s in self.statuses().items() if s.answering and s.has_leader]
 
     def quorum(self) -> int:
         return quorum(len(self.names()))
@@ -152,7 +140,14 @@ class KubeMasters(Masters):
         )
 
     def lag(self, name: str) -> int:
-        raise NotSupported(
-            f"the raft lag of {name}: etcd's status endpoint needs its client certificates, which the "
-            "framework does not hold on Kubernetes"
-        )
+        answers = self.statuses()
+        if self.reader.path != "exec":
+            raise NotSupported(
+                f"the raft lag of {name}: etcd's metrics carry no raft index; the exec path "
+                "(etcdctl in the member, used where the metrics are not exposed) does"
+            )
+        leader = next((s for s in answers.values() if s.is_leader), None)
+        mine = answers.get(name)
+        if leader is None or mine is None or not mine.answering or mine.raft_index is None:
+            raise PlatformError(f"the raft lag of {name}: it or the leader does not answer")
+        return max(0, (leader.raft_index or 0) - mine.raft_index)

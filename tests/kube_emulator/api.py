@@ -3,6 +3,7 @@ the request log, and serving it all over real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -15,13 +16,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.kube_emulator.answers import status_body
+from tests.kube_emulator.execs import PROTOCOL, Execs, accept_key, frame
 from tests.kube_emulator.kubelet import Kubelet, _stop
 from tests.kube_emulator.network import NetworkModel
 from tests.kube_emulator.selectors import matches_fields, matches_labels
 from tests.kube_emulator.world import World
 
 
-class Emulator(World, NetworkModel, Kubelet):
+class Emulator(World, NetworkModel, Kubelet, Execs):
     def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any]]:  # noqa: PLR0911  a route table
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -209,7 +211,8 @@ class Emulator(World, NetworkModel, Kubelet):
         if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
             node = obj.get("spec", {}).get("nodeName", "")
             for member in self.etcd.members:
-                if self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node:
+                on_node = self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node
+                if on_node and self.etcd.actuator_works:
                     self.etcd.kill(member)
             obj["status"] = {"phase": "Succeeded"}
         role = meta.get("labels", {}).get("chaos.io/role")
@@ -285,7 +288,39 @@ class Emulator(World, NetworkModel, Kubelet):
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _upgrade(self) -> None:
+                """pods/exec: refused before the upgrade, or run and streamed on channels."""
+                with emulator.lock:
+                    answer = emulator.exec_request(self.path)
+                if isinstance(answer, tuple):
+                    status, payload = answer
+                    data = json.dumps(payload).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self.send_response(101, "Switching Protocols")
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", accept_key(self.headers["Sec-WebSocket-Key"]))
+                self.send_header("Sec-WebSocket-Protocol", PROTOCOL)
+                self.end_headers()
+                for channel, data in answer:
+                    self.wfile.write(frame(0x2, bytes([channel]) + data))
+                self.wfile.write(frame(0x8, (1000).to_bytes(2, "big")))
+                self.wfile.flush()
+                self.close_connection = True
+                # the client answers a close with its own; read it so it is not sent into a reset
+                self.connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    self.connection.recv(64)
+
             def _do(self) -> None:
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self._upgrade()
+                    return
                 stream = emulator.watch(self.path) if self.command == "GET" else None
                 if stream is not None:
                     # chunked, as a real API server streams a watch: each event arrives as it happens

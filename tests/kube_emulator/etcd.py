@@ -19,6 +19,11 @@ class EtcdSim:
         self.restarts = dict.fromkeys(self.members, 0)
         self.leader: str | None = self.members[0]
         self.leaderless_until = 0.0
+        self.raft_index = 100  # one more per write committed
+        # kubeadm and kind bind etcd's metrics to 127.0.0.1:2381: the pod proxy cannot reach
+        # them unless the cluster was configured to listen on the node's address
+        self.metrics_exposed = False
+        self.actuator_works = True  # False: the actuator pod runs and kills nothing (no host PIDs)
 
     def alive(self, member: str) -> bool:
         return time.monotonic() >= self.down_until[member]

@@ -285,20 +285,40 @@ class World:
             pod["metadata"]["ownerReferences"] = [
                 {"apiVersion": "v1", "kind": "Node", "name": f"node-{i}", "uid": f"node-{i}"}
             ]
+            pod["spec"]["hostNetwork"] = True
+            metrics = "0.0.0.0" if self.etcd.metrics_exposed else "127.0.0.1"
+            pod["spec"]["containers"] = [
+                {
+                    "name": "etcd",
+                    "image": "registry.k8s.io/etcd:3.5.15-0",
+                    "command": [  # as kubeadm writes it
+                        "etcd",
+                        f"--name=node-{i}",
+                        "--cert-file=/etc/kubernetes/pki/etcd/server.crt",
+                        "--key-file=/etc/kubernetes/pki/etcd/server.key",
+                        "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
+                        "--client-cert-auth=true",
+                        f"--listen-client-urls=https://127.0.0.1:2379,https://10.0.0.{i}:2379",
+                        f"--listen-metrics-urls=http://{metrics}:2381",
+                    ],
+                }
+            ]
 
     def _etcd_status(self, pod: dict[str, Any]) -> None:
         member = pod["metadata"]["name"]
         if member in self.etcd.members:
             ready = self.etcd.alive(member)
             pod["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+            restarts = self.etcd.restarts[member]
             pod["status"]["containerStatuses"] = [
                 {
                     "name": "etcd",
                     "ready": ready,
-                    "restartCount": self.etcd.restarts[member],
-                    "image": "etcd",
+                    "restartCount": restarts,
+                    "state": {"running": {}} if ready else {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "image": "registry.k8s.io/etcd:3.5.15-0",
                     "imageID": "",
-                    "containerID": "",
+                    "containerID": f"containerd://{member}-{restarts}",
                 }
             ]
 
@@ -307,7 +327,7 @@ class World:
         member = target.split(":", 1)[0]
         if member not in self.etcd.members:
             return 404, status_body(404, "NotFound", f'pods "{member}" not found')
-        if not self.etcd.alive(member):
+        if not self.etcd.alive(member) or not self.etcd.metrics_exposed:
             return 503, status_body(
                 503,
                 "ServiceUnavailable",
@@ -329,6 +349,7 @@ class World:
             meta = obj.setdefault("metadata", {})
             meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
             self.configmaps[(ns, meta["name"])] = obj
+            self.etcd.raft_index += 1
             return 201, obj
         if method == "GET" and not rest:
             if self.etcd.current_leader() is None:
