@@ -9,6 +9,7 @@ import pytest
 from chaos import ConfigError, PlatformError
 from chaos.kube import connect
 from chaos.kube.observe import capacity, cpu_millis, hpa, wait_ready
+from chaos.wait import wait_until
 from tests.kube_emulator import Emulator
 
 
@@ -97,6 +98,41 @@ def test_cluster_events_go_on_the_timeline(emu, cluster):
         "cluster": "east",
     } in notes
     assert any(n["reason"] == "SuccessfulCreate" for n in notes)  # the controller's replacement
+
+
+def test_an_expired_event_watch_resumes_without_replaying_or_looping(emu, cluster):
+    """A quiet namespace's last event leaves the server's watch window within minutes on a real
+    cluster: the watch from it is answered 410 Gone. The recorder starts again from a fresh
+    list (saying so once), keeps recording, and notes nothing from before it started."""
+    from chaos.clock import SystemClock
+    from chaos.kube.events import EventRecorder
+    from chaos.timeline import Timeline
+
+    emu.add_deployment("shop", "web", 2, {"app": "web"})  # two events from before the run
+    tl = Timeline(SystemClock())
+    recorder = EventRecorder(cluster, ("shop",), tl).start()
+    try:
+        threading.Event().wait(0.3)
+        emu.handle(
+            "DELETE",
+            f"/api/v1/namespaces/shop/pods/{next(n for _, n in emu.pods if n.startswith('web-'))}",
+            b"",
+        )
+        wait_until(lambda: recorder.recorded >= 2, timeout=5, what="the kill and its replacement")
+        emu.compact()  # the version the watch resumes from is gone
+        threading.Event().wait(2.5)  # two 1 s watch rounds: the old code retried the dead version
+        emu.handle(
+            "DELETE",
+            f"/api/v1/namespaces/shop/pods/{next(n for _, n in emu.pods if n.startswith('web-'))}",
+            b"",
+        )
+        wait_until(lambda: recorder.recorded >= 4, timeout=5, what="the second kill and its replacement")
+    finally:
+        recorder.stop()
+    names = [e.name for e in tl.events]
+    assert names.count("k8s events resumed") == 1 and "k8s events unavailable" not in names
+    notes = [e.data["reason"] for e in tl.events if e.name == "k8s"]
+    assert sorted(notes) == ["Killing", "Killing", "SuccessfulCreate", "SuccessfulCreate"]
 
 
 def test_a_statefulset_is_ready_when_its_last_replica_is(emu, cluster):

@@ -21,8 +21,14 @@ class EventRecorder:
         self.recorded = 0
 
     def start(self) -> EventRecorder:
+        """Record every event from now on (each namespace listed here, before returning)."""
         for ns in self.namespaces:
-            t = threading.Thread(target=self._watch, args=(ns,), name=f"k8s-events:{ns}", daemon=True)
+            try:
+                since = self._now(ns)
+            except Exception as exc:  # noqa: BLE001  as below: context, never a failure
+                self.timeline.note("k8s events unavailable", namespace=ns, error=str(exc)[:200])
+                since = ""
+            t = threading.Thread(target=self._watch, args=(ns, since), name=f"k8s-events:{ns}", daemon=True)
             t.start()
             self._threads.append(t)
         return self
@@ -32,13 +38,22 @@ class EventRecorder:
         for t in self._threads:
             t.join(timeout=WATCH_S + 5)
 
-    def _watch(self, namespace: str) -> None:
+    def _now(self, namespace: str) -> str:
+        listed = self.cluster.core.list_namespaced_event(namespace, limit=1, _request_timeout=5)
+        return str(listed.metadata.resource_version or "")
+
+    def _watch(self, namespace: str, since: str) -> None:
+        """List once for a resourceVersion (so events from before the run are not replayed as
+        new), then watch from it. A watch the server can no longer resume (410 Gone: the
+        version left its window, which a quiet namespace's last event does within minutes) starts
+        again from a fresh list, saying that events in between may be missing."""
         from kubernetes import watch as untyped_watch
+        from kubernetes.client.exceptions import ApiException
 
         watch: Any = untyped_watch  # the watch helper is untyped
-        since = ""
         while not self._stop.is_set():
             try:
+                since = since or self._now(namespace)
                 stream = watch.Watch().stream(
                     self.cluster.core.list_namespaced_event,
                     namespace,
@@ -59,6 +74,19 @@ class EventRecorder:
                     self.recorded += 1
                     if self._stop.is_set():
                         return
+            except ApiException as exc:
+                if exc.status != 410:
+                    self._unavailable(namespace, exc)
+                    continue
+                self.timeline.note(
+                    "k8s events resumed",
+                    namespace=namespace,
+                    why=f"the watch from version {since} expired (410 Gone); events between may be missing",
+                )
+                since = ""
             except Exception as exc:  # noqa: BLE001  events are context for the report; a failed watch must not fail the experiment
-                self.timeline.note("k8s events unavailable", namespace=namespace, error=str(exc)[:200])
-                self._stop.wait(1.0)
+                self._unavailable(namespace, exc)
+
+    def _unavailable(self, namespace: str, exc: BaseException) -> None:
+        self.timeline.note("k8s events unavailable", namespace=namespace, error=str(exc)[:200])
+        self._stop.wait(1.0)

@@ -77,6 +77,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             if parts[:3] == ["apis", "autoscaling", "v2"] and len(parts) == 7:
                 hpa = self.hpas.get((parts[4], parts[6]))
                 return (200, hpa) if hpa else (404, status_body(404, "NotFound", f"hpa {parts[6]} not found"))
+            if parts[:2] == ["api", "v1"] and parts[4:] == ["events"] and method == "GET":
+                return self.list_events(parts[3])
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[4] == "configmaps":
                 return self._configmaps(method, parts[3], parts[5:], query, body)
             if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[4] == "persistentvolumeclaims":

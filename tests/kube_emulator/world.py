@@ -40,6 +40,7 @@ class World:
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.requests: list[tuple[str, str]] = []
         self._rv = itertools.count(1)
+        self.compacted_rv = 0  # a watch from an older resourceVersion is answered 410 Gone
         self._ips = itertools.count(2)
         self._loopback = itertools.count(0)
         self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
@@ -379,7 +380,9 @@ class World:
         if query.get("watch") not in ("true", "1"):
             return None
         if parts[:2] == ["api", "v1"] and parts[4:] == ["events"]:
-            return self._watch_events(parts[3], url.path, float(query.get("timeoutSeconds", 30)))
+            return self._watch_events(
+                parts[3], url.path, float(query.get("timeoutSeconds", 30)), query.get("resourceVersion", "")
+            )
         if parts[:3] != ["apis", "apps", "v1"] or parts[5:] not in (["deployments"], ["statefulsets"]):
             return None
         store = self.deployments if parts[5] == "deployments" else self.statefulsets
@@ -406,22 +409,50 @@ class World:
 
         return events()
 
-    def _watch_events(self, ns: str, path: str, timeout: float) -> Iterator[dict[str, Any]]:
+    def _watch_events(self, ns: str, path: str, timeout: float, since: str) -> Iterator[dict[str, Any]]:
+        """Events after resourceVersion ``since`` (every one when it is empty), or ``410 Gone``
+        when ``since`` is older than the watch window (``compact()``), as a real server ends a
+        watch it cannot resume."""
         self.requests.append(("GET", path))
         deadline = time.monotonic() + timeout
 
         def events() -> Iterator[dict[str, Any]]:
-            sent = 0
+            last = int(since or 0)
+            if since and last < self.compacted_rv:
+                gone = status_body(410, "Expired", f"too old resource version: {since} ({self.compacted_rv})")
+                yield {"type": "ERROR", "object": gone}
+                return
             while time.monotonic() < deadline:
                 with self.lock:
-                    fresh = [e for e in self.events[sent:] if e["metadata"]["namespace"] == ns]
-                    sent = len(self.events)
+                    fresh = [
+                        e
+                        for e in self.events
+                        if e["metadata"]["namespace"] == ns and int(e["metadata"]["resourceVersion"]) > last
+                    ]
                 for e in fresh:
+                    last = max(last, int(e["metadata"]["resourceVersion"]))
                     yield {"type": "ADDED", "object": e}
                 with self.changed:
                     self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
 
         return events()
+
+    def compact(self) -> None:
+        """etcd compacted and the watch cache moved on: a watch from any version until now is
+        answered 410 Gone."""
+        with self.lock:
+            self.compacted_rv = next(self._rv)
+
+    def list_events(self, ns: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            items = [e for e in self.events if e["metadata"]["namespace"] == ns]
+            rv = str(next(self._rv))
+        return 200, {
+            "apiVersion": "v1",
+            "kind": "EventList",
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        }
 
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] in WRITES]
