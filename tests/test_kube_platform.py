@@ -310,3 +310,25 @@ def test_a_kill_is_proven_by_the_container_restarting(emu, kubeconfig, tmp_path)
     assert emu.etcd.restarts["etcd-node-1"] == 1
     assert time.monotonic() - t0 < 30
     assert p.masters.leader() is not None
+
+
+def test_a_write_without_a_leader_waits_for_one_and_commits_after_the_client_gave_up(
+    emu, kubeconfig, tmp_path
+):
+    """As kube-apiserver does: a write while etcd elects waits for the new leader, then
+    commits. The client that gave up first must call it indeterminate, never refused or lost."""
+    from chaos.durability import WriteTimeout
+    from chaos.wait import wait_until
+
+    kv = platform(kubeconfig, tmp_path).masters.kv()
+    emu.etcd.kill("etcd-node-1")  # the leader: none for ELECTION_S
+    with pytest.raises(WriteTimeout):
+        kv.put("/chaos/t/0/k1", "v1", timeout=0.3)
+    stored = wait_until(
+        lambda: kv.read_prefix("/chaos/t/0/", 1.0).get("/chaos/t/0/k1"), timeout=5, what="the write to commit"
+    )
+    assert stored == "v1"
+    emu.etcd.write_wait_s = 0.2  # a server that gives up first answers 504: still indeterminate
+    emu.etcd.kill("etcd-node-2")
+    with pytest.raises(WriteTimeout, match="504"):
+        kv.put("/chaos/t/0/k2", "v2", timeout=2.0)

@@ -341,7 +341,9 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                         pass  # the client had what it wanted and hung up: a watch's usual end
                     return
                 length = int(self.headers.get("Content-Length") or 0)
-                status, payload = emulator.handle(self.command, self.path, self.rfile.read(length))
+                body = self.rfile.read(length)
+                emulator.await_leader(self.command, self.path)
+                status, payload = emulator.handle(self.command, self.path, body)
                 text = payload.get("_text")
                 data = text.encode() if text is not None else json.dumps(payload).encode()
                 self.send_response(status)

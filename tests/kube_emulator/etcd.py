@@ -23,6 +23,9 @@ class EtcdSim:
         # kubeadm and kind bind etcd's metrics to 127.0.0.1:2381: the pod proxy cannot reach
         # them unless the cluster was configured to listen on the node's address
         self.metrics_exposed = False
+        # how long a write waits for a leader before the API server answers 504 (kube-apiserver
+        # waits for etcd's own request timeout, seconds)
+        self.write_wait_s = 3.0
         self.actuator_works = True  # False: the actuator pod runs and kills nothing (no host PIDs)
 
     def alive(self, member: str) -> bool:

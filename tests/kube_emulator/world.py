@@ -345,7 +345,8 @@ class World:
         """ConfigMaps, stored in the emulated etcd: no leader, no write."""
         if method == "POST" and not rest:
             if self.etcd.current_leader() is None:
-                return 503, status_body(503, "ServiceUnavailable", "etcdserver: no leader")
+                # the API server's etcd client gave up waiting for a leader (await_leader)
+                return 504, status_body(504, "Timeout", "etcdserver: request timed out")
             obj = json.loads(body)
             meta = obj.setdefault("metadata", {})
             meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
@@ -370,6 +371,16 @@ class World:
                 else (404, status_body(404, "NotFound", f'configmaps "{rest[0]}" not found'))
             )
         return 405, status_body(405, "MethodNotAllowed", method)
+
+    def await_leader(self, method: str, raw_path: str) -> None:
+        """A write reaching etcd while it has no leader waits for one (up to the API server's
+        etcd request timeout, ``etcd.write_wait_s``) and then commits: the client may have given up
+        on a write that is stored. Called outside the lock, before ``handle``."""
+        if method != "POST" or not urlsplit(raw_path).path.endswith("/configmaps"):
+            return
+        deadline = time.monotonic() + self.etcd.write_wait_s
+        while self.etcd.current_leader() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def watch(self, raw_path: str) -> Iterator[dict[str, Any]] | None:
         """A watch of deployments (``?watch=true``): ADDED for what matches now, then MODIFIED
