@@ -332,3 +332,26 @@ def test_a_write_without_a_leader_waits_for_one_and_commits_after_the_client_gav
     emu.etcd.kill("etcd-node-2")
     with pytest.raises(WriteTimeout, match="504"):
         kv.put("/chaos/t/0/k2", "v2", timeout=2.0)
+
+
+def test_a_create_api_priority_and_fairness_throttled_is_sent_again_after_its_retry_after(
+    emu, kubeconfig, tmp_path
+):
+    """An overloaded API server (a load spike is when faults are injected) rejects requests
+    429 with Retry-After before running them: the actuator's create waits and is sent again,
+    and the kill goes ahead; more rejections than the retries allow fail with what was refused."""
+    from chaos.kube.connect import Refused
+
+    p = platform(kubeconfig, tmp_path)
+    emu.throttle_methods = {"POST"}
+    emu.throttle = 2
+    t0 = time.monotonic()
+    with kill_master(p, pick="etcd-node-2") as fault:
+        assert fault.details()["evidence"]
+    assert emu.throttle == 0 and time.monotonic() - t0 >= 2  # two waits of Retry-After: 1
+    assert [r for r in emu.requests if r[1] == "429"] == [("POST", "429"), ("POST", "429")]
+    emu.throttle = 10
+    with pytest.raises(Refused, match="refused: create pods in namespace chaos.*Too many requests"):
+        with kill_master(p, pick="etcd-node-3"):
+            pass
+    assert p.ctx.journal.entries() == []

@@ -14,6 +14,8 @@ from chaos.errors import ConfigError, EnvironmentNotReady, PlatformError
 T = TypeVar("T")
 IN_CLUSTER = "in-cluster"
 TIMEOUT_S = 10.0
+THROTTLE_TRIES = 4  # a request API priority and fairness throttled (429 + Retry-After): tries in all
+THROTTLE_WAIT_S = 5.0  # the longest Retry-After honoured between them
 
 
 class Forbidden(PlatformError):
@@ -67,7 +69,7 @@ class Cluster:
 
         where = f"{verb} {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
         try:
-            return fn(*args, _request_timeout=self.timeout, **kwargs)
+            return self._throttled(resource, lambda: fn(*args, _request_timeout=self.timeout, **kwargs))
         except ApiException as exc:
             if exc.status == 403:
                 raise Forbidden(
@@ -82,6 +84,43 @@ class Cluster:
         except HTTPError as exc:
             host = self.api.configuration.host
             raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from exc
+
+    def _throttled(self, resource: str, attempt: Callable[[], T]) -> T:
+        """API priority and fairness answers an overloaded server's requests 429 with
+        Retry-After, without executing them: safe to send again, even a create, after the
+        wait it asks for (at most THROTTLE_WAIT_S, THROTTLE_TRIES times). An eviction's 429 is
+        a PodDisruptionBudget's refusal and is never retried: a refused eviction stays refused."""
+        import tenacity
+        from kubernetes.client.exceptions import ApiException
+
+        def throttled(exc: BaseException) -> bool:
+            return (
+                isinstance(exc, ApiException)
+                and exc.status == 429
+                and resource != "pods/eviction"
+                and _retry_after(exc) is not None
+            )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return min(THROTTLE_WAIT_S, _retry_after(exc) or 1.0)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(throttled),
+            wait=wait,
+            stop=tenacity.stop_after_attempt(THROTTLE_TRIES),
+            reraise=True,
+        )
+        return retrying(attempt)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _message(exc: Any) -> str:

@@ -342,6 +342,18 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if emulator.throttled(self.command):
+                    # API priority and fairness: rejected before it runs, with when to come back
+                    data = json.dumps(
+                        status_body(429, "TooManyRequests", "Too many requests, please try again later.")
+                    ).encode()
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 emulator.await_leader(self.command, self.path)
                 status, payload = emulator.handle(self.command, self.path, body)
                 text = payload.get("_text")

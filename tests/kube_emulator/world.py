@@ -40,6 +40,8 @@ class World:
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
         self.requests: list[tuple[str, str]] = []
         self._rv = itertools.count(1)
+        self.throttle = 0  # the next requests API priority and fairness rejects (429, Retry-After: 1)
+        self.throttle_methods = {"GET", "POST", "PATCH", "DELETE"}
         self.compacted_rv = 0  # a watch from an older resourceVersion is answered 410 Gone
         self._ips = itertools.count(2)
         self._loopback = itertools.count(0)
@@ -371,6 +373,16 @@ class World:
                 else (404, status_body(404, "NotFound", f'configmaps "{rest[0]}" not found'))
             )
         return 405, status_body(405, "MethodNotAllowed", method)
+
+    def throttled(self, method: str) -> bool:
+        """Whether API priority and fairness rejects this request: the next ``throttle``
+        requests of a method in ``throttle_methods`` are."""
+        with self.lock:
+            if self.throttle > 0 and method in self.throttle_methods:
+                self.throttle -= 1
+                self.requests.append((method, "429"))
+                return True
+        return False
 
     def await_leader(self, method: str, raw_path: str) -> None:
         """A write reaching etcd while it has no leader waits for one (up to the API server's
