@@ -391,3 +391,18 @@ def test_any_field_of_any_type_gives_a_topology_or_listed_problems(tmp_path_fact
     problems: list[str] = []
     load_topology(path, {"east", "west"}, problems)  # never raises: every problem is listed
     assert all(p.startswith(f"--kube-topology {path}") for p in problems), problems
+
+
+def test_a_chaos_object_that_selected_no_pod_is_not_in_effect(emu, plat):
+    """Chaos Mesh reports AllInjected over the pods it selected: over none it is vacuously
+    true. A degrade whose callers are gone (scaled to zero) selects nothing; it must not pass
+    as in effect, and its object is deleted."""
+    emu.chaos_mesh = True
+    with degrade(plat, ["east-gw"], "east-inv", latency=0.2) as fault:
+        assert sum(fault.details()["pods_injected"].values()) == 2  # both gateway replicas
+    emu.scale("chaos", "gateway", 0)
+    nothing = "it selected no pod \\(selectors chaos: \\{'app': 'gateway'\\}"
+    with pytest.raises(FaultNotInEffect, match=nothing):
+        with degrade(plat, ["east-gw"], "east-inv", latency=0.2) as fault:
+            pass
+    assert ours(emu) == [] and plat.ctx.journal.entries() == []

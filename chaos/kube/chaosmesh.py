@@ -2,7 +2,9 @@
 bandwidth, partition) or an ``IOChaos`` (latency, errno) object. The object is journaled
 before it is created, labelled with its expiry, carries ``duration`` = the fault's TTL (so
 Chaos Mesh ends it even if nobody reverts it), and counts as in effect only once Chaos Mesh
-reports every selected pod injected (condition ``AllInjected``)."""
+reports that it selected pods (``Selected``, and a record per pod) and injected every one
+(``AllInjected``). ``AllInjected`` alone is not enough: over no selected pod it is vacuously
+true, and a fault that touched nothing would pass."""
 
 from __future__ import annotations
 
@@ -96,12 +98,18 @@ class ChaosMeshFault(Fault):
         self._describe, self.targets = describe, targets
         self.namespace = radius.namespaces[0] if radius.namespaces else ""
         self.names = [f"chaos-{kind.lower()}-{uuid.uuid4().hex[:6]}" for _ in specs]
+        self.injected: dict[str, int] = {}  # pods each object was injected into
+        self.inject_within = INJECT_WITHIN_S
 
     def describe(self) -> str:
         return f"{self._describe} by Chaos Mesh {self.chaos_kind}"
 
     def details(self) -> dict[str, Any]:
-        return {"objects": [f"{self.namespace}/{n}" for n in self.names], "specs": self.specs}
+        return {
+            "objects": [f"{self.namespace}/{n}" for n in self.names],
+            "specs": self.specs,
+            "pods_injected": self.injected,
+        }
 
     def prepare(self) -> None:
         for s in self.targets:
@@ -125,16 +133,49 @@ class ChaosMeshFault(Fault):
 
         def injected(name: str) -> bool:
             obj = get(self.cluster, self.chaos_kind, self.namespace, name)
-            seen[name] = conditions = (obj.get("status") or {}).get("conditions") or []
-            return any(c.get("type") == "AllInjected" and c.get("status") == "True" for c in conditions)
+            status = obj.get("status") or {}
+            conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+            records = (status.get("experiment") or {}).get("containerRecords") or []
+            seen[name] = (conditions, len(records))
+            return (
+                conditions.get("Selected") == "True"
+                and conditions.get("AllInjected") == "True"
+                and bool(records)
+                and all(r.get("phase") == "Injected" for r in records)
+            )
 
         for name in self.names:
             try:
                 wait_until(
-                    partial(injected, name), timeout=INJECT_WITHIN_S, interval=0.2, what=f"{name} injected"
+                    partial(injected, name),
+                    timeout=self.inject_within,
+                    interval=0.2,
+                    what=f"{name} injected",
+                    # its controller has run and found nothing to inject into: no wait changes that
+                    abort=partial(self._selected_nothing, seen, name),
                 )
             except WaitTimeout as exc:
+                conditions, count = seen.get(name, ({}, 0))
+                why = (
+                    f"it selected no pod (selectors {self._selectors()}): nothing runs there that "
+                    "matches, so nothing would be degraded"
+                    if conditions.get("Selected") == "False" or (conditions and not count)
+                    else f"conditions {conditions}, {count} pod(s) recorded"
+                )
                 raise not_in_effect(
-                    self,
-                    f"Chaos Mesh has not injected {self.namespace}/{name}: conditions {seen.get(name)}",
+                    self, f"Chaos Mesh has not injected {self.namespace}/{name}: {why}"
                 ) from exc
+        self.injected = {name: count for name, (_, count) in seen.items()}
+
+    @staticmethod
+    def _selected_nothing(seen: dict[str, Any], name: str) -> str | None:
+        conditions = seen.get(name, ({}, 0))[0]
+        return "selected no pod" if conditions.get("Selected") == "False" else None
+
+    def _selectors(self) -> str:
+        return "; ".join(
+            f"{', '.join(t.get('namespaces', []))}: {t.get('labelSelectors')}"
+            for spec in self.specs
+            for t in (spec.get("selector") or {}, (spec.get("target") or {}).get("selector") or {})
+            if t
+        )

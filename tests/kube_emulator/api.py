@@ -116,7 +116,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
             meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
             if kind != "NetworkPolicy":  # Chaos Mesh's controller injects into the selected pods
-                obj["status"] = {"conditions": [{"type": "AllInjected", "status": "True"}]}
+                obj["status"] = {"conditions": []}
+                threading.Timer(self.chaos_mesh_delay, self._chaos_mesh_injects, (obj,)).start()
             self.objects[(plural, ns, meta["name"])] = obj
             return 201, obj
         if not name:
@@ -134,6 +135,29 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         if method == "DELETE":
             del self.objects[(plural, ns, name)]
         return 200, obj
+
+    def _chaos_mesh_injects(self, obj: dict[str, Any]) -> None:
+        """What Chaos Mesh 2.x's controller reports once it has run: a record per selected
+        running pod, ``Selected`` only if there is one, and ``AllInjected`` over the records,
+        so True when none was selected (vacuously), as the real one does."""
+        sel = obj["spec"].get("selector") or {}
+        wanted = ",".join(f"{k}={v}" for k, v in (sel.get("labelSelectors") or {}).items())
+        with self.lock:
+            records = [
+                {"id": f"{pns}/{name}", "phase": "Injected", "selectorKey": "."}
+                for (pns, name), pod in sorted(self.pods.items())
+                if pns in (sel.get("namespaces") or [])
+                and (pod.get("status") or {}).get("phase") == "Running"
+                and matches_labels(pod["metadata"].get("labels", {}), wanted)
+            ]
+            obj["status"] = {
+                "conditions": [
+                    {"type": "Selected", "status": "True" if records else "False"},
+                    {"type": "AllInjected", "status": "True"},
+                    {"type": "AllRecovered", "status": "False"},
+                ],
+                "experiment": {"desiredPhase": "Run", "containerRecords": records},
+            }
 
     def _deny(self, verb: str, resource: str, ns: str) -> tuple[int, dict[str, Any]] | None:
         if (verb, resource, ns) in self.denied:

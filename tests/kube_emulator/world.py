@@ -47,6 +47,7 @@ class World:
         self._loopback = itertools.count(0)
         self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
         self.chaos_mesh = False
+        self.chaos_mesh_delay = 0.2  # seconds its controller takes to select and inject
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name)
         self.claims: dict[tuple[str, str], dict[str, Any]] = {}
         self.pod_specs: dict[tuple[str, str], dict[str, Any]] = {}
