@@ -355,3 +355,13 @@ def test_a_create_api_priority_and_fairness_throttled_is_sent_again_after_its_re
         with kill_master(p, pick="etcd-node-3"):
             pass
     assert p.ctx.journal.entries() == []
+
+
+def test_a_write_already_stored_by_an_earlier_attempt_is_acknowledged(emu, kubeconfig, tmp_path):
+    """A client retry of a create the server had stored is answered 409 AlreadyExists: the key
+    is that write's alone, so the write is acknowledged, not refused."""
+    kv = platform(kubeconfig, tmp_path).masters.kv()
+    kv.put("/chaos/t/1/k", "v", timeout=1.0)
+    kv.put("/chaos/t/1/k", "v", timeout=1.0)  # the same write again: 409, acknowledged
+    assert ("POST", "/api/v1/namespaces/chaos/configmaps") in emu.requests
+    assert kv.read_prefix("/chaos/t/1/", 1.0) == {"/chaos/t/1/k": "v"}

@@ -47,6 +47,9 @@ class ConfigMapKV:
         try:
             self.cluster.core.create_namespaced_config_map(self.namespace, body, _request_timeout=timeout)
         except ApiException as exc:
+            if exc.status == 409:
+                # the key is this write's alone: an earlier attempt of it (a client retry) stored it
+                return
             if exc.status in (500, 504) or exc.status is None:
                 # the API server may have stored it before etcd timed out: outcome unknown
                 raise WriteTimeout(f"HTTP {exc.status}: {exc.reason}") from exc

@@ -113,6 +113,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         if method == "POST":
             obj = json.loads(body)
             meta = obj["metadata"]
+            if (plural, ns, meta["name"]) in self.objects:
+                return 409, status_body(409, "AlreadyExists", f'{plural} "{meta["name"]}" already exists')
             meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
             meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
             if kind != "NetworkPolicy":  # Chaos Mesh's controller injects into the selected pods
@@ -225,31 +227,48 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         return 405, status_body(405, "MethodNotAllowed", method)
 
     def _create_pod(self, ns: str, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """A created pod runs at once. An actuator pod (label chaos.io/actuator=etcd-kill) on a
-        control-plane node kills that node's etcd, as its `kill -9` would."""
+        """A created pod is Pending for ``pod_start_s`` (scheduling, image pull), then runs. An
+        actuator pod (label chaos.io/actuator=etcd-kill) on a control-plane node kills that
+        node's etcd, as its `kill -9` would."""
         denied = self._deny("create", "pods", ns)
         if denied:
             return denied
         meta = obj.setdefault("metadata", {})
         name = meta.get("name") or f"{meta.get('generateName', 'pod-')}{uuid.uuid4().hex[:5]}"
+        if (ns, name) in self.pods:
+            return 409, status_body(409, "AlreadyExists", f'pods "{name}" already exists')
         meta.update(name=name, namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)))
-        obj["status"] = {"phase": "Running"}
-        if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
-            node = obj.get("spec", {}).get("nodeName", "")
-            for member in self.etcd.members:
-                on_node = self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node
-                if on_node and self.etcd.actuator_works:
-                    self.etcd.kill(member)
-            obj["status"] = {"phase": "Succeeded"}
-        role = meta.get("labels", {}).get("chaos.io/role")
-        if role == "netprobe":
-            obj["status"] = {"phase": self._run_probe(ns, obj)}
-        if role == "claim-fill":  # dd wrote until ENOSPC: the readiness probe passes
-            obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-        if obj["spec"]["containers"][0].get("command", [""])[0] == "locust":
-            self._run_locust(ns, obj)
+        obj["status"] = {"phase": "Pending"}
         self.pods[(ns, name)] = obj
+        if self.pod_start_s > 0:
+            threading.Timer(self.pod_start_s, self._start_pod, (ns, name, obj["metadata"]["uid"])).start()
+        else:
+            self._start_pod(ns, name, obj["metadata"]["uid"])
         return 201, obj
+
+    def _start_pod(self, ns: str, name: str, uid: str) -> None:
+        with self.lock:
+            obj = self.pods.get((ns, name))
+            if obj is None or obj["metadata"]["uid"] != uid:
+                return  # deleted before it started
+            obj["status"] = {"phase": "Running"}
+            meta = obj["metadata"]
+            if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
+                node = obj.get("spec", {}).get("nodeName", "")
+                for member in self.etcd.members:
+                    on_node = (
+                        self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node
+                    )
+                    if on_node and self.etcd.actuator_works:
+                        self.etcd.kill(member)
+                obj["status"] = {"phase": "Succeeded"}
+            role = meta.get("labels", {}).get("chaos.io/role")
+            if role == "netprobe":
+                obj["status"] = {"phase": self._run_probe(ns, obj)}
+            if role == "claim-fill":  # dd wrote until ENOSPC: the readiness probe passes
+                obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+            if obj["spec"]["containers"][0].get("command", [""])[0] == "locust":
+                self._run_locust(ns, obj)
 
     def _event(self, ns: str, kind: str, name: str, reason: str, message: str) -> None:
         self.events.append(

@@ -34,6 +34,7 @@ class World:
         self.hpas: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
+        self.pod_start_s = 0.3  # seconds a created pod is Pending (scheduling, image pull)
         self.stuck_terminating = False
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
@@ -342,7 +343,7 @@ class World:
         text += f"etcd_server_is_leader {int(leader == member)}\n"
         return 200, {"_text": text}
 
-    def _configmaps(
+    def _configmaps(  # noqa: PLR0911  one return per answer, as the API's own table reads
         self, method: str, ns: str, rest: list[str], query: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, Any]]:
         """ConfigMaps, stored in the emulated etcd: no leader, no write."""
@@ -352,6 +353,8 @@ class World:
                 return 504, status_body(504, "Timeout", "etcdserver: request timed out")
             obj = json.loads(body)
             meta = obj.setdefault("metadata", {})
+            if (ns, meta.get("name")) in self.configmaps:
+                return 409, status_body(409, "AlreadyExists", f'configmaps "{meta["name"]}" already exists')
             meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
             self.configmaps[(ns, meta["name"])] = obj
             self.etcd.raft_index += 1
