@@ -75,7 +75,7 @@ def lab_status(as_json: bool) -> None:
     """Show every node: masters (address, process, health, leader), services and volumes."""
     from chaos.lab import Lab
 
-    st = Lab().status()
+    st = Lab().status(traces=True)
     if as_json:
         click.echo(json.dumps(st.__dict__, indent=2))
         return
@@ -152,6 +152,8 @@ def lab_status(as_json: bool) -> None:
     )
     for p in st.problems:
         click.echo(f"problem: {p}")
+    for trace in st.fault_traces:
+        click.echo(f"fault trace: {trace} (a fault in force now, or left by a killed run: `chaos recover`)")
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Any:

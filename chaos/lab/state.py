@@ -128,6 +128,7 @@ class Status:
     leader: str | None = None
     topology: str | None = None  # the topology's name (and variant), when the lab runs one
     problems: list[str] = field(default_factory=list)
+    fault_traces: list[str] = field(default_factory=list)  # chaos.lab.residue: rules, qdiscs, ...
 
 
 def require_root() -> None:

@@ -11,6 +11,7 @@ import httpx
 
 from chaos.lab import custom, net, services, topology, volumes
 from chaos.lab.etcd_member import Member
+from chaos.lab.residue import residue
 from chaos.lab.services import Running
 from chaos.lab.state import LabState, Status
 from chaos.lab.store import LabStore
@@ -32,7 +33,7 @@ class LabStatus(LabStore):
                 out.append(f"storage daemon of volume {served.name} not running")
         return out
 
-    def status(self) -> Status:
+    def status(self, *, traces: bool = False) -> Status:
         st = self.state()
         if st is None:
             return Status(up=False, profile=None)
@@ -92,6 +93,8 @@ class LabStatus(LabStore):
             topology=topo.title if topo else None,
             leader=leader,
             problems=self._problems(st),
+            # a subprocess or two per namespace: asked for by `chaos lab status`, not by health waits
+            fault_traces=residue(self) if traces else [],
         )
 
     def volume_status(self, name: str) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""Crash trials: SIGKILL a run at a random (seeded) moment of one fault's life, run `chaos
+recover`, and check the lab is exactly healthy again with nothing left; then `chaos lab down`
+must leave the machine as it found it. Prints a table per fault kind and phase, the slowest
+recovery, and a last line `trials: N, leftovers: L`.
+
+    sudo .venv/bin/python benchmarks/bench_crash.py --trials 50 --seed 1
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlab import parser, resilient_lab
+
+from chaos.testing.crash_trials import FAULTS, PHASES, Trial, run_trials
+
+
+def show(t: Trial) -> None:
+    state = "clean" if not t.leftovers else "LEFT: " + "; ".join(t.leftovers)
+    print(
+        f"  {t.kind:<18} killed {t.delay:4.2f} s after {t.moment:<9} (landed: {t.phase}); "
+        f"recover {t.recover_s:.2f} s, "
+        f"clean after {t.clean_s:.2f} s: {state}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = parser(__doc__, 1)
+    ap.add_argument("--trials", type=int, default=3, help="trials per fault kind")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kinds", default=",".join(FAULTS), help="comma-separated: " + ", ".join(FAULTS))
+    args = ap.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = [k for k in kinds if k not in FAULTS]
+    if unknown:
+        ap.error(f"unknown fault kinds {unknown}; choose from {', '.join(FAULTS)}")
+    with resilient_lab() as (lab, scratch):
+        trials = run_trials(lab, kinds, per_kind=args.trials, seed=args.seed, workdir=scratch, progress=show)
+    phases = Counter((t.kind, t.phase) for t in trials)
+    print(
+        f"\n{'fault kind':<18} "
+        + " ".join(f"{p[:12]:>12}" for p in PHASES)
+        + "  leftovers  slowest clean (s)"
+    )
+    for kind in kinds:
+        mine = [t for t in trials if t.kind == kind]
+        counts = " ".join(f"{phases[(kind, p)]:>12}" for p in PHASES)
+        left = sum(1 for t in mine if t.leftovers)
+        print(f"{kind:<18} {counts}  {left:>9}  {max(t.clean_s for t in mine):>17.2f}")
+    leftovers = sum(1 for t in trials if t.leftovers)
+    print(f"slowest recovery: {max(t.clean_s for t in trials):.2f} s (kill to a clean, healthy lab)")
+    print(f"trials: {len(trials)}, leftovers: {leftovers}")
+
+
+if __name__ == "__main__":
+    main()
