@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from chaos import ConfigError, EnvironmentNotReady, Journal, RunContext, UnsafeFaultRefused
+from chaos import ConfigError, EnvironmentNotReady, Journal, PlatformError, RunContext, UnsafeFaultRefused
 from chaos.journal import recover
 from chaos.kube import BlastRadius, KillPods, ScaleDeployment, connect, select_pods
 from chaos.kube.connect import Forbidden
@@ -52,6 +52,18 @@ def test_selection_honours_selectors_and_the_seed(cluster):
         cluster, "shop", SHOP, random.Random(0), fields="spec.nodeName=node-1", labels="app=inventory"
     )
     assert node.kind == "Pod" and node.uid
+
+
+def test_set_based_selectors_work_and_a_malformed_one_is_the_servers_400(cluster, emu):
+    both = select_pods(cluster, "shop", SHOP, random.Random(0), labels="app in (gateway, inventory)", count=4)
+    assert sorted(t.name.split("-")[0] for t in both) == ["gateway", "gateway", "gateway", "inventory"]
+    [rest] = select_pods(cluster, "shop", SHOP, random.Random(0), labels="app notin (gateway)")
+    assert rest.name.startswith("inventory-")
+    with pytest.raises(PlatformError, match="HTTP 400.*unable to parse requirement: 'app in \\(gateway'"):
+        select_pods(cluster, "shop", SHOP, random.Random(0), labels="app in (gateway")
+    with pytest.raises(PlatformError, match='HTTP 400.*field label not supported: "spec.hostname"'):
+        select_pods(cluster, "shop", SHOP, random.Random(0), fields="spec.hostname=x")
+    assert emu.writes() == []
 
 
 def test_outside_the_blast_radius_nothing_is_written(cluster, emu, ctx):

@@ -113,20 +113,26 @@ def _await_moment(here: Path, moment: str, proc: subprocess.Popen[bytes]) -> Non
     )
 
 
-def run_trial(
-    lab: Lab, kind: str, moment: str, delay: float, workdir: Path, *, recover: bool = True
-) -> Trial:
-    """One trial. ``recover=False`` stops after the kill, with ``leftovers`` what the kill left
-    (the control that shows the residue check sees a fault in force)."""
-    trial = Trial(kind, moment, delay)
+def _launch(
+    kind: str, workdir: Path, *extra: str, hold: float = HOLD_S
+) -> tuple[subprocess.Popen[bytes], Path]:
     here = Path(tempfile.mkdtemp(prefix=f"trial-{kind}-", dir=workdir))
     test = here / "test_trial.py"
-    test.write_text(textwrap.dedent(RUN.format(here=str(here), fault=FAULTS[kind], hold=HOLD_S)))
+    test.write_text(textwrap.dedent(RUN.format(here=str(here), fault=FAULTS[kind], hold=hold)))
     argv = [sys.executable, "-m", "pytest", str(test), "-p", "no:cacheprovider", "-q"]
-    argv += ["--chaos-reports", str(here / "reports")]
+    argv += ["--chaos-reports", str(here / "reports"), *extra]
     proc = subprocess.Popen(
         argv, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
+    return proc, here
+
+
+def _start(
+    kind: str, workdir: Path, *extra: str, hold: float = HOLD_S
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A pytest session of its own running one ``kind`` fault (in force for ``hold`` s),
+    returned once its test started."""
+    proc, here = _launch(kind, workdir, *extra, hold=hold)
     try:
         wait_until(
             (here / "started").exists,
@@ -135,35 +141,117 @@ def run_trial(
             what=f"the {kind} run to start its test",
             abort=lambda: None if proc.poll() is None else f"the run exited with {proc.returncode}",
         )
-        _await_moment(here, moment, proc)
-        time.sleep(delay)  # a real process's timing: the point is a kill at that moment
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    killed = time.monotonic()
-    trial.phase = _phase(here, bool(default_journal().entries()))
-    if not recover:
-        trial.leftovers = unhealthy(lab) + residue(lab)
-        return trial
+    except BaseException:
+        _kill(proc)
+        raise
+    return proc, here
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _recover(trial: Trial) -> None:
     t0 = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", "chaos", "recover"], capture_output=True, text=True, timeout=180, check=False
     )
-    trial.recover_s = time.monotonic() - t0
+    trial.recover_s += time.monotonic() - t0
     if out.returncode != 0:
         trial.leftovers.append(f"chaos recover exited {out.returncode}: {(out.stderr or out.stdout)[-300:]}")
+
+
+def _await_clean(lab: Lab, trial: Trial, since: float, timeout: float = 30.0) -> Trial:
     try:
         wait_until(
             lambda: not unhealthy(lab) and not residue(lab),
-            timeout=30,
+            timeout=timeout,
             interval=0.1,
             what="the lab healthy with nothing left",
         )
     except WaitTimeout:
         trial.leftovers += unhealthy(lab) + residue(lab)
-    trial.clean_s = time.monotonic() - killed
+    trial.clean_s = time.monotonic() - since
     return trial
+
+
+def run_trial(
+    lab: Lab, kind: str, moment: str, delay: float, workdir: Path, *, recover: bool = True
+) -> Trial:
+    """One trial. ``recover=False`` stops after the kill, with ``leftovers`` what the kill left
+    (the control that shows the residue check sees a fault in force)."""
+    trial = Trial(kind, moment, delay)
+    proc, here = _start(kind, workdir)
+    try:
+        _await_moment(here, moment, proc)
+        time.sleep(delay)  # a real process's timing: the point is a kill at that moment
+    finally:
+        _kill(proc)
+    killed = time.monotonic()
+    trial.phase = _phase(here, bool(default_journal().entries()))
+    if not recover:
+        trial.leftovers = unhealthy(lab) + residue(lab)
+        return trial
+    _recover(trial)
+    return _await_clean(lab, trial, killed)
+
+
+def ttl_trial(lab: Lab, kind: str, workdir: Path, ttl: float = 3.0) -> Trial:
+    """The runner killed in force and no ``chaos recover`` ever run: only the fault's TTL (its
+    dead man's switch) may clean up, within a little more than ``ttl``."""
+    trial = Trial(kind, "in force, no recover (TTL)", 0.0)
+    proc, here = _start(kind, workdir, "--chaos-fault-ttl", f"{ttl:g}s")
+    try:
+        _await_moment(here, "in force", proc)
+    finally:
+        _kill(proc)
+    killed = time.monotonic()
+    trial.phase = _phase(here, bool(default_journal().entries()))
+    return _await_clean(lab, trial, killed, timeout=ttl + 30)
+
+
+def killed_recover_trial(lab: Lab, kind: str, workdir: Path, delay: float) -> Trial:
+    """The runner killed in force, then ``chaos recover`` itself SIGKILLed ``delay`` s into its
+    work, then run again: the second must finish what the first began."""
+    trial = Trial(kind, "in force, recover killed half-way", delay)
+    proc, here = _start(kind, workdir)
+    try:
+        _await_moment(here, "in force", proc)
+    finally:
+        _kill(proc)
+    killed = time.monotonic()
+    trial.phase = _phase(here, bool(default_journal().entries()))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "chaos", "recover"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    _kill(first)
+    _recover(trial)
+    return _await_clean(lab, trial, killed)
+
+
+def two_runner_trial(lab: Lab, kinds: tuple[str, str], workdir: Path) -> Trial:
+    """Two runs on one machine, each with its fault in force, both SIGKILLed; one ``chaos
+    recover`` must undo both."""
+    trial = Trial(" + ".join(kinds), "both in force, two runners", 0.0)
+    # started together: a run waits for a healthy platform before its experiment, so one
+    # started after the other's fault is in force would wait for that fault to end
+    procs = [_launch(kind, workdir, hold=30.0) for kind in kinds]
+    try:
+        for proc, here in procs:
+            _await_moment(here, "in force", proc)
+    finally:
+        for proc, _ in procs:
+            _kill(proc)
+    killed = time.monotonic()
+    trial.phase = " / ".join(_phase(here, True) for _, here in procs)
+    _recover(trial)
+    return _await_clean(lab, trial, killed)
 
 
 def run_trials(

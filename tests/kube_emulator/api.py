@@ -333,18 +333,24 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()
+            ) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _upgrade(self) -> None:
                 """pods/exec: refused before the upgrade, or run and streamed on channels."""
                 with emulator.lock:
                     answer = emulator.exec_request(self.path)
                 if isinstance(answer, tuple):
-                    status, payload = answer
-                    data = json.dumps(payload).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    self._send(*answer)
                     return
                 self.send_response(101, "Switching Protocols")
                 self.send_header("Upgrade", "websocket")
@@ -365,6 +371,10 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             def _do(self) -> None:
                 if self.headers.get("Upgrade", "").lower() == "websocket":
                     self._upgrade()
+                    return
+                bad = emulator.bad_selector(self.path) if self.command == "GET" else None
+                if bad is not None:
+                    self._send(400, bad)
                     return
                 stream = emulator.watch(self.path) if self.command == "GET" else None
                 if stream is not None:
@@ -387,15 +397,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 body = self.rfile.read(length)
                 if emulator.throttled(self.command):
                     # API priority and fairness: rejected before it runs, with when to come back
-                    data = json.dumps(
-                        status_body(429, "TooManyRequests", "Too many requests, please try again later.")
-                    ).encode()
-                    self.send_response(429)
-                    self.send_header("Retry-After", "1")
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    busy = status_body(429, "TooManyRequests", "Too many requests, please try again later.")
+                    self._send(429, busy, (("Retry-After", "1"),))
                     return
                 emulator.await_leader(self.command, self.path)
                 status, payload = emulator.handle(self.command, self.path, body)

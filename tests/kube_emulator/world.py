@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.kube_emulator.answers import WRITES, status_body
 from tests.kube_emulator.etcd import EtcdSim
-from tests.kube_emulator.selectors import matches_fields, matches_labels
+from tests.kube_emulator.selectors import field_problem, label_problem, matches_fields, matches_labels
 
 
 class World:
@@ -377,6 +377,17 @@ class World:
                 else (404, status_body(404, "NotFound", f'configmaps "{rest[0]}" not found'))
             )
         return 405, status_body(405, "MethodNotAllowed", method)
+
+    def bad_selector(self, raw_path: str) -> dict[str, Any] | None:
+        """The 400 a real API server gives a list or watch whose label selector does not parse
+        or whose field selector names a field the resource does not index."""
+        url = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        resource = url.path.rstrip("/").rsplit("/", 1)[-1]
+        problem = label_problem(query.get("labelSelector", "")) or field_problem(
+            resource, query.get("fieldSelector", "")
+        )
+        return status_body(400, "BadRequest", problem) if problem else None
 
     def throttled(self, method: str) -> bool:
         """Whether API priority and fairness rejects this request: the next ``throttle``
