@@ -198,17 +198,24 @@ def run_trial(
     return _await_clean(lab, trial, killed)
 
 
-def ttl_trial(lab: Lab, kind: str, workdir: Path, ttl: float = 3.0) -> Trial:
-    """The runner killed in force and no ``chaos recover`` ever run: only the fault's TTL (its
-    dead man's switch) may clean up, within a little more than ``ttl``."""
-    trial = Trial(kind, "in force, no recover (TTL)", 0.0)
-    proc, here = _start(kind, workdir, "--chaos-fault-ttl", f"{ttl:g}s")
+def _kill_in_force(trial: Trial, workdir: Path, *extra: str) -> float:
+    """Start a run of ``trial.kind``, SIGKILL it once its fault is in force, note the phase it
+    landed in; returns when it was killed."""
+    proc, here = _start(trial.kind, workdir, *extra)
     try:
         _await_moment(here, "in force", proc)
     finally:
         _kill(proc)
     killed = time.monotonic()
     trial.phase = _phase(here, bool(default_journal().entries()))
+    return killed
+
+
+def ttl_trial(lab: Lab, kind: str, workdir: Path, ttl: float = 3.0) -> Trial:
+    """The runner killed in force and no ``chaos recover`` ever run: only the fault's TTL (its
+    dead man's switch) may clean up, within a little more than ``ttl``."""
+    trial = Trial(kind, "in force, no recover (TTL)", 0.0)
+    killed = _kill_in_force(trial, workdir, "--chaos-fault-ttl", f"{ttl:g}s")
     return _await_clean(lab, trial, killed, timeout=ttl + 30)
 
 
@@ -216,13 +223,7 @@ def killed_recover_trial(lab: Lab, kind: str, workdir: Path, delay: float) -> Tr
     """The runner killed in force, then ``chaos recover`` itself SIGKILLed ``delay`` s into its
     work, then run again: the second must finish what the first began."""
     trial = Trial(kind, "in force, recover killed half-way", delay)
-    proc, here = _start(kind, workdir)
-    try:
-        _await_moment(here, "in force", proc)
-    finally:
-        _kill(proc)
-    killed = time.monotonic()
-    trial.phase = _phase(here, bool(default_journal().entries()))
+    killed = _kill_in_force(trial, workdir)
     first = subprocess.Popen(
         [sys.executable, "-m", "chaos", "recover"],
         stdout=subprocess.DEVNULL,
