@@ -406,3 +406,22 @@ def test_a_chaos_object_that_selected_no_pod_is_not_in_effect(emu, plat):
         with degrade(plat, ["east-gw"], "east-inv", latency=0.2) as fault:
             pass
     assert ours(emu) == [] and plat.ctx.journal.entries() == []
+
+
+def test_each_cluster_is_an_api_server_of_its_own(tmp_path):
+    """With one server behind both contexts, a request for west sent through east's client
+    would find the same objects and pass. With two, west's fault writes only to west, and each
+    cluster's capacity is its own."""
+    east, west = Emulator(), Emulator()
+    for emu, cpu in ((east, 4000), (west, 16000)):
+        emu.add_deployment("chaos", "router", 2, {"app": "router"}, port=80)
+        emu.add_node("node-1", cpu)
+    east.add_deployment("chaos", "gateway", 2, {"app": "gateway"}, port=8080)  # the topology's scale:
+    with east.serving(tmp_path, west=west) as kubeconfig:
+        plat = make_platform(kubeconfig, tmp_path)
+        with kill_service(plat, "west-router"):
+            pass
+        assert [p for m, p in west.writes() if m == "DELETE" and "/pods/" in p]
+        assert east.writes() == []
+        assert plat.capacity("west").figures["allocatable_mcpu"] == 16000
+        assert plat.capacity("east").figures["allocatable_mcpu"] == 4000

@@ -327,9 +327,44 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         return 404, status_body(404, "NotFound", "/".join(rest))
 
     @contextmanager
-    def serving(self, tmp: Path) -> Iterator[Path]:
-        """Serve on loopback; yields a kubeconfig with contexts ``emu-east`` and ``emu-west``
-        (both this emulator)."""
+    def serving(self, tmp: Path, west: Emulator | None = None) -> Iterator[Path]:
+        """Serve on loopback; yields a kubeconfig with contexts ``emu-east`` (this emulator) and
+        ``emu-west`` (``west``, an API server of its own with its own objects, RBAC and etcd;
+        this one again when not given)."""
+        servers = {"east": self._serve()}
+        if west is not None:
+            servers["west"] = west._serve()
+        urls = {role: f"http://127.0.0.1:{srv.server_address[1]}" for role, srv in servers.items()}
+        urls.setdefault("west", urls["east"])
+        kubeconfig = tmp / "kubeconfig"
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": f"emu-{r}", "cluster": {"server": u}} for r, u in urls.items()],
+                    "users": [{"name": "runner", "user": {"token": "emulator"}}],
+                    "contexts": [
+                        {"name": f"emu-{r}", "context": {"cluster": f"emu-{r}", "user": "runner"}}
+                        for r in urls
+                    ],
+                    "current-context": "emu-east",
+                }
+            )
+        )
+        try:
+            yield kubeconfig
+        finally:
+            for emulator, server in ((self, servers["east"]), (west, servers.get("west"))):
+                if emulator is None or server is None:
+                    continue
+                server.shutdown()
+                server.server_close()
+                emulator.stop_processes()
+                shutil.rmtree(emulator.run_dir, ignore_errors=True)
+
+    def _serve(self) -> ThreadingHTTPServer:
+        """This emulator's API server on a loopback port of its own, serving from a thread."""
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -417,29 +452,5 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        kubeconfig = tmp / "kubeconfig"
-        contexts = ["emu-east", "emu-west"]
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "emu", "cluster": {"server": url}}],
-                    "users": [{"name": "runner", "user": {"token": "emulator"}}],
-                    "contexts": [
-                        {"name": c, "context": {"cluster": "emu", "user": "runner"}} for c in contexts
-                    ],
-                    "current-context": contexts[0],
-                }
-            )
-        )
-        try:
-            yield kubeconfig
-        finally:
-            server.shutdown()
-            server.server_close()
-            self.stop_processes()
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
