@@ -311,7 +311,14 @@ class FailStorage(LabFault):
             finally:
                 os.close(fd)
             self.measured[vol.name]["topped_up"] = self.measured[vol.name].get("topped_up", 0) + 1
-        self._expect_errno(vol, errno.ENOSPC)
+        free = os.statvfs(vol.disk).f_bavail * os.statvfs(vol.disk).f_frsize
+        served = "served" if volumes.is_mounted(vol.mountpoint) else "NOT MOUNTED"
+        problem = io_problem(vol.mountpoint)
+        raise not_in_effect(
+            self,
+            f"a write on {vol.name} gave {problem or 'no error'}, expected ENOSPC (disk {vol.disk}: "
+            f"{free} bytes free after 3 top-ups; mount {vol.mountpoint}: {served})",
+        )
 
     def _verify_read_only(self, vol: volumes.Volume) -> None:
         self._expect_errno(vol, errno.EROFS)

@@ -6,15 +6,7 @@ in force by a killed run, so a clean result is not a blind one."""
 import pytest
 
 from chaos.lab.residue import residue
-from chaos.testing.crash_trials import (
-    FAULTS,
-    killed_recover_trial,
-    run_trial,
-    run_trials,
-    ttl_trial,
-    two_runner_trial,
-    unhealthy,
-)
+from chaos.testing.crash_trials import FAULTS, run_trial, run_trials, unhealthy
 from chaos.wait import wait_until
 from tests.lab.conftest import chaos_cli
 
@@ -42,15 +34,3 @@ def test_runs_killed_at_any_moment_of_any_fault_leave_nothing_after_recover(resi
     assert {k: v for k, v in left.items() if v} == {}
     # the sample is not all "after revert": kills landed while faults were being made or in force
     assert len({t.phase for t in trials} - {"after revert"}) >= 2, left
-
-
-def test_the_harder_cases_leave_nothing_either(resilient_lab, tmp_path):
-    """No `chaos recover` at all (the TTL's dead man's switch alone), `chaos recover` killed
-    half-way through an I/O-error revert and run again, two runners killed together."""
-    ttl = ttl_trial(resilient_lab, "partition", tmp_path, ttl=3.0)
-    assert ttl.phase == "in force" and ttl.leftovers == [] and ttl.recover_s == 0
-    assert 2.5 < ttl.clean_s < 3.0 + 30  # not before the TTL: nothing else undid it
-    again = killed_recover_trial(resilient_lab, "storage_io_error", tmp_path, delay=0.3)
-    assert again.phase == "in force" and again.leftovers == []
-    both = two_runner_trial(resilient_lab, ("partition", "storage_full"), tmp_path)
-    assert both.phase == "in force / in force" and both.leftovers == []
