@@ -79,8 +79,8 @@ class Cluster:
             if exc.status == 404:
                 raise NotFound(f"not found: {where}") from exc
             if exc.status == 429:
-                raise Refused(f"refused: {where}: {_message(exc)}") from exc
-            raise PlatformError(f"{where}: HTTP {exc.status} {exc.reason}: {_message(exc)}") from exc
+                raise Refused(f"refused: {where}: {api_message(exc)}") from exc
+            raise PlatformError(f"{where}: HTTP {exc.status} {exc.reason}: {api_message(exc)}") from exc
         except HTTPError as exc:
             host = self.api.configuration.host
             raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from exc
@@ -123,13 +123,14 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return None
 
 
-def _message(exc: Any) -> str:
+def api_message(exc: Any) -> str:
+    """The message of an API error's Status body, or the start of whatever came instead."""
     import json
 
     try:
         return str(json.loads(exc.body).get("message", exc.body))
-    except (TypeError, ValueError):
-        return str(exc.body)[:200]
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.body or exc.reason)[:200]
 
 
 def connect(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.errors import ObservationError
-from chaos.kube.connect import Cluster
+from chaos.kube.connect import Cluster, api_message
 
 ETCD_NAMESPACE = "kube-system"
 METRICS_PORT = 2381  # etcd's --listen-metrics-urls on kubeadm control planes
@@ -142,7 +142,7 @@ class EtcdReader:
                 f"{name}:{METRICS_PORT}", ETCD_NAMESPACE, "metrics", _request_timeout=self.timeout
             )
         except ApiException as exc:
-            said = _message(exc)
+            said = api_message(exc)
             if exc.status == 503 and DOWN.search(said):
                 return MemberStatus(name, False, why=_short(said))
             forbidden = exc.status in (401, 403)
@@ -234,13 +234,6 @@ class EtcdReader:
             f"{what}. This is not evidence that it is down: {fix}; see {DOCS}",
             lasting=bool(forbidden),
         )
-
-
-def _message(exc: Any) -> str:
-    try:
-        return str(json.loads(exc.body).get("message", exc.body))
-    except (TypeError, ValueError, AttributeError):
-        return str(exc.body or exc.reason)
 
 
 def _short(text: str) -> str:

@@ -311,7 +311,8 @@ class FailStorage(LabFault):
             finally:
                 os.close(fd)
             self.measured[vol.name]["topped_up"] = self.measured[vol.name].get("topped_up", 0) + 1
-        free = os.statvfs(vol.disk).f_bavail * os.statvfs(vol.disk).f_frsize
+        disk = os.statvfs(vol.disk)
+        free = disk.f_bavail * disk.f_frsize
         served = "served" if volumes.is_mounted(vol.mountpoint) else "NOT MOUNTED"
         problem = io_problem(vol.mountpoint)
         raise not_in_effect(
