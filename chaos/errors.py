@@ -21,6 +21,8 @@ class ChaosError(Exception):
 class ConfigError(ChaosError, ValueError):
     """The caller asked for something invalid; the message says what and how to fix it."""
 
+    lasting = True  # asking again cannot make it valid
+
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
         super().__init__("; ".join(self.problems))

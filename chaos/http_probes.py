@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from chaos.errors import PlatformError
+from chaos.errors import ConfigError, PlatformError
 from chaos.redact import redact_url
 
 
@@ -73,7 +73,10 @@ class PromQL:
             raise PrometheusUnavailable(f"Prometheus at {self.shown} unreachable: {exc}") from exc
         body = resp.json()
         if body.get("status") != "success":
-            raise PlatformError(f"PromQL {self.query!r} failed: {body.get('error', resp.text[:200])}")
+            error = f"PromQL {self.query!r} failed: {body.get('error', resp.text[:200])}"
+            if body.get("errorType") == "bad_data":  # the query does not parse: asking again cannot help
+                raise ConfigError(error + "; fix the query")
+            raise PlatformError(error)
         data = body["data"]
         if data["resultType"] == "scalar":
             return float(data["result"][1])

@@ -89,7 +89,33 @@ class Steady:
         sampler = PromQL(prometheus_url, query, timeout=timeout)
         if not self.ctx.dry_run:
             sampler.check_reachable()
+            self._first_value(name, sampler)
         return self.watch(name, sampler, hz=hz, timeout=timeout)
+
+    def _first_value(self, name: str, sampler: Callable[[], Any], *, within: float = 15.0) -> None:
+        """Wait until a query has a value before its probe starts counting. A series appears
+        only after its targets were scraped (twice, for a ``rate``): an empty answer before that
+        says nothing about the system, and counted as a failed baseline sample it made a
+        healthy run red."""
+        clock = self.ctx.clock
+        start = clock.now()
+        try:
+            wait_until(
+                lambda: (sampler(),),  # a tuple: a value of 0.0 is a value
+                timeout=within,
+                interval=0.25,
+                what=f"a first value of the PromQL probe {name!r}",
+                clock=clock,
+            )
+        except WaitTimeout as exc:
+            raise ObservationError(
+                f"the PromQL probe {name!r} had no value within {within:g} s ({exc.__cause__}); "
+                "check the metric names and labels in its query against Prometheus's own "
+                "expression browser, and that its targets are scraped"
+            ) from exc
+        waited = clock.now() - start
+        if waited >= 0.01:
+            self.ctx.tl.note("probe ready", probe=name, waited_s=round(waited, 3))
 
     def registers(
         self,

@@ -119,3 +119,87 @@ def test_lost_write_fails_the_experiment_with_the_key_named(tmp_path):
         SteadyStateViolation, match=r"writes lost \(acknowledged\) .*1 != 0.*lost_keys=\['/chaos/"
     ):
         steady.expect(writes.lost() == 0)
+
+
+class _Prometheus:
+    """Prometheus's query API as far as a PromQL probe uses it: no series for the first
+    ``empty`` queries (targets not scraped yet), then ``value``; ``bad`` answers bad_data."""
+
+    def __init__(self, *, empty: int, value: float = 0.0, bad: bool = False) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.queries = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/api/v1/query"):
+                    outer.queries += 1
+                    if bad:
+                        body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+                    elif outer.queries <= empty:
+                        body = {"status": "success", "data": {"resultType": "vector", "result": []}}
+                    else:
+                        series = [{"metric": {}, "value": [0, str(value)]}]
+                        body = {"status": "success", "data": {"resultType": "vector", "result": series}}
+                    data = json.dumps(body).encode()
+                else:
+                    data = b"ready"
+                self.send_response(400 if bad and self.path.startswith("/api") else 200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_promql_probe_counts_from_its_first_value_not_from_before_its_series_exist():
+    """A `rate` has no series until its targets were scraped twice: that emptiness is not a
+    failed baseline sample (it made a healthy run red in CI)."""
+    prom = _Prometheus(empty=3, value=0.0)
+    steady = Steady(RunContext(clock=FakeClock()))
+    try:
+        breaker = steady.promql("breaker", "max(state)", prom.url, hz=20)
+        threading.Event().wait(0.3)
+        steady.stop()
+    finally:
+        prom.close()
+    samples = breaker.series.samples()
+    assert prom.queries > 3 and samples
+    assert all(s.ok and s.value == 0.0 for s in samples)  # 0.0 is a value, not "nothing yet"
+    waited = [e for e in steady.ctx.tl.events if e.name == "probe ready"]
+    assert waited and waited[0].data["probe"] == "breaker"
+
+
+def test_a_promql_probe_that_never_has_a_value_cannot_observe_and_says_what_to_check():
+    from chaos import ObservationError
+
+    prom = _Prometheus(empty=10**6)
+    steady = Steady(RunContext(clock=FakeClock()))
+    try:
+        with pytest.raises(ObservationError, match=r"'breaker' had no value within 15 s .*no series.*labels"):
+            steady.promql("breaker", "max(state)", prom.url)
+    finally:
+        prom.close()
+    assert not steady._probes  # nothing started that would sample on
+
+
+def test_a_query_prometheus_cannot_parse_is_refused_at_once():
+    prom = _Prometheus(empty=0, bad=True)
+    steady = Steady(RunContext(clock=FakeClock()))
+    try:
+        with pytest.raises(ConfigError, match="parse error; fix the query"):
+            steady.promql("breaker", "max(", prom.url)
+    finally:
+        prom.close()
+    assert prom.queries == 1
