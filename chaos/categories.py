@@ -11,12 +11,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import Aborted, ConfigError, FaultNotInEffect, SteadyStateViolation
+from chaos.errors import Aborted, ConfigError, FaultNotInEffect, PreconditionNotMet, SteadyStateViolation
 
 # failure classes, most specific first: (key, Allure category, exception type)
 CATEGORIES: tuple[tuple[str, str, type[BaseException]], ...] = (
     ("aborted", "Aborted (stop condition or operator)", Aborted),
     ("fault not in effect", "Fault not in effect", FaultNotInEffect),
+    ("precondition not met", "Precondition not met (the hypothesis was not judged)", PreconditionNotMet),
     ("steady state violated", "Steady state violated", SteadyStateViolation),
     ("usage error", "Usage error (the experiment asked for something invalid)", ConfigError),
 )

@@ -112,14 +112,16 @@ def record_weakness(
         nodeid = exp["nodeid"]
         meant = declared[nodeid].controls.get(weakness, ()) if nodeid in declared else ()
         why = (exp.get("message") or "").splitlines()[0][:160] if exp.get("message") else ""
+        if exp["category"] == "precondition not met" or (
+            exp["category"] == "steady state violated" and not exp.get("preconditions_held", False)
+        ):
+            cov.misses.append(
+                f"{nodeid} under {weakness}: failed on a precondition, which proves nothing ({why})"
+            )
+            continue
         if exp["category"] != "steady state violated":
             cov.misses.append(
                 f"{nodeid} under {weakness}: {exp['category']}, not a steady-state violation ({why})"
-            )
-            continue
-        if not exp.get("preconditions_held", False):
-            cov.misses.append(
-                f"{nodeid} under {weakness}: failed on a precondition, which proves nothing ({why})"
             )
             continue
         violated = set(exp.get("violated", []))

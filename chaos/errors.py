@@ -66,6 +66,12 @@ class SteadyStateViolation(ChaosError, AssertionError):
         self.evidence: list[dict[str, Any]] = list(evidence)
 
 
+class PreconditionNotMet(SteadyStateViolation):
+    """What the experiment needs of the platform is not there (``steady.require``: a member to
+    spare, a reserve to scale into): the hypothesis was never judged, so the run is red without
+    saying anything about it."""
+
+
 class Aborted(ChaosError, AssertionError):
     """The run was stopped early (a guard breached, or an operator's abort); every fault in
     force was reverted. Carries when and why, and how long the revert took."""

@@ -2,10 +2,10 @@
 resilience score per run, and the trend across runs kept in ``reports/history/``.
 
 Score: 100 × passed / (experiments the run was asked to run). A failure of any class (steady
-state violated, fault not in effect, aborted, usage or infrastructure error) counts against it,
-and so does an experiment that was skipped or never reached: a run in which fewer experiments
-ran than were asked is *incomplete*, and its score is never 100. A run asked to run nothing has
-no score.
+state violated, precondition not met, fault not in effect, aborted, usage or infrastructure
+error) counts against it, and so does an experiment that was skipped or never reached: a run in
+which fewer experiments ran than were asked is *incomplete*, and its score is never 100. A run
+asked to run nothing has no score.
 
 Regressions: a figure measured in seconds (recovery, failover, scale-out, detection times)
 is flagged when it is more than 25 % and 0.1 s above the median of the same figure in the

@@ -15,7 +15,13 @@ from typing import Any
 
 from chaos.context import RunContext
 from chaos.durability import DurabilityProbe
-from chaos.errors import ConfigError, ObservationError, PlatformError, SteadyStateViolation
+from chaos.errors import (
+    ConfigError,
+    ObservationError,
+    PlatformError,
+    PreconditionNotMet,
+    SteadyStateViolation,
+)
 from chaos.guard import GuardMonitor
 from chaos.history import History
 from chaos.masters_watch import HasKV, HasLeader, Leadership, Writes
@@ -268,9 +274,14 @@ class Steady:
         failed = [f for f in findings if not f.passed]
         if failed:
             lines = "\n  ".join(f.line() for f in failed)
+            counted = f"({len(failed)} of {len(findings)} checks)"
+            if stage == "precondition":
+                raise PreconditionNotMet(
+                    f"precondition not met {counted}, so the hypothesis was not judged:\n  {lines}",
+                    evidence=[f.as_dict() for f in findings],
+                )
             raise SteadyStateViolation(
-                f"steady state violated ({len(failed)} of {len(findings)} checks):\n  {lines}",
-                evidence=[f.as_dict() for f in findings],
+                f"steady state violated {counted}:\n  {lines}", evidence=[f.as_dict() for f in findings]
             )
         return findings
 

@@ -365,3 +365,65 @@ def test_a_write_already_stored_by_an_earlier_attempt_is_acknowledged(emu, kubec
     kv.put("/chaos/t/1/k", "v", timeout=1.0)  # the same write again: 409, acknowledged
     assert ("POST", "/api/v1/namespaces/chaos/configmaps") in emu.requests
     assert kv.read_prefix("/chaos/t/1/", 1.0) == {"/chaos/t/1/k": "v"}
+
+
+@pytest.mark.parametrize(
+    ("weakness", "violated"),
+    [
+        # etcd tuned for a flaky WAN: the election outlasts the experiment's 5 s bound
+        ("slow-election", ["leader new leader elected [during]", "writes time to recover [during]"]),
+        # a write-back cache in front of etcd: the writes of the leader's last two seconds die with it
+        ("write-back", ["writes lost (acknowledged) [all]"]),
+    ],
+)
+def test_the_kube_ha_experiment_goes_red_on_a_weak_control_plane(
+    emu, kubeconfig, tmp_path, weakness, violated
+):
+    """The kube HA verdict's negative controls: every precondition holds (three members, one to
+    spare, the leader seen and killed), and the hypothesis itself fails, naming the checks."""
+    if weakness == "slow-election":
+        emu.etcd.election_s = 8.0
+    else:
+        emu.etcd.write_back_s = 2.0
+    out = run_pytest(
+        "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
+        kubeconfig,
+        tmp_path,
+        "--kube-control-plane",
+    )
+    assert out.returncode == 1, out.stdout[-3000:]
+    [experiment] = figures(tmp_path).values()
+    assert experiment["category"] == "steady state violated", experiment
+    assert experiment["figures"]["masters failure tolerance [all]"] == 1  # the precondition held
+    for name in violated:
+        assert f"[VIOLATED] {name.rsplit(' [', 1)[0]}" in out.stdout, (name, out.stdout[-3000:])
+    assert emu.etcd.restarts["etcd-node-1"] == 1  # the fault ran: the leader was killed once
+
+
+def test_a_control_plane_with_one_member_is_a_precondition_not_met_never_a_verdict(tmp_path):
+    """One etcd member has none to spare: the HA experiment stops before any fault and says
+    the platform cannot give it a meaning. It proves nothing about HA either way, so it is not a
+    negative control (the slow-election and write-back ones above are)."""
+    from tests.kube_emulator import EtcdSim
+
+    emu = Emulator()
+    emu.etcd = EtcdSim(members=1)
+    emu.add_control_plane()
+    with emu.serving(tmp_path) as kubeconfig:
+        out = run_pytest(
+            "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
+            kubeconfig,
+            tmp_path,
+            "--kube-control-plane",
+        )
+    assert out.returncode == 1, out.stdout[-3000:]
+    [experiment] = figures(tmp_path).values()
+    assert experiment["category"] == "precondition not met", experiment
+    assert experiment["preconditions_held"] is False and experiment["evidence"]["faults"] == []
+    assert (
+        "masters failure tolerance" in experiment["message"]
+        and "hypothesis was not judged" in experiment["message"]
+    )
+    assert "VIOLATED] leader" not in out.stdout  # nothing was said about elections
+    assert emu.etcd.restarts["etcd-node-1"] == 0  # no fault
+    assert not [k for k in emu.pods if k[0] == "chaos"]

@@ -2,7 +2,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos import ConfigError, FakeClock, RunContext, Sample, Series, Steady, SteadyStateViolation, Timeline
+from chaos import (
+    ConfigError,
+    FakeClock,
+    PreconditionNotMet,
+    RunContext,
+    Sample,
+    Series,
+    Steady,
+    SteadyStateViolation,
+    Timeline,
+)
+from chaos.categories import category_of
 from chaos.slo import availability, percentile, recovery_point, window_bounds
 from chaos.watched import Watched
 
@@ -119,9 +130,14 @@ def test_required_checks_are_preconditions_and_expected_ones_the_hypothesis():
     # an experiment without a fault (steady state) judges its hypothesis without one
     [g] = steady.expect(w.availability() >= 0.99)
     assert g.stage == "hypothesis"
-    with pytest.raises(SteadyStateViolation) as info:
+    with pytest.raises(PreconditionNotMet, match="hypothesis was not judged") as info:
         steady.require(w.availability() >= 1.01)
     assert info.value.evidence[0]["stage"] == "precondition"
+    assert category_of("failed", info.value) == "precondition not met"  # never "steady state violated"
+    with pytest.raises(SteadyStateViolation) as violated:
+        steady.expect(w.availability() >= 1.01)
+    assert not isinstance(violated.value, PreconditionNotMet)
+    assert category_of("failed", violated.value) == "steady state violated"
 
 
 def test_the_injection_interval_belongs_to_neither_baseline_nor_during():

@@ -260,7 +260,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                         self.pods.get(("kube-system", member), {}).get("spec", {}).get("nodeName") == node
                     )
                     if on_node and self.etcd.actuator_works:
-                        self.etcd.kill(member)
+                        for key in self.etcd.kill(member):
+                            self.configmaps.pop(key, None)
                 obj["status"] = {"phase": "Succeeded"}
             role = meta.get("labels", {}).get("chaos.io/role")
             if role == "netprobe":

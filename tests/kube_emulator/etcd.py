@@ -27,16 +27,31 @@ class EtcdSim:
         # waits for etcd's own request timeout, seconds)
         self.write_wait_s = 3.0
         self.actuator_works = True  # False: the actuator pod runs and kills nothing (no host PIDs)
+        self.election_s = ELECTION_S  # a slow election (a timeout tuned for a flaky WAN): longer
+        # > 0: a write-back cache in front of etcd acknowledges writes before they are committed,
+        # and the ones of the last ``write_back_s`` seconds die with the leader
+        self.write_back_s = 0.0
+        self._cached: list[tuple[float, tuple[str, str]]] = []  # (when acknowledged, configmap key)
 
     def alive(self, member: str) -> bool:
         return time.monotonic() >= self.down_until[member]
 
-    def kill(self, member: str) -> None:
+    def acknowledged(self, key: tuple[str, str]) -> None:
+        if self.write_back_s > 0:
+            self._cached.append((time.monotonic(), key))
+
+    def kill(self, member: str) -> list[tuple[str, str]]:
+        """Kill ``member``; returns the keys of acknowledged writes that died with it (a
+        write-back cache in front of a leader)."""
         now = time.monotonic()
         self.down_until[member] = now + RESTART_S
         self.restarts[member] += 1
-        if member == self.leader:
-            self.leader, self.leaderless_until = None, now + ELECTION_S
+        if member != self.leader:
+            return []
+        self.leader, self.leaderless_until = None, now + self.election_s
+        lost = [key for t, key in self._cached if now - t <= self.write_back_s]
+        self._cached.clear()
+        return lost
 
     def current_leader(self) -> str | None:
         if self.leader is not None and self.alive(self.leader):

@@ -357,6 +357,7 @@ class World:
                 return 409, status_body(409, "AlreadyExists", f'configmaps "{meta["name"]}" already exists')
             meta.update(uid=str(uuid.uuid4()), namespace=ns, resourceVersion=str(next(self._rv)))
             self.configmaps[(ns, meta["name"])] = obj
+            self.etcd.acknowledged((ns, meta["name"]))
             self.etcd.raft_index += 1
             return 201, obj
         if method == "GET" and not rest:
