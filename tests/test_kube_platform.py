@@ -78,6 +78,15 @@ def run_pytest(target, kubeconfig, tmp_path, *extra):
     )
 
 
+def failed_leader_loss(kubeconfig, tmp_path):
+    """Run the kube HA experiment for a lost leader, which must fail; its output and record."""
+    target = "experiments/test_master_ha.py::test_leader_loss_keeps_writes"
+    out = run_pytest(target, kubeconfig, tmp_path, "--kube-control-plane")
+    assert out.returncode == 1, out.stdout[-3000:]
+    [experiment] = figures(tmp_path).values()
+    return out, experiment
+
+
 def test_without_the_control_plane_opt_in_the_experiment_fails_with_nothing_written(
     emu, kubeconfig, tmp_path
 ):
@@ -256,14 +265,7 @@ def test_an_experiment_that_cannot_see_etcd_is_an_infrastructure_error_not_a_vio
     emu, kubeconfig, tmp_path
 ):
     emu.denied.add(("create", "pods/exec", "kube-system"))
-    out = run_pytest(
-        "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
-        kubeconfig,
-        tmp_path,
-        "--kube-control-plane",
-    )
-    assert out.returncode == 1, out.stdout[-3000:]
-    [experiment] = figures(tmp_path).values()
+    out, experiment = failed_leader_loss(kubeconfig, tmp_path)
     assert experiment["category"] == "infrastructure error", experiment
     assert "VIOLATED" not in out.stdout
     assert not [k for k in emu.pods if k[0] == "chaos"]  # no actuator: the fault never started
@@ -385,14 +387,7 @@ def test_the_kube_ha_experiment_goes_red_on_a_weak_control_plane(
         emu.etcd.election_s = 8.0
     else:
         emu.etcd.write_back_s = 2.0
-    out = run_pytest(
-        "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
-        kubeconfig,
-        tmp_path,
-        "--kube-control-plane",
-    )
-    assert out.returncode == 1, out.stdout[-3000:]
-    [experiment] = figures(tmp_path).values()
+    out, experiment = failed_leader_loss(kubeconfig, tmp_path)
     assert experiment["category"] == "steady state violated", experiment
     assert experiment["figures"]["masters failure tolerance [all]"] == 1  # the precondition held
     for name in violated:
@@ -410,14 +405,7 @@ def test_a_control_plane_with_one_member_is_a_precondition_not_met_never_a_verdi
     emu.etcd = EtcdSim(members=1)
     emu.add_control_plane()
     with emu.serving(tmp_path) as kubeconfig:
-        out = run_pytest(
-            "experiments/test_master_ha.py::test_leader_loss_keeps_writes",
-            kubeconfig,
-            tmp_path,
-            "--kube-control-plane",
-        )
-    assert out.returncode == 1, out.stdout[-3000:]
-    [experiment] = figures(tmp_path).values()
+        out, experiment = failed_leader_loss(kubeconfig, tmp_path)
     assert experiment["category"] == "precondition not met", experiment
     assert experiment["preconditions_held"] is False and experiment["evidence"]["faults"] == []
     assert (
