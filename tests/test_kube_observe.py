@@ -147,3 +147,45 @@ def test_a_statefulset_is_ready_when_its_last_replica_is(emu, cluster):
     assert took <= since_added and took < 2
     with pytest.raises(ConfigError, match="use deployment or statefulset"):
         wait_ready(cluster, "shop", "db", kind="daemonset")
+
+
+def test_readiness_is_awaited_across_watches_the_server_ends_early(emu, cluster):
+    """An API server restarting (as in a master kill) or a proxy's idle limit ends a watch long
+    before its timeout: the wait resumes from the last version seen, with bookmarks keeping it
+    fresh, instead of reporting "not ready" at the first hang-up."""
+    emu.add_deployment("shop", "web", 1, {"app": "web"})
+    emu.watch_drop_s = 0.25
+    emu.ready_delay = 1.0
+    emu.handle("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", b'{"spec": {"replicas": 3}}')
+    took = wait_ready(cluster, "shop", "web", timeout=10)
+    assert 0.5 < took < 5
+    assert len(emu.watches) >= 3
+    first, *again = emu.watches
+    assert "resourceVersion" not in first  # from the current state
+    assert all(q.get("resourceVersion") and q.get("allowWatchBookmarks") == "true" for q in again)
+
+
+def test_a_watch_whose_version_was_compacted_starts_again_from_the_current_state(emu, cluster):
+    emu.add_deployment("shop", "web", 1, {"app": "web"})
+    emu.watch_drop_s = 0.25
+    emu.bookmarks = False  # they would keep the version fresh past the compaction
+    emu.ready_delay = 1.2
+    emu.handle("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", b'{"spec": {"replicas": 2}}')
+    threading.Timer(0.4, emu.compact).start()  # while the wait is on: its next resume is 410 Gone
+    took = wait_ready(cluster, "shop", "web", timeout=10)
+    assert 0.5 < took < 5
+    assert emu.gone >= 1
+    after_gone = emu.watches[[bool(q.get("resourceVersion")) for q in emu.watches].index(True) :]
+    assert any("resourceVersion" not in q for q in after_gone)  # relisted after the 410
+
+
+def test_a_refused_watch_names_the_rule_to_grant_with_its_api_group(emu, cluster):
+    from chaos.kube.connect import Forbidden
+
+    emu.add_statefulset("shop", "db", 3, 3)
+    emu.denied.add(("watch", "statefulsets", "shop"))
+    with pytest.raises(Forbidden) as err:
+        wait_ready(cluster, "shop", "db", kind="statefulset", timeout=5)
+    text = str(err.value)
+    assert "watch statefulsets in namespace shop on cluster east" in text
+    assert 'apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["watch"]' in text

@@ -191,25 +191,43 @@ def test_a_clusters_file_maps_roles_to_contexts(emu, kubeconfig, tmp_path):
 
 
 def test_the_rbac_manifest_grants_every_call_the_platform_makes():
+    """Every (API group, resource, verb) the platform uses, watches included, is granted by a
+    rule of deploy/rbac.yaml for that group: a rule for the right resource in the wrong group
+    grants nothing."""
+    import importlib
     import re
 
     import yaml
 
+    from chaos.kube.connect import API_GROUPS
+
     granted = set()
     for doc in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()):
         for rule in doc.get("rules", []) if doc["kind"] in ("Role", "ClusterRole") else []:
-            granted |= {(verb, res) for verb in rule["verbs"] for res in rule["resources"]}
-    source = "\n".join(p.read_text() for p in (ROOT / "chaos" / "kube").glob("*.py"))
+            granted |= {
+                (group, res, verb)
+                for group in rule["apiGroups"]
+                for verb in rule["verbs"]
+                for res in rule["resources"]
+            }
+    modules = sorted((ROOT / "chaos" / "kube").glob("*.py"))
+    source = "\n".join(p.read_text() for p in modules)
     used = set(re.findall(r'\.call\(\s*"(\w+)",\s*"([\w/]+)"', source))
     used -= {("get", "version")}  # /version is readable by every authenticated user
     assert used, "no API calls found: the pattern is stale"
     from chaos.kube.objects import KINDS, VERBS
 
     used |= {(verb, kind.resource) for kind in KINDS.values() for verb in VERBS}  # created generically
-    from chaos.kube.etcd_status import RIGHTS
-
-    used |= set(RIGHTS)  # reading etcd's members
-    assert used <= granted, f"deploy/rbac.yaml lacks {sorted(used - granted)}"
+    declared = [importlib.import_module(f"chaos.kube.{p.stem}") for p in modules]
+    rights = [r for m in declared for r in getattr(m, "RIGHTS", ())]  # etcd status, watches, events
+    assert ("watch", "statefulsets") in rights and ("watch", "events") in rights
+    used |= set(rights)
+    unknown = sorted(res for _, res in used if res not in API_GROUPS)
+    assert not unknown, f"API_GROUPS (chaos/kube/connect.py) lacks {unknown}"
+    needed = {(API_GROUPS[res], res, verb) for verb, res in used}
+    assert needed <= granted, f"deploy/rbac.yaml lacks {sorted(needed - granted)}"
+    for group, res, verb in needed:
+        assert not (group and ("", res, verb) in granted), f"{res} granted in the core group, used in {group}"
 
 
 # -- seeing etcd as kubeadm and kind build it -----------------------------------------------------

@@ -180,3 +180,18 @@ def test_importing_the_kube_platform_stays_cheap():
         check=True,
     )
     assert out.stdout.strip() == "False"  # the client is imported when a cluster is connected
+
+
+def test_a_refusal_in_one_api_group_names_that_group(cluster, emu):
+    """RBAC grants a resource of one API group: the advice names the group the server named,
+    since a rule for networkpolicies in the core group grants nothing."""
+    from chaos.kube.objects import create
+
+    emu.denied.add(("create", "networkpolicies.networking.k8s.io", "shop"))
+    policy = {"metadata": {"name": "cut"}, "spec": {"podSelector": {}}}
+    with pytest.raises(Forbidden) as err:
+        create(cluster, "NetworkPolicy", "shop", policy)
+    assert 'apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create"]' in str(
+        err.value
+    )
+    assert emu.policies() == []

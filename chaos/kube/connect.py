@@ -3,8 +3,10 @@ default), explicit timeouts, and API errors turned into messages that say what w
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ IN_CLUSTER = "in-cluster"
 TIMEOUT_S = 10.0
 THROTTLE_TRIES = 4  # a request API priority and fairness throttled (429 + Retry-After): tries in all
 THROTTLE_WAIT_S = 5.0  # the longest Retry-After honoured between them
+REWATCH_PAUSE_S = 0.2  # between a watch that broke (connection lost, 5xx) and the next
 
 
 class Forbidden(PlatformError):
@@ -47,6 +50,8 @@ class Cluster:
     kubeconfig: Path | None
     api: Any = field(repr=False)  # kubernetes.client.ApiClient (untyped)
     timeout: float = TIMEOUT_S
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     @property
     def core(self) -> Any:
@@ -72,10 +77,7 @@ class Cluster:
             return self._throttled(resource, lambda: fn(*args, _request_timeout=self.timeout, **kwargs))
         except ApiException as exc:
             if exc.status == 403:
-                raise Forbidden(
-                    f"forbidden: {where}: the credentials may not {verb} {resource}; grant it "
-                    f"(deploy/rbac.yaml is the least the framework needs) or leave the namespace out"
-                ) from exc
+                raise Forbidden(f"forbidden: {where}: {forbidden_advice(verb, resource, exc)}") from exc
             if exc.status == 404:
                 raise NotFound(f"not found: {where}") from exc
             if exc.status == 429:
@@ -84,6 +86,53 @@ class Cluster:
         except HTTPError as exc:
             host = self.api.configuration.host
             raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from exc
+
+    def watch(
+        self, resource: str, namespace: str, fn: Callable[..., Any], *args: Any, until: float, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        """The changes ``fn`` (a ``list_*`` method) reports until ``until`` (monotonic): ADDED
+        for what is there, then every change, across as many watch requests as it takes. A
+        watch the server ends early (its own timeout, a restarting API server, a proxy's idle
+        limit) resumes from the last version seen; one whose version has been compacted away
+        (410 Gone) starts again from the current state; bookmarks keep the version fresh and are
+        not passed on. A refusal (403) is ``Forbidden``: waiting cannot grant it."""
+        from kubernetes import watch as untyped_watch
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        watch: Any = untyped_watch  # the watch helper is untyped
+        where = f"watch {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
+        since = ""
+        while (left := until - self.monotonic()) > 0:
+            try:
+                stream = watch.Watch().stream(
+                    fn,
+                    *args,
+                    resource_version=since or None,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=max(1, math.ceil(left)),
+                    _request_timeout=left + self.timeout,
+                    **kwargs,
+                )
+                for event in stream:
+                    since = _version(event["object"]) or since
+                    if event["type"] != "BOOKMARK":
+                        yield event
+            except ApiException as exc:
+                if exc.status == 403:
+                    raise Forbidden(
+                        f"forbidden: {where}: {forbidden_advice('watch', resource, exc)}"
+                    ) from exc
+                if exc.status == 410:
+                    since = ""  # too old to resume: from the current state again
+                    continue
+                if exc.status < 500:
+                    raise PlatformError(
+                        f"{where}: HTTP {exc.status} {exc.reason}: {api_message(exc)}"
+                    ) from exc
+                self.sleep(REWATCH_PAUSE_S)
+            except HTTPError:
+                self.sleep(REWATCH_PAUSE_S)  # the connection broke: watch again from ``since``
 
     def _throttled(self, resource: str, attempt: Callable[[], T]) -> T:
         """API priority and fairness answers an overloaded server's requests 429 with
@@ -114,6 +163,13 @@ class Cluster:
         return retrying(attempt)
 
 
+def _version(obj: Any) -> str:
+    """An event object's resourceVersion: a typed object's, or a bookmark's (left a dict)."""
+    if isinstance(obj, dict):
+        return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return str(getattr(getattr(obj, "metadata", None), "resource_version", None) or "")
+
+
 def _retry_after(exc: BaseException | None) -> float | None:
     headers = getattr(exc, "headers", None) or {}
     value = headers.get("Retry-After") if hasattr(headers, "get") else None
@@ -121,6 +177,42 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+# the API group of each resource the framework touches: an RBAC rule names it, and a rule for
+# the wrong group grants nothing
+API_GROUPS: dict[str, str] = {
+    "pods": "",
+    "pods/eviction": "",
+    "pods/exec": "",
+    "pods/proxy": "",
+    "configmaps": "",
+    "events": "",
+    "nodes": "",
+    "persistentvolumeclaims": "",
+    "deployments": "apps",
+    "deployments/scale": "apps",
+    "statefulsets": "apps",
+    "horizontalpodautoscalers": "autoscaling",
+    "networkpolicies": "networking.k8s.io",
+    "priorityclasses": "scheduling.k8s.io",
+    "networkchaos": "chaos-mesh.org",
+    "iochaos": "chaos-mesh.org",
+}
+
+
+def forbidden_advice(verb: str, resource: str, exc: Any) -> str:
+    """What to grant, as the RBAC rule a cluster admin writes: the API group from the
+    server's own message where it says one, else from the table above."""
+    import re
+
+    said = re.search(r'in API group "([^"]*)"', api_message(exc))
+    group = said.group(1) if said else API_GROUPS.get(resource, "")
+    return (
+        f"the credentials may not {verb} {resource}; grant it with a rule "
+        f'{{apiGroups: ["{group}"], resources: ["{resource}"], verbs: ["{verb}"]}} '
+        "(deploy/rbac.yaml is the least the framework needs) or leave the namespace out"
+    )
 
 
 def api_message(exc: Any) -> str:

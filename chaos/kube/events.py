@@ -10,6 +10,7 @@ from typing import Any
 from chaos.kube.connect import Cluster
 from chaos.timeline import Timeline
 
+RIGHTS = (("list", "events"), ("watch", "events"))  # what recording them needs (deploy/rbac.yaml)
 WATCH_S = 1  # each watch request's server-side timeout: how soon a stop is noticed
 
 

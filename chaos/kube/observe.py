@@ -5,7 +5,6 @@ PriorityClass, which real workloads preempt)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from chaos.errors import ConfigError, PlatformError
@@ -20,32 +19,32 @@ def cpu_millis(quantity: str | None) -> int:
     return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
 
 
+# what wait_ready watches, by kind: the resource RBAC grants on and the client's list method
+WATCHED = {
+    "deployment": ("deployments", "list_namespaced_deployment"),
+    "statefulset": ("statefulsets", "list_namespaced_stateful_set"),
+}
+RIGHTS = tuple((verb, resource) for resource, _ in WATCHED.values() for verb in ("list", "watch"))
+
+
 def wait_ready(
     cluster: Cluster, namespace: str, name: str, *, kind: str = "deployment", timeout: float = 60.0
 ) -> float:
     """Seconds until the deployment or statefulset ``name`` has all its replicas ready,
-    watched (one request, not polled)."""
-    from kubernetes import watch as untyped_watch
-
-    listers = {
-        "deployment": cluster.apps.list_namespaced_deployment,
-        "statefulset": cluster.apps.list_namespaced_stateful_set,
-    }
-    if kind not in listers:
+    watched (not polled), across watches the server ends early."""
+    if kind not in WATCHED:
         raise ConfigError(f"wait_ready(kind={kind!r}): use deployment or statefulset")
-    watch: Any = untyped_watch  # the watch helper is untyped
-    start = time.monotonic()
-    stream = watch.Watch().stream(
-        listers[kind],
-        namespace,
-        field_selector=f"metadata.name={name}",
-        timeout_seconds=max(1, int(timeout)),
+    resource, method = WATCHED[kind]
+    start = cluster.monotonic()
+    lister = getattr(cluster.apps, method)
+    events = cluster.watch(
+        resource, namespace, lister, namespace, until=start + timeout, field_selector=f"metadata.name={name}"
     )
-    for event in stream:
-        dep = event["object"]
-        want = dep.spec.replicas or 0
-        if (dep.status.ready_replicas or 0) >= want:
-            return time.monotonic() - start
+    for event in events:
+        obj = event["object"]
+        want = obj.spec.replicas or 0
+        if event["type"] != "DELETED" and (obj.status.ready_replicas or 0) >= want:
+            return cluster.monotonic() - start
     raise PlatformError(f"{kind} {namespace}/{name} on {cluster.role} not ready within {timeout:g} s")
 
 

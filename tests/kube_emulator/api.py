@@ -107,7 +107,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         api_version, kind = api
         ns, plural, name = rest[0], rest[1], (rest[2] if len(rest) > 2 else "")
         verb = {"POST": "create", "DELETE": "delete"}.get(method, "get" if name else "list")
-        denied = self._deny(verb, plural, ns)
+        denied = self._deny(verb, plural, ns, api_version.split("/")[0])
         if denied:
             return denied
         if method == "POST":
@@ -161,11 +161,15 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 "experiment": {"desiredPhase": "Run", "containerRecords": records},
             }
 
-    def _deny(self, verb: str, resource: str, ns: str) -> tuple[int, dict[str, Any]] | None:
-        if (verb, resource, ns) in self.denied:
+    def _deny(self, verb: str, resource: str, ns: str, group: str = "") -> tuple[int, dict[str, Any]] | None:
+        """RBAC: ``denied`` holds (verb, resource, namespace) refused in any API group, and
+        (verb, "resource.group", namespace) refused in that group only, as a Role's rule
+        grants a resource of one group and not its namesake in another."""
+        qualified = f"{resource}.{group}" if group else resource
+        if (verb, resource, ns) in self.denied or (verb, qualified, ns) in self.denied:
             msg = (
-                f'{resource} is forbidden: User "system:serviceaccount:chaos:runner" cannot {verb} '
-                f'resource "{resource}" in API group "" in the namespace "{ns}"'
+                f'{qualified} is forbidden: User "system:serviceaccount:chaos:runner" cannot {verb} '
+                f'resource "{resource}" in API group "{group}" in the namespace "{ns}"'
             )
             return 403, status_body(403, "Forbidden", msg)
         return None
@@ -307,7 +311,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             return 200, dep
         if rest[1] == "scale":
             if method == "PATCH":
-                denied = self._deny("patch", "deployments/scale", ns)
+                denied = self._deny("patch", "deployments/scale", ns, "apps")
                 if denied:
                     return denied
                 patch = json.loads(body or b"{}")
@@ -413,6 +417,9 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                     self._send(400, bad)
                     return
                 stream = emulator.watch(self.path) if self.command == "GET" else None
+                if isinstance(stream, tuple):
+                    self._send(*stream)
+                    return
                 if stream is not None:
                     # chunked, as a real API server streams a watch: each event arrives as it happens
                     self.send_response(200)

@@ -44,6 +44,10 @@ class World:
         self.throttle = 0  # the next requests API priority and fairness rejects (429, Retry-After: 1)
         self.throttle_methods = {"GET", "POST", "PATCH", "DELETE"}
         self.compacted_rv = 0  # a watch from an older resourceVersion is answered 410 Gone
+        self.watch_drop_s: float | None = None  # the server ends every watch after this long
+        self.watches: list[dict[str, str]] = []  # the query of each deployment/statefulset watch
+        self.gone = 0  # watches answered 410 Gone
+        self.bookmarks = True  # sent where asked for (a server may send none: they are a hint)
         self._ips = itertools.count(2)
         self._loopback = itertools.count(0)
         self.cni = "enforcing"  # or "none": policies stored, never enforced (flannel)
@@ -410,9 +414,14 @@ class World:
         while self.etcd.current_leader() is None and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def watch(self, raw_path: str) -> Iterator[dict[str, Any]] | None:
-        """A watch of deployments (``?watch=true``): ADDED for what matches now, then MODIFIED
-        as it changes, until ``timeoutSeconds``; None when the request is not such a watch."""
+    def watch(self, raw_path: str) -> Iterator[dict[str, Any]] | tuple[int, dict[str, Any]] | None:
+        """A watch (``?watch=true``) of events, deployments or statefulsets; None when the
+        request is not one, ``(status, body)`` when RBAC refuses it. Deployments and statefulsets
+        as a real server streams them: from no ``resourceVersion``, ADDED for what matches now;
+        from a version, the changes after it (MODIFIED), or one ERROR 410 when it was compacted
+        away; BOOKMARKs while quiet when the client allows them; the stream ends at
+        ``timeoutSeconds`` or, as a restarting API server or an idle proxy ends it, after
+        ``watch_drop_s``."""
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
@@ -425,12 +434,27 @@ class World:
         if parts[:3] != ["apis", "apps", "v1"] or parts[5:] not in (["deployments"], ["statefulsets"]):
             return None
         store = self.deployments if parts[5] == "deployments" else self.statefulsets
+        ns, selector, since = parts[4], query.get("fieldSelector", ""), query.get("resourceVersion", "")
         self.requests.append(("GET", url.path))
-        ns, selector = parts[4], query.get("fieldSelector", "")
-        deadline = time.monotonic() + float(query.get("timeoutSeconds", 30))
+        self.watches.append(query)
+        denied = self._deny("watch", parts[5], ns, "apps")  # type: ignore[attr-defined]  # the Emulator's
+        if denied:
+            return denied
+        lasts = float(query.get("timeoutSeconds", 30))
+        if self.watch_drop_s is not None:
+            lasts = min(lasts, self.watch_drop_s)
+        deadline = time.monotonic() + lasts
+        bookmarks = self.bookmarks and query.get("allowWatchBookmarks") in ("true", "1")
+        kind = "Deployment" if parts[5] == "deployments" else "StatefulSet"
 
         def events() -> Iterator[dict[str, Any]]:
+            if since not in ("", "0") and int(since) < self.compacted_rv:
+                gone = status_body(410, "Expired", f"too old resource version: {since} ({self.compacted_rv})")
+                self.gone += 1
+                yield {"type": "ERROR", "object": gone}
+                return
             seen: dict[str, str] = {}
+            after = int(since) if since not in ("", "0") else None
             while time.monotonic() < deadline:
                 with self.lock:
                     current = [
@@ -438,13 +462,26 @@ class World:
                         for (dns, _), d in sorted(store.items())
                         if dns == ns and matches_fields(d, selector)
                     ]
+                    now = str(next(self._rv))
+                sent = False
                 for d in current:
                     name, rv = d["metadata"]["name"], d["metadata"]["resourceVersion"]
+                    if after is not None and name not in seen:
+                        seen[name] = rv if int(rv) <= after else ""  # what the client already had
                     if seen.get(name) != rv:
-                        yield {"type": "ADDED" if name not in seen else "MODIFIED", "object": d}
-                        seen[name] = rv
+                        yield {"type": "MODIFIED" if name in seen else "ADDED", "object": d}
+                        seen[name], sent = rv, True
+                if bookmarks and not sent:
+                    yield {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "kind": kind,
+                            "apiVersion": "apps/v1",
+                            "metadata": {"resourceVersion": now},
+                        },
+                    }
                 with self.changed:
-                    self.changed.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+                    self.changed.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
 
         return events()
 
