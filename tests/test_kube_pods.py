@@ -195,3 +195,68 @@ def test_a_refusal_in_one_api_group_names_that_group(cluster, emu):
         err.value
     )
     assert emu.policies() == []
+
+
+def _gateway_uids(emu):
+    return {p["metadata"]["uid"] for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ({"max_unavailable": 1}, 0, True),  # 3 healthy, 2 demanded
+        ({"max_unavailable": 1}, 1, False),  # one already unready: the budget is spent
+        ({"min_available": "50%"}, 0, True),  # 50 % of 3 rounds up to 2
+        ({"min_available": "67%"}, 0, False),  # 2.01 rounds up to 3: none may go
+        ({"max_unavailable": "34%"}, 1, True),  # 1.02 rounds up to 2 unavailable: one more may go
+    ],
+)
+def test_a_budget_counts_only_healthy_pods_and_rounds_percentages_up(cluster, emu, ctx, case):
+    """As the eviction API judges: ``maxUnavailable`` as well as ``minAvailable``, counts or
+    percentages of the pods the budget selects (rounded up), and only ready pods count healthy."""
+    budget, unready, allowed = case
+    emu.scale("shop", "gateway", 3 - unready)  # three gateways in all, ``unready`` of them not up
+    for i in range(unready):
+        pod = emu.add_pod("shop", f"gateway-unready-{i}", {"app": "gateway"}, phase="Pending")
+        pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    emu.add_pdb("shop", "gateway", {"app": "gateway"}, **budget)
+    before = _gateway_uids(emu)
+    fault = KillPods(ctx, cluster, "shop", SHOP, labels="app=gateway", evict=True)
+    if allowed:
+        with fault:
+            pass
+        assert len(before - _gateway_uids(emu)) == 1
+    else:
+        with pytest.raises(UnsafeFaultRefused, match="needs \\d healthy pods"), fault:
+            pass
+        assert _gateway_uids(emu) == before
+        assert ctx.journal.entries() == []
+
+
+def test_evictions_are_judged_before_any_is_made(cluster, emu, ctx):
+    """Two pods under two budgets, one of which forbids its eviction: nothing is evicted
+    (each eviction is tried as a dry run first), rather than one pod gone and a refusal."""
+    emu.add_pdb("shop", "gateway", {"app": "gateway"}, max_unavailable=1)
+    emu.add_pdb("shop", "inventory", {"app": "inventory"}, min_available=1)
+    emu.scale("shop", "gateway", 1)  # the two targets: one gateway, one inventory
+    before = {p["metadata"]["uid"] for p in emu.pods.values()}
+    for seed in range(4):  # either order of the two targets
+        ctx.rng.seed(seed)
+        with (
+            pytest.raises(UnsafeFaultRefused, match="inventory"),
+            KillPods(ctx, cluster, "shop", SHOP, labels="app in (gateway, inventory)", count=2, evict=True),
+        ):
+            pass
+    assert {p["metadata"]["uid"] for p in emu.pods.values()} == before
+
+
+def test_a_pod_under_two_budgets_is_refused_saying_how_to_fix_it(cluster, emu, ctx):
+    emu.add_pdb("shop", "gateway", {"app": "gateway"}, max_unavailable=1)
+    emu.add_pdb("shop", "all-of-shop", {}, max_unavailable="50%")
+    before = _gateway_uids(emu)
+    with (
+        pytest.raises(UnsafeFaultRefused, match="more than one PodDisruptionBudget.*disjoint.*evict=True"),
+        KillPods(ctx, cluster, "shop", SHOP, labels="app=gateway", evict=True),
+    ):
+        pass
+    assert _gateway_uids(emu) == before and ctx.journal.entries() == []

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from chaos.context import RunContext
-from chaos.errors import ConfigError, UnsafeFaultRefused
+from chaos.errors import ConfigError, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.journal import register_undo
 from chaos.kube.connect import Cluster, NotFound, Refused, locator, reconnect
@@ -19,6 +19,7 @@ from chaos.wait import WaitTimeout, wait_until
 POD_KILLED = "kube.pod.killed"
 SCALE_DOWN_S = 60.0  # terminating pods have their grace period (30 s by default) and more
 SCALED = "kube.deployment.scale"
+MANY_BUDGETS = "more than one PodDisruptionBudget"  # the eviction API's 500 for such a pod
 
 
 @register_undo(POD_KILLED)
@@ -81,29 +82,18 @@ class KillPods(Fault):
         )
 
     def inject(self) -> None:
-        from kubernetes import client
-
+        if self.evict:
+            # the API judges each eviction against its budget without doing it: a refusal
+            # for any target comes before the first pod is gone, not half-way through
+            for t in self.targets:
+                self._evict(t, dry_run=True)
         core = self.cluster.core
         for t in self.targets:
             self.journaled(
                 POD_KILLED, {**locator(self.cluster), **t.__dict__}, f"record: {t.describe()} killed"
             )
             if self.evict:
-                body = client.V1Eviction(metadata=client.V1ObjectMeta(name=t.name, namespace=t.namespace))
-                try:
-                    self.cluster.call(
-                        "create",
-                        "pods/eviction",
-                        t.namespace,
-                        core.create_namespaced_pod_eviction,
-                        t.name,
-                        t.namespace,
-                        body,
-                    )
-                except Refused as exc:
-                    raise UnsafeFaultRefused(
-                        f"evicting {t.describe()} would violate its PodDisruptionBudget: {exc}"
-                    ) from exc
+                self._evict(t)
             else:
                 self.cluster.call(
                     "delete",
@@ -114,6 +104,34 @@ class KillPods(Fault):
                     t.namespace,
                     grace_period_seconds=0,
                 )
+
+    def _evict(self, t: Target, *, dry_run: bool = False) -> None:
+        from kubernetes import client
+
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=t.name, namespace=t.namespace))
+        extra = {"dry_run": "All"} if dry_run else {}
+        try:
+            self.cluster.call(
+                "create",
+                "pods/eviction",
+                t.namespace,
+                self.cluster.core.create_namespaced_pod_eviction,
+                t.name,
+                t.namespace,
+                body,
+                **extra,
+            )
+        except Refused as exc:
+            raise UnsafeFaultRefused(
+                f"evicting {t.describe()} would violate its PodDisruptionBudget: {exc}"
+            ) from exc
+        except PlatformError as exc:
+            if MANY_BUDGETS not in str(exc):
+                raise
+            raise UnsafeFaultRefused(
+                f"{t.describe()} is covered by more than one PodDisruptionBudget, and the eviction API "
+                "refuses such a pod: make the budgets' selectors disjoint, or kill without evict=True"
+            ) from exc
 
     def verify(self) -> None:
         def gone(t: Target) -> bool:

@@ -19,7 +19,7 @@ from tests.kube_emulator.answers import status_body
 from tests.kube_emulator.execs import PROTOCOL, Execs, accept_key, frame
 from tests.kube_emulator.kubelet import Kubelet, _stop
 from tests.kube_emulator.network import NetworkModel
-from tests.kube_emulator.selectors import matches_fields, matches_labels
+from tests.kube_emulator.selectors import matches_fields, matches_labels, selects
 from tests.kube_emulator.world import World
 
 
@@ -207,20 +207,11 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             denied = self._deny("create", "pods/eviction", ns)
             if denied:
                 return denied
-            for pdb in self.pdbs.values():
-                sel = pdb["selector"]
-                if matches_labels(pod["metadata"]["labels"], ",".join(f"{k}={v}" for k, v in sel.items())):
-                    healthy = sum(
-                        1
-                        for (pns, _), p in self.pods.items()
-                        if pns == ns and all(p["metadata"]["labels"].get(k) == v for k, v in sel.items())
-                    )
-                    if healthy - 1 < pdb["minAvailable"]:
-                        return 429, status_body(
-                            429,
-                            "TooManyRequests",
-                            "Cannot evict pod as it would violate the pod's disruption budget.",
-                        )
+            refused = self._disruption_refused(ns, pod)
+            if refused:
+                return refused
+            if query.get("dryRun") == "All":  # judged, not done
+                return 201, {"apiVersion": "v1", "kind": "Status", "status": "Success"}
             return self._delete_pod(ns, name)
         if method == "GET":
             denied = self._deny("get", "pods", ns)
@@ -229,6 +220,44 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             denied = self._deny("delete", "pods", ns)
             return denied or self._delete_pod(ns, name)
         return 405, status_body(405, "MethodNotAllowed", method)
+
+    def _disruption_refused(self, ns: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """The eviction API's judgement: several budgets over one pod is a 500; one budget
+        allows the eviction while the pods it counts healthy (ready, not terminating) stay at
+        or above what it demands (``minAvailable``, or the pods it selects less
+        ``maxUnavailable``; percentages of those pods, rounded up)."""
+        labels = pod["metadata"].get("labels", {})
+        budgets = [
+            b for (bns, _), b in sorted(self.pdbs.items()) if bns == ns and selects(b["selector"], labels)
+        ]
+        if len(budgets) > 1:
+            return 500, status_body(
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, "
+                "which the eviction subresource does not support.",
+            )
+        if not budgets:
+            return None
+        budget = budgets[0]
+        counted = [
+            p
+            for (pns, _), p in self.pods.items()
+            if pns == ns and selects(budget["selector"], p["metadata"].get("labels", {}))
+        ]
+        healthy = sum(1 for p in counted if _healthy(p))
+        if budget.get("minAvailable") is not None:
+            demanded = _of(budget["minAvailable"], len(counted))
+        else:
+            demanded = len(counted) - _of(budget["maxUnavailable"], len(counted))
+        if healthy - (1 if _healthy(pod) else 0) >= demanded:
+            return None
+        return 429, status_body(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget "
+            f"{budget['name']} needs {demanded} healthy pods and has {healthy} currently",
+        )
 
     def _create_pod(self, ns: str, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """A created pod is Pending for ``pod_start_s`` (scheduling, image pull), then runs. An
@@ -462,3 +491,17 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
+
+
+def _healthy(pod: dict[str, Any]) -> bool:
+    """What a budget counts: a ready pod that is not being deleted."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return ready and not pod["metadata"].get("deletionTimestamp")
+
+
+def _of(value: int | str, total: int) -> int:
+    """A budget's number: as given, or a percentage of ``total`` rounded up."""
+    if isinstance(value, str) and value.endswith("%"):
+        return -(-int(value[:-1]) * total // 100)
+    return int(value)

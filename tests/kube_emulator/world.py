@@ -246,9 +246,23 @@ class World:
                 "status": {"currentReplicas": current, "desiredReplicas": desired},
             }
 
-    def add_pdb(self, ns: str, name: str, selector: dict[str, str], min_available: int) -> None:
+    def add_pdb(
+        self,
+        ns: str,
+        name: str,
+        selector: dict[str, str],
+        min_available: int | str | None = None,
+        *,
+        max_unavailable: int | str | None = None,
+    ) -> None:
+        """A PodDisruptionBudget: ``min_available`` or ``max_unavailable``, a count or "N%"."""
         with self.lock:
-            self.pdbs[(ns, name)] = {"selector": selector, "minAvailable": min_available}
+            self.pdbs[(ns, name)] = {
+                "name": name,
+                "selector": {"matchLabels": selector},
+                "minAvailable": min_available,
+                "maxUnavailable": max_unavailable,
+            }
 
     def _reconcile(self, ns: str, name: str) -> None:
         """The ReplicaSet controller, synchronously: as many pods as the spec asks."""
