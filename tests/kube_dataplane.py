@@ -25,6 +25,8 @@ from typing import Any
 
 from tests.kube_emulator import Emulator
 
+HEALTH_CHECK_IP = "192.0.2.53"  # the traffic manager's health checker, outside the clusters (data only)
+
 
 class GlobalEntry:
     def __init__(
@@ -44,13 +46,17 @@ class GlobalEntry:
         return len(self.served) / window
 
     def _check(self) -> bool:
+        """A health check from outside, as the traffic manager sends it: through the CNI's
+        judgement of its own source address, to a router the Service would route to (ready,
+        not Terminating: endpoints drop a pod as soon as its deletion starts)."""
         with self.emu.lock:
             pods = [
                 p
-                for (pns, _), p in self.emu.pods.items()
-                if pns == self.ns and p["metadata"].get("labels", {}).get("app") == self.router
+                for p in self.emu.active()
+                if p["metadata"]["namespace"] == self.ns
+                and p["metadata"].get("labels", {}).get("app") == self.router
             ]
-            return any(self.emu.reachable_from_outside(p) for p in pods)
+            return any(self.emu.reachable_from_outside(p, src_ip=HEALTH_CHECK_IP) for p in pods)
 
     def _health_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):

@@ -146,7 +146,8 @@ def test_isolating_a_service_cuts_its_ingress_and_egress(emu, plat):
         assert spec["podSelector"]["matchLabels"] == {"app": "gateway"}
         assert spec["policyTypes"] == ["Ingress", "Egress"] and spec["ingress"] == spec["egress"] == []
         assert not admits(emu, "router", "gateway") and not admits(emu, "inventory", "gateway")
-    assert ours(emu) == [] and admits(emu, "router", "gateway")
+        assert not admits(emu, "gateway", "inventory") and not admits(emu, "gateway", "router")  # egress
+    assert ours(emu) == [] and admits(emu, "router", "gateway") and admits(emu, "gateway", "inventory")
 
 
 def test_a_cni_that_ignores_policies_fails_the_partition_loudly_and_leaves_nothing(emu, plat):
@@ -280,7 +281,7 @@ def test_master_volumes_and_unknown_volumes_say_why(emu, plat):
 
 def test_kill_service_scales_the_named_deployment_to_zero_and_back(emu, plat):
     with kill_service(plat, "east-router"):
-        assert not [p for p in emu.pods.values() if p["metadata"]["labels"].get("app") == "router"]
+        assert not [p for p in emu.active() if p["metadata"]["labels"].get("app") == "router"]
     assert len([p for p in emu.pods.values() if p["metadata"]["labels"].get("app") == "router"]) == 2
 
 
@@ -425,3 +426,84 @@ def test_each_cluster_is_an_api_server_of_its_own(tmp_path):
         assert east.writes() == []
         assert plat.capacity("west").figures["allocatable_mcpu"] == 16000
         assert plat.capacity("east").figures["allocatable_mcpu"] == 4000
+
+
+def user_policy(emu, name, spec):
+    """A NetworkPolicy the cluster's owners keep in the namespace (not the framework's)."""
+    emu.objects[("networkpolicies", "chaos", name)] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "chaos", "labels": {}},
+        "spec": spec,
+    }
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        # hardened namespaces deny egress by default: the probe pods cannot connect to anything
+        {"podSelector": {}, "policyTypes": ["Egress"], "egress": []},
+        # inventory admits the gateways on its metrics port only, not the port the topology names
+        {
+            "podSelector": {"matchLabels": {"app": "inventory"}},
+            "ingress": [{"ports": [{"port": 9090}]}],
+        },
+        # inventory admits only an address block (a load balancer), no pod
+        {
+            "podSelector": {"matchLabels": {"app": "inventory"}},
+            "ingress": [{"from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}],
+        },
+    ],
+    ids=["default-deny-egress", "another-port", "ip-block-only"],
+)
+def test_policies_already_in_place_that_stop_the_probes_refuse_the_partition_before_any_cut(emu, plat, spec):
+    """With the owners' policies the probes cannot connect even before the cut: a cut that
+    cannot be seen to take effect is refused, not reported."""
+    user_policy(emu, "owners", spec)
+    with (
+        pytest.raises(PlatformError, match="do not connect even before the partition"),
+        partition(plat, ["east-gw"], ["east-inv"]),
+    ):
+        pass
+    assert ours(emu) == ["owners"] and plat.ctx.journal.entries() == []  # no policy or probe of ours
+
+
+def test_a_policy_in_place_that_still_admits_the_other_side_makes_the_cut_not_in_effect(emu, plat):
+    """Policies add up: the owners' rule admitting the namespace's pods and an address block
+    still admits the gateways after ours is in place, so the cut is not in effect, loudly."""
+    user_policy(
+        emu,
+        "owners",
+        {
+            "podSelector": {"matchLabels": {"app": "inventory"}},
+            "ingress": [
+                {"from": [{"podSelector": {}}, {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}
+            ],
+        },
+    )
+    fault = partition(plat, ["east-gw"], ["east-inv"])
+    fault.enforce_within = 1.0
+    with pytest.raises(FaultNotInEffect, match="another policy admits this traffic"), fault:
+        pass
+    assert ours(emu) == ["owners"] and plat.ctx.journal.entries() == []
+
+
+def test_traffic_from_outside_is_judged_by_address_blocks(emu):
+    router = pod_of(emu, "router")
+    user_policy(
+        emu,
+        "lb-only",
+        {
+            "podSelector": {"matchLabels": {"app": "router"}},
+            "ingress": [
+                {
+                    "from": [{"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}],
+                    "ports": [{"port": 80}],
+                }
+            ],
+        },
+    )
+    assert emu.reachable_from_outside(router, src_ip="192.0.2.10")
+    assert not emu.reachable_from_outside(router, src_ip="192.0.2.200")  # excepted
+    assert not emu.reachable_from_outside(router, src_ip="192.0.2.10", port=443)  # another port
+    assert not admits(emu, "gateway", "router")  # pods are not in the block

@@ -141,7 +141,7 @@ def test_eviction_honours_the_disruption_budget(cluster, emu, ctx):
 def test_scale_to_zero_and_back(cluster, emu, ctx):
     with ScaleDeployment(ctx, cluster, "shop", "gateway", SHOP) as fault:
         assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 0
-        assert not [p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]
+        assert not emu.active({"app": "gateway"})  # the rest Terminating
         assert fault.describe() == "scale deployment shop/gateway on east to 0 (from 3)"
     assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 3
     assert len([p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]) == 3
@@ -198,7 +198,7 @@ def test_a_refusal_in_one_api_group_names_that_group(cluster, emu):
 
 
 def _gateway_uids(emu):
-    return {p["metadata"]["uid"] for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}}
+    return {p["metadata"]["uid"] for p in emu.active({"app": "gateway"})}
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_evictions_are_judged_before_any_is_made(cluster, emu, ctx):
     emu.add_pdb("shop", "gateway", {"app": "gateway"}, max_unavailable=1)
     emu.add_pdb("shop", "inventory", {"app": "inventory"}, min_available=1)
     emu.scale("shop", "gateway", 1)  # the two targets: one gateway, one inventory
-    before = {p["metadata"]["uid"] for p in emu.pods.values()}
+    before = {p["metadata"]["uid"] for p in emu.active()}
     for seed in range(4):  # either order of the two targets
         ctx.rng.seed(seed)
         with (
@@ -247,7 +247,7 @@ def test_evictions_are_judged_before_any_is_made(cluster, emu, ctx):
             KillPods(ctx, cluster, "shop", SHOP, labels="app in (gateway, inventory)", count=2, evict=True),
         ):
             pass
-    assert {p["metadata"]["uid"] for p in emu.pods.values()} == before
+    assert {p["metadata"]["uid"] for p in emu.active()} == before
 
 
 def test_a_pod_under_two_budgets_is_refused_saying_how_to_fix_it(cluster, emu, ctx):
@@ -260,3 +260,47 @@ def test_a_pod_under_two_budgets_is_refused_saying_how_to_fix_it(cluster, emu, c
     ):
         pass
     assert _gateway_uids(emu) == before and ctx.journal.entries() == []
+
+
+def _owned_pod(ctx, cluster, name, *, grace, finalizers=()):
+    from chaos.kube.masters import managed_metadata
+    from chaos.kube.objects import Owned, create_journaled
+
+    owned = Owned(ctx)
+    meta = managed_metadata(name, 60, {"chaos.io/role": "claim-fill"})
+    meta["finalizers"] = list(finalizers)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+    }
+    create_journaled(owned, cluster, "Pod", "shop", body, grace=grace)
+    return owned
+
+
+def test_releasing_a_pod_ends_when_it_is_gone_not_when_it_starts_terminating(cluster, emu, ctx):
+    """A pod keeps running through its grace period (a fill pod keeps filling, a Locust pod
+    keeps loading): the revert is over when the pod is gone."""
+    emu.terminating_s = 0.5
+    owned = _owned_pod(ctx, cluster, "chaos-fill-1", grace=30)
+    assert ("shop", "chaos-fill-1") in emu.pods
+    owned.release()
+    assert ("shop", "chaos-fill-1") not in emu.pods  # not Terminating: gone
+    assert ctx.journal.entries() == []
+
+
+def test_a_pod_held_by_a_finalizer_is_reported_and_left_for_recover(cluster, emu, ctx):
+    from chaos import RollbackError
+
+    owned = _owned_pod(ctx, cluster, "chaos-fill-2", grace=0, finalizers=["example.com/backup"])
+    with pytest.raises(
+        RollbackError, match=r"still there after 10 s: its finalizers \['example.com/backup'\] hold"
+    ):
+        owned.release()
+    assert emu.pods[("shop", "chaos-fill-2")]["metadata"]["deletionTimestamp"]
+    [entry] = ctx.journal.entries()  # kept for the next attempt
+    emu.finalize("shop", "chaos-fill-2")  # the finalizer's controller did its work
+    report = recover(ctx.journal, include_live=True)
+    assert [e.id for e in report.undone] == [entry.id]
+    assert ("shop", "chaos-fill-2") not in emu.pods and ctx.journal.entries() == []

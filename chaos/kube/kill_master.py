@@ -10,7 +10,6 @@ them."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import Any
 
@@ -18,9 +17,10 @@ from chaos.context import RunContext
 from chaos.errors import PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, not_in_effect
 from chaos.journal import register_undo
-from chaos.kube.connect import NotFound, locator, reconnect
+from chaos.kube.connect import locator, reconnect
 from chaos.kube.etcd_status import container_identity
 from chaos.kube.masters import KubeMasters, managed_metadata
+from chaos.kube.objects import await_gone, delete
 from chaos.kube.targets import BlastRadius
 from chaos.platform import pick_member
 from chaos.wait import WaitTimeout, wait_until
@@ -33,16 +33,9 @@ ACTUATOR_IMAGE = "busybox:1.36"
 @register_undo(ACTUATOR)
 def _delete_actuator(undo: dict[str, Any]) -> None:
     cluster = reconnect(undo)
-    # already gone (an earlier undo or the reaper) is fine
-    with contextlib.suppress(NotFound):
-        cluster.call(
-            "delete",
-            "pods",
-            undo["namespace"],
-            cluster.core.delete_namespaced_pod,
-            undo["name"],
-            undo["namespace"],
-        )
+    # already gone (an earlier undo or the reaper) is fine; otherwise the revert ends when it is
+    if delete(cluster, "Pod", undo["namespace"], undo["name"]):
+        await_gone(cluster, "Pod", undo["namespace"], undo["name"], grace=None)
 
 
 @register_undo(MEMBER_KILLED)

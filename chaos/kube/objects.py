@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chaos.context import RunContext
-from chaos.errors import RollbackError
+from chaos.errors import PlatformError, RollbackError
 from chaos.journal import Entry, register_undo, undo_steps
 from chaos.kube.connect import Cluster, NotFound, locator, reconnect
 from chaos.kube.masters import MANAGED
+from chaos.wait import WaitTimeout, wait_until
 
 DELETE = "kube.object.delete"
 
@@ -105,10 +106,41 @@ def list_managed(cluster: Cluster, kind_name: str, namespace: str) -> list[dict[
     return [{"name": o.metadata.name, "annotations": o.metadata.annotations or {}} for o in listed.items]
 
 
+def await_gone(cluster: Cluster, kind_name: str, namespace: str, name: str, *, grace: int | None) -> None:
+    """Wait until a deleted object is gone, not merely Terminating: a pod keeps running (and
+    serving, loading, filling) through its grace period, and a finalizer can hold any object.
+    Waits the grace period (30 s when not given) and 10 s more, then says what holds it."""
+    seen: dict[str, Any] = {}
+
+    def gone() -> bool:
+        try:
+            seen["obj"] = get(cluster, kind_name, namespace, name)
+        except NotFound:
+            return True
+        return False
+
+    within = (30 if grace is None else grace) + 10.0
+    try:
+        wait_until(gone, timeout=within, interval=0.1, what=f"{kind_name} {namespace}/{name} to be gone")
+    except WaitTimeout as exc:
+        obj = seen.get("obj")
+        meta = obj.get("metadata", {}) if isinstance(obj, dict) else getattr(obj, "metadata", None)
+        finalizers = (
+            meta.get("finalizers") if isinstance(meta, dict) else getattr(meta, "finalizers", None)
+        ) or []
+        held = f"its finalizers {finalizers} hold it" if finalizers else "it is still Terminating"
+        raise PlatformError(
+            f"{kind_name} {namespace}/{name} on {cluster.role} was deleted but is still there after "
+            f"{within:g} s: {held}; its journal entry stays, so `chaos recover` tries again"
+        ) from exc
+
+
 @register_undo(DELETE)
 def _delete(undo: dict[str, Any]) -> None:
     cluster = reconnect(undo)
-    delete(cluster, undo["kind"], undo["namespace"], undo["name"], grace=undo.get("grace"))
+    kind, ns, name, grace = undo["kind"], undo["namespace"], undo["name"], undo.get("grace")
+    if delete(cluster, kind, ns, name, grace=grace) and kind == "Pod":
+        await_gone(cluster, kind, ns, name, grace=grace)
 
 
 class Journaling(Protocol):

@@ -150,6 +150,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 for (pns, name), pod in sorted(self.pods.items())
                 if pns in (sel.get("namespaces") or [])
                 and (pod.get("status") or {}).get("phase") == "Running"
+                and not pod["metadata"].get("deletionTimestamp")
                 and matches_labels(pod["metadata"].get("labels", {}), wanted)
             ]
             obj["status"] = {
@@ -218,7 +219,10 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             return denied or (200, pod)
         if method == "DELETE":
             denied = self._deny("delete", "pods", ns)
-            return denied or self._delete_pod(ns, name)
+            grace = query.get("gracePeriodSeconds")
+            if grace is None and body:  # DeleteOptions in the body, as some clients send them
+                grace = json.loads(body).get("gracePeriodSeconds")
+            return denied or self._delete_pod(ns, name, None if grace is None else int(grace))
         return 405, status_body(405, "MethodNotAllowed", method)
 
     def _disruption_refused(self, ns: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
@@ -243,7 +247,9 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         counted = [
             p
             for (pns, _), p in self.pods.items()
-            if pns == ns and selects(budget["selector"], p["metadata"].get("labels", {}))
+            if pns == ns
+            and selects(budget["selector"], p["metadata"].get("labels", {}))
+            and not p["metadata"].get("deletionTimestamp")  # on its way out: no longer expected
         ]
         healthy = sum(1 for p in counted if _healthy(p))
         if budget.get("minAvailable") is not None:
@@ -284,7 +290,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             obj = self.pods.get((ns, name))
             if obj is None or obj["metadata"]["uid"] != uid:
                 return  # deleted before it started
-            obj["status"] = {"phase": "Running"}
+            obj["status"] = {"phase": "Running", "podIP": self._next_ip()}
             meta = obj["metadata"]
             if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
                 node = obj.get("spec", {}).get("nodeName", "")
@@ -319,15 +325,74 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         with self.changed:
             self.changed.notify_all()
 
-    def _delete_pod(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
-        pod = self.pods.pop((ns, name))
+    def _delete_pod(self, ns: str, name: str, grace: int | None = None) -> tuple[int, dict[str, Any]]:
+        """A pod deleted with a grace period is Terminating (``deletionTimestamp`` set, still
+        listed) for that long, capped at ``terminating_s``, and then gone unless finalizers
+        hold it; with grace 0 and no finalizer it is gone at once. Its controller replaces it
+        from the moment it is Terminating, after ``controller_s``."""
+        pod = self.pods[(ns, name)]
+        meta = pod["metadata"]
+        if grace is None:
+            grace = int(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+        first = not meta.get("deletionTimestamp")
+        if first:
+            self._event(ns, "Pod", name, "Killing", f"Stopping container {name}")
+        if grace == 0 and not meta.get("finalizers"):
+            self._gone(ns, name, meta["uid"])
+        elif first:
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+            meta["deletionGracePeriodSeconds"] = grace
+            meta["resourceVersion"] = str(next(self._rv))
+            when = min(float(grace), self.terminating_s)
+            threading.Timer(when, self._terminated, (ns, name, meta["uid"])).start()
+        owner = (meta.get("ownerReferences") or [{}])[0].get("uid")
+        if first and owner and (ns, owner) in self.deployments:
+            self._reconcile_later(ns, owner)
+        return 200, pod
+
+    def _terminated(self, ns: str, name: str, uid: str) -> None:
+        """The grace period is over: the container is stopped; the object goes once no
+        finalizer holds it."""
+        with self.lock:
+            pod = self.pods.get((ns, name))
+            if pod is None or pod["metadata"]["uid"] != uid:
+                return
+            if (ns, name) in self.procs:
+                _stop(self.procs[(ns, name)])
+            pod["status"]["phase"] = "Succeeded"
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            pod["metadata"]["terminated"] = True
+            if not pod["metadata"].get("finalizers"):
+                self._gone(ns, name, uid)
+
+    def _gone(self, ns: str, name: str, uid: str) -> None:
+        pod = self.pods.get((ns, name))
+        if pod is None or pod["metadata"]["uid"] != uid:
+            return
+        del self.pods[(ns, name)]
         if (ns, name) in self.procs:
             _stop(self.procs[(ns, name)])  # the kubelet stops the container
-        self._event(ns, "Pod", name, "Killing", f"Stopping container {name}")
-        owner = pod["metadata"].get("ownerReferences", [{}])[0].get("uid")
-        if owner and (ns, owner) in self.deployments:
-            self._reconcile(ns, owner)
-        return 200, pod
+        with self.changed:
+            self.changed.notify_all()
+
+    def active(self, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Pods not being deleted (what a controller counts), with exactly ``labels`` if given."""
+        with self.lock:
+            return [
+                p
+                for p in self.pods.values()
+                if not p["metadata"].get("deletionTimestamp")
+                and (labels is None or p["metadata"].get("labels") == labels)
+            ]
+
+    def finalize(self, ns: str, name: str) -> None:
+        """What a finalizer's controller does when its work is done: remove its finalizers; a
+        pod whose deletion was asked and whose grace period is over is then gone."""
+        with self.lock:
+            pod = self.pods[(ns, name)]
+            pod["metadata"]["finalizers"] = []
+            if pod["metadata"].get("terminated"):
+                self._gone(ns, name, pod["metadata"]["uid"])
 
     def _deployments(self, method: str, ns: str, rest: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
         if not rest:
@@ -346,7 +411,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 patch = json.loads(body or b"{}")
                 dep["spec"]["replicas"] = int(patch.get("spec", {}).get("replicas", dep["spec"]["replicas"]))
                 dep["metadata"]["resourceVersion"] = str(next(self._rv))
-                self._reconcile(ns, rest[0])
+                self._reconcile_later(ns, rest[0])
             return 200, {
                 "apiVersion": "autoscaling/v1",
                 "kind": "Scale",

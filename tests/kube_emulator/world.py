@@ -36,6 +36,8 @@ class World:
         self.ready_delay = 0.0  # seconds a deployment's new replicas take to become ready
         self.pod_start_s = 0.3  # seconds a created pod is Pending (scheduling, image pull)
         self.stuck_terminating = False
+        self.terminating_s = 0.3  # the longest a deleted pod stays Terminating (its grace, capped)
+        self.controller_s = 0.05  # how long the ReplicaSet controller takes to act on a change
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
@@ -264,18 +266,35 @@ class World:
                 "maxUnavailable": max_unavailable,
             }
 
+    def _reconcile_later(self, ns: str, name: str) -> None:
+        """The ReplicaSet controller acts on a change asynchronously, as a real one does from
+        its watch: ``controller_s`` later."""
+        if self.controller_s <= 0:
+            self._reconcile(ns, name)
+            return
+
+        def act() -> None:
+            with self.lock:
+                if (ns, name) in self.deployments:
+                    self._reconcile(ns, name)
+
+        threading.Timer(self.controller_s, act).start()
+
     def _reconcile(self, ns: str, name: str) -> None:
-        """The ReplicaSet controller, synchronously: as many pods as the spec asks."""
+        """The ReplicaSet controller: as many active pods (not Terminating) as the spec asks;
+        the surplus is deleted with its grace period."""
         dep = self.deployments[(ns, name)]
         labels = dep["spec"]["selector"]["matchLabels"]
         mine = sorted(
             k
             for k, p in self.pods.items()
-            if p["metadata"].get("ownerReferences", [{}])[0].get("uid") == name and k[0] == ns
+            if (p["metadata"].get("ownerReferences") or [{}])[0].get("uid") == name
+            and k[0] == ns
+            and not p["metadata"].get("deletionTimestamp")
         )
         want = dep["spec"]["replicas"]
         for key in mine[want:]:
-            del self.pods[key]
+            self._delete_pod(*key)  # type: ignore[attr-defined]  # the Emulator's
         for _ in range(want - len(mine)):
             pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
             self.add_pod(ns, pod_name, labels, owner=name, **self.pod_specs.get((ns, name), {}))
