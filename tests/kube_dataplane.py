@@ -30,10 +30,22 @@ HEALTH_CHECK_IP = "192.0.2.53"  # the traffic manager's health checker, outside 
 
 class GlobalEntry:
     def __init__(
-        self, emu: Emulator, *, router: str = "router", ns: str = "chaos", fragile: bool = False
+        self,
+        emu: Emulator,
+        *,
+        west: Emulator | None = None,
+        router: str = "router",
+        west_router: str = "router-west",
+        ns: str = "chaos",
+        fragile: bool = False,
     ) -> None:
-        self.emu, self.router, self.ns, self.fragile = emu, router, ns, fragile
+        """Sends the entry's traffic to east while east's routers pass its health check, else
+        to west while west's do (``west``: the west cluster's own API server; without it west
+        is taken to serve), else answers 503. ``fragile``: no health checks, east always."""
+        self.emu, self.west, self.router, self.west_router = emu, west, router, west_router
+        self.ns, self.fragile = ns, fragile
         self.east_healthy = True
+        self.west_healthy = True
         self.checks = 0
         self.served: deque[float] = deque()  # when each request was answered (monotonic)
         self._stop = threading.Event()
@@ -45,23 +57,25 @@ class GlobalEntry:
             self.served.popleft()
         return len(self.served) / window
 
-    def _check(self) -> bool:
-        """A health check from outside, as the traffic manager sends it: through the CNI's
-        judgement of its own source address, to a router the Service would route to (ready,
-        not Terminating: endpoints drop a pod as soon as its deletion starts)."""
-        with self.emu.lock:
+    def _check(self, emu: Emulator, router: str) -> bool:
+        """A health check from outside, as the traffic manager sends it: through the cluster's
+        CNI judging its source address, to a router the Service would route to (ready, not
+        Terminating: endpoints drop a pod as soon as its deletion starts)."""
+        with emu.lock:
             pods = [
                 p
-                for p in self.emu.active()
+                for p in emu.active()
                 if p["metadata"]["namespace"] == self.ns
-                and p["metadata"].get("labels", {}).get("app") == self.router
+                and p["metadata"].get("labels", {}).get("app") == router
             ]
-            return any(self.emu.reachable_from_outside(p, src_ip=HEALTH_CHECK_IP) for p in pods)
+            return any(emu.reachable_from_outside(p, src_ip=HEALTH_CHECK_IP) for p in pods)
 
     def _health_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.checks += 1
-            self.east_healthy = True if self.fragile else self._check()
+            self.east_healthy = True if self.fragile else self._check(self.emu, self.router)
+            if self.west is not None:
+                self.west_healthy = self._check(self.west, self.west_router)
 
     @contextmanager
     def serving(self, interval: float = 0.25) -> Iterator[str]:
@@ -71,9 +85,13 @@ class GlobalEntry:
             def _do(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                entry.served.append(time.monotonic())
-                body = json.dumps({"cluster": "east" if entry.east_healthy else "west"}).encode()
-                self.send_response(200)
+                cluster = "east" if entry.east_healthy else "west" if entry.west_healthy else ""
+                if cluster:
+                    entry.served.append(time.monotonic())
+                body = json.dumps(
+                    {"cluster": cluster} if cluster else {"error": "no healthy cluster"}
+                ).encode()
+                self.send_response(200 if cluster else 503)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

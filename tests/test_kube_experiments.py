@@ -52,8 +52,16 @@ def emu():
 
 
 @pytest.fixture
-def kubeconfig(emu, tmp_path):
-    with emu.serving(tmp_path) as path:
+def west():
+    """The west cluster: an API server of its own, whose routers take the traffic east loses."""
+    w = Emulator()
+    w.add_deployment("chaos", "router-west", 2, {"app": "router-west"}, port=80)
+    return w
+
+
+@pytest.fixture
+def kubeconfig(emu, west, tmp_path):
+    with emu.serving(tmp_path, west=west) as path:
         yield path
 
 
@@ -107,10 +115,10 @@ def test_a_distributed_load_runs_as_pods_and_reports_into_the_timeline(emu, kube
 
 
 def test_a_gtm_without_health_checks_and_an_autoscaler_without_room_fail_their_experiments(
-    emu, kubeconfig, tmp_path
+    emu, west, kubeconfig, tmp_path
 ):
     """The negative controls on kube: each verdict must be able to fail."""
-    gtm = GlobalEntry(emu, fragile=True)
+    gtm = GlobalEntry(emu, west=west, fragile=True)
     with gtm.serving() as entry, RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=2) as hpa:
         out = run_experiments(
             "experiments/test_cross_cluster_failover.py::test_traffic_fails_over_to_west_and_back[kill] "
@@ -128,13 +136,14 @@ def test_a_gtm_without_health_checks_and_an_autoscaler_without_room_fail_their_e
     assert [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []  # nothing else left
 
 
-def test_every_experiment_runs_or_skips_saying_why(emu, kubeconfig, tmp_path):
+def test_every_experiment_runs_or_skips_saying_why(emu, west, kubeconfig, tmp_path):
     """The whole experiments/ directory, unchanged: HA through the actuator pod, failover
     through a NetworkPolicy partition and a scaled-down router, scale-out into the reserve, with
     Locust as pods; the rest skip with the reason the emulator cannot stand in for them. The
     storage experiments run one mode each (every mode skips for the same reason); the exploring
-    one draws kills only (etcd members on the host network cannot be partitioned by policy)."""
-    gtm = GlobalEntry(emu)
+    one draws kills only (etcd members on the host network cannot be partitioned by policy).
+    East and west are two API servers: the traffic manager fails over to west's own routers."""
+    gtm = GlobalEntry(emu, west=west)
     with gtm.serving() as entry, RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=6):
         out = run_experiments(
             "experiments",
