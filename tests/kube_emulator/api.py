@@ -290,7 +290,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             obj = self.pods.get((ns, name))
             if obj is None or obj["metadata"]["uid"] != uid:
                 return  # deleted before it started
-            obj["status"] = {"phase": "Running", "podIP": self._next_ip()}
+            ready = [{"type": "Ready", "status": "True"}]  # no readiness probe: ready once running
+            obj["status"] = {"phase": "Running", "podIP": self._next_ip(), "conditions": ready}
             meta = obj["metadata"]
             if meta.get("labels", {}).get("chaos.io/actuator") == "etcd-kill":
                 node = obj.get("spec", {}).get("nodeName", "")
