@@ -12,7 +12,15 @@ from chaos.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., object])
 
-PROPERTIES = ("HA", "circuit breaking", "failover", "scale-out", "durability", "steady state")
+PROPERTIES = (
+    "HA",
+    "circuit breaking",
+    "failover",
+    "scale-out",
+    "durability",
+    "overload protection",
+    "steady state",
+)
 
 # weakness -> the labels of the checks it must turn red ("writes lost (acknowledged) [all]")
 Controls = Mapping[str, Sequence[str]]

@@ -147,6 +147,15 @@ CATALOGUE: tuple[Weakness, ...] = (
         "inventory, so the breaker never opens",
         {"breaker": False},
     ),
+    # -- retries ----------------------------------------------------------------------------------
+    Weakness(
+        "retry-storm",
+        "retries",
+        "retries add little to the load on a slow dependency",
+        "gateways retry a failed catalogue read at once, up to five times, with no budget: when "
+        "inventory slows down each read becomes six, and the catalogue waits for all of them",
+        {"gateway_retries": "unbounded"},
+    ),
     # -- autoscaler and reserve -----------------------------------------------------------------
     Weakness(
         "slow-autoscaler",

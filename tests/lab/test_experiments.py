@@ -31,6 +31,7 @@ RESERVE = "experiments/test_reserved_capacity.py"
 STEADY = "experiments/test_steady_state.py"
 PARTITION = "experiments/test_master_partition.py"
 EXPLORE = "experiments/test_explore_masters.py"
+RETRIES = "experiments/test_retry_storm.py"
 # the shortest exploration: one schedule (hypothesis starts with the simplest, a leader kill),
 # and whatever shrinking 15 s allows (CI time)
 EXPLORE_ARGS = ("--chaos-explore-examples", "1", "--chaos-explore-budget", "15s")
@@ -51,6 +52,7 @@ LABS = {
         "slow-autoscaler": RESERVE,
         "acks-failed-writes": f"{INVENTORY}[full]",
         "slow-gateway": STEADY,
+        "retry-storm": RETRIES,
     },
     # the write path's experiments only: every other experiment has its control in the first lab
     "masters behind a write-back cache": {

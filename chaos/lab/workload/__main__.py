@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chaos.lab.profiles import INVENTORY_FLAWS
+from chaos.lab.profiles import INVENTORY_FLAWS, RETRIES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     gw.add_argument("--reset-s", type=float, default=3.0, help="seconds the breaker stays open (default 3)")
     gw.add_argument("--flaw", choices=("slow", "flaky", "no-metrics"), default="", help="a gray failure")
     gw.add_argument("--cold", choices=("slow", "fail"), default="", help="start cold (a cold reserve)")
+    gw.add_argument(
+        "--retries",
+        choices=RETRIES,
+        default="budget",
+        help="catalogue reads of inventory: retried out of a 10%% budget with backoff (default), or "
+        "up to five times at once",
+    )
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
     inv.add_argument("--state-file", type=Path, help="what must outlive a restart (off the data volume)")
@@ -50,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
             reset_s=args.reset_s,
             flaw=args.flaw,
             cold=args.cold,
+            retries=args.retries,
         )
     else:
         app = inventory.build(args.data_dir, args.replica, flaws=tuple(args.flaw), state_file=args.state_file)

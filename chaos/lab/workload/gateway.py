@@ -1,5 +1,7 @@
 """Gateway: takes orders, reserves stock at inventory through a circuit breaker (with a
-fallback), and persists each order in the etcd masters before acknowledging it.
+fallback), and persists each order in the etcd masters before acknowledging it. Serves the
+catalogue (stock read from inventory, retried out of a retry budget, the last known stock when
+inventory does not answer).
 
 Its defects for the lab's weaknesses are options, off by default: no breaker, no fallback, a
 long timeout, a breaker that stays open; a gray failure its health check does not see
@@ -32,6 +34,31 @@ SLOW_FLAW_S = 0.5  # a gray failure: every answer this much late, the health che
 FLAKY_FLAW_SHARE = 0.3  # of page requests (GET /) only: orders stay healthy
 WARMUP_S = 10.0  # a replica taken from a cold reserve is slow or unready this long
 COLD_EXTRA_S = 0.8
+RETRY_RATIO = 0.1  # with a budget: retries add at most this share to the first attempts
+RETRY_CAP = 5.0  # retries a quiet gateway may have saved up
+RETRY_BACKOFF_S = (0.02, 0.06)  # jittered, so callers that failed together do not retry together
+UNBOUNDED_TRIES = 6  # the storm: every failed read tried again at once, up to five times
+
+
+class RetryBudget:
+    """Retries paid for out of a budget (gRPC's retry throttling, Finagle's retry budgets):
+    each first attempt earns ``ratio`` of a retry, up to ``cap``, and a retry spends one. However
+    the dependency fails, retries add at most ``ratio`` to the load sent to it."""
+
+    def __init__(self, ratio: float = RETRY_RATIO, cap: float = RETRY_CAP) -> None:
+        self.ratio, self.cap, self.tokens = ratio, cap, cap
+        self._lock = threading.Lock()
+
+    def earn(self) -> None:
+        with self._lock:
+            self.tokens = min(self.cap, self.tokens + self.ratio)
+
+    def spend(self) -> bool:
+        with self._lock:
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
 
 
 class Warmup:
@@ -74,6 +101,7 @@ def build(
     reset_s: float = RESET_S,
     flaw: str = "",
     cold: str = "",
+    retries: str = "budget",
 ) -> App:
     app = App("gateway")
     reg = app.metrics.registry
@@ -94,6 +122,15 @@ def build(
     me = {"cluster": cluster, "replica": replica}
     warmup = Warmup(cold)
     dice = random.Random(replica)  # the flaky flaw fails the same requests in every run
+    attempts = Counter(
+        "workload_upstream_attempts_total",
+        "Requests sent to a dependency, retries included",
+        ["service", "path"],
+        registry=reg,
+    )
+    budget = RetryBudget()
+    jitter = random.Random(f"{replica}-retries")
+    known: dict[str, Any] = {}  # sku -> the last stock inventory reported
 
     def reserve(sku: str, order: str) -> dict[str, Any]:
         resp = http.post(f"{inventory_url}/reserve", params={"sku": sku, "order": order})
@@ -119,6 +156,34 @@ def build(
 
     if flaw == "no-metrics":
         app.route("GET", "/metrics")(lambda _q, _b: json_response(500, {"error": "metrics broken"}))
+
+    def read_stock(sku: str) -> Any:
+        """One read of inventory's stock; raises when it does not answer in time or well. A
+        read waits half as long as a reservation: a stale catalogue beats a slow one."""
+        attempts.labels("gateway", "/stock").inc()
+        resp = http.get(f"{inventory_url}/stock", params={"sku": sku}, timeout=inventory_timeout / 2)
+        resp.raise_for_status()
+        return resp.json()["stock"]
+
+    @app.route("GET", "/catalog")
+    def catalog(q: dict[str, str], _b: bytes) -> Response:
+        gray()
+        sku = q.get("sku", "sku-1")
+        budget.earn()
+        tries = UNBOUNDED_TRIES if retries == "unbounded" else 2
+        for attempt in range(tries):
+            if attempt and retries == "budget":
+                if not budget.spend():
+                    break
+                time.sleep(jitter.uniform(*RETRY_BACKOFF_S))
+            try:
+                known[sku] = read_stock(sku)
+            except (httpx.HTTPError, ValueError, KeyError):
+                continue
+            return json_response(200, {"sku": sku, "stock": known[sku], "stale": False, **me})
+        if sku in known:  # inventory did not answer: the last stock it reported, said to be stale
+            return json_response(200, {"sku": sku, "stock": known[sku], "stale": True, **me})
+        return json_response(503, {"error": "inventory did not answer and no stock is known yet", **me})
 
     @app.route("POST", "/orders")
     def order(q: dict[str, str], _b: bytes) -> Response:

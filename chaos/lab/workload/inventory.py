@@ -93,7 +93,9 @@ class Inventory:
         self.state_file = state_file
         self._lock = threading.Lock()  # the in-memory state: held for microseconds
         self._ledger_lock = threading.Lock()  # the ledger file: held through a slow disk
-        self._orders = _parse(self.ledger_path.read_text()) if self.ledger_path.exists() else {}
+        # a new inventory starts with an empty ledger on its volume: a reader never finds it missing
+        self.ledger_path.touch(exist_ok=True)
+        self._orders = _parse(self.ledger_path.read_text())
         self._counts = _count(self._orders)
         self._buffer: list[bytes] = []  # memory-buffer: acknowledged, not yet on disk
         self._buffering_until = 0.0
