@@ -24,6 +24,7 @@ AMPLIFICATION = (
             "inventory load amplification max [during]",
             "catalogue p99 latency [during]",
         ],
+        "no-fallback": ["catalogue availability [during]"],  # no stale stock: the catalogue fails
     },
 )
 def test_retries_do_not_multiply_the_load_on_a_slow_dependency(

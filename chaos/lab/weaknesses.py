@@ -136,7 +136,8 @@ CATALOGUE: tuple[Weakness, ...] = (
         "no-fallback",
         "breaker",
         "callers are served a fallback while the dependency is down",
-        "a breaker without a fallback: with inventory failing, orders fail with 502",
+        "a breaker without a fallback: with inventory failing, orders fail with 502 and the "
+        "catalogue with 503 (no last known stock)",
         {"fallback": False},
     ),
     Weakness(
