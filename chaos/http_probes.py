@@ -21,16 +21,17 @@ class HTTPProbeError(Exception):
 
 
 def http_sampler(
-    url: str, *, method: str = "GET", timeout: float = 1.0, expect: int = 200
+    url: str, *, method: str = "GET", timeout: float = 1.0, expect: int | tuple[int, ...] = 200
 ) -> Callable[[], Any]:
-    """One request per sample; the sample is good when the status is ``expect``. Its value
-    is the decoded JSON body (or the status code for non-JSON answers)."""
+    """One request per sample; the sample is good when the status is ``expect`` (or one of
+    them). Its value is the decoded JSON body (or the status code for non-JSON answers)."""
     client = httpx.Client(timeout=timeout)
     shown = redact_url(url)  # errors become evidence: no password in them
+    good = (expect,) if isinstance(expect, int) else tuple(expect)
 
     def sample() -> Any:
         resp = client.request(method, url)
-        if resp.status_code != expect:
+        if resp.status_code not in good:
             raise HTTPProbeError(f"HTTP {resp.status_code} from {shown}")
         try:
             return resp.json()

@@ -76,13 +76,20 @@ class Steady:
         return leadership
 
     def http(
-        self, name: str, url: str, *, method: str = "GET", hz: float | None = None, timeout: float = 1.0
+        self,
+        name: str,
+        url: str,
+        *,
+        method: str = "GET",
+        hz: float | None = None,
+        timeout: float = 1.0,
+        expect: int | tuple[int, ...] = 200,
     ) -> Watched:
-        """Sample ``method url``: good when it answers 200 within ``timeout``; the sample's
-        value is the JSON body."""
+        """Sample ``method url``: good when it answers ``expect`` (a status, or several: a 429
+        that sheds load is an answer) within ``timeout``; the sample's value is the JSON body."""
         from chaos.http_probes import http_sampler
 
-        sampler = http_sampler(url, method=method, timeout=timeout)
+        sampler = http_sampler(url, method=method, timeout=timeout, expect=expect)
         return self.watch(name, sampler, hz=hz, timeout=timeout)
 
     def promql(

@@ -28,6 +28,7 @@ INVENTORY_FLAWS = (
 GATEWAY_FLAWS = ("slow", "flaky", "no-metrics")
 WARMUPS = ("", "slow", "fail")
 RETRIES = ("budget", "unbounded")  # how gateways retry catalogue reads (the workload's --retries)
+POOLS = ("bulkhead", "shared")  # how gateways share their capacity between request kinds
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Profile:
     breaker_reset_s: float = 3.0
     gateway_flaw: str = ""  # one gateway (east-gw1) misbehaves behind healthy health checks
     gateway_retries: str = "budget"  # catalogue reads: "budget" (10 %, backoff) or "unbounded"
+    gateway_pools: str = "bulkhead"  # recommendations in a bulkhead, shed when full; or "shared"
     # -- autoscaler and reserve --
     scale_out_after_s: float = 0.0  # load must stay high this long before scaling out
     scale_in_after_s: float = 5.0
@@ -96,6 +98,8 @@ class Profile:
             problems.append(f"unknown gateway flaw {self.gateway_flaw!r}")
         if self.gateway_retries not in RETRIES:
             problems.append(f"gateway_retries={self.gateway_retries!r}: use one of {', '.join(RETRIES)}")
+        if self.gateway_pools not in POOLS:
+            problems.append(f"gateway_pools={self.gateway_pools!r}: use one of {', '.join(POOLS)}")
         if self.reserve_warmup not in WARMUPS:
             problems.append(f"unknown reserve warm-up {self.reserve_warmup!r}")
         if problems:
@@ -129,9 +133,11 @@ PROFILES: dict[str, Profile] = {
         clusters=("east",),
         breaker=False,
         description="1 etcd master, cluster east only (no backup), no circuit breaker, no reserve, "
-        "no autoscaler, unbounded retries, write-behind inventory (no fsync, acknowledges failed writes)",
+        "no autoscaler, unbounded retries, one shared pool, write-behind inventory (no fsync, "
+        "acknowledges failed writes)",
         fallback=False,
         gateway_retries="unbounded",
+        gateway_pools="shared",
         inventory_timeout_s=5.0,
         inventory_flaws=("acks-failed-writes", "reads-from-disk", "no-fsync"),
     ),

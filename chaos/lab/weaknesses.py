@@ -157,6 +157,14 @@ CATALOGUE: tuple[Weakness, ...] = (
         "inventory slows down each read becomes six, and the catalogue waits for all of them",
         {"gateway_retries": "unbounded"},
     ),
+    Weakness(
+        "shared-pool",
+        "bulkheads",
+        "a spike on a non-critical path is shed and leaves the critical path within its SLO",
+        "gateways handle every kind of request in one pool of two slots: a flood of slow "
+        "recommendations queues orders behind it instead of being shed",
+        {"gateway_pools": "shared"},
+    ),
     # -- autoscaler and reserve -----------------------------------------------------------------
     Weakness(
         "slow-autoscaler",

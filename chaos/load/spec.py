@@ -13,7 +13,7 @@ from chaos.errors import ChaosError, ConfigError
 # installed as plain files, never zipped, so a path is what locust gets
 LOADTESTS_DIR = Path(str(resources.files("chaos.loadtests")))
 SHAPES_DIR = LOADTESTS_DIR / "shapes"
-BUILT_IN = ("workload", "browse")  # the shipped locustfiles, by name
+BUILT_IN = ("workload", "browse", "recommend")  # the shipped locustfiles, by name
 SHAPES = ("steady", "step", "spike")
 MAX_USERS = 500
 MAX_USER_RPS = 50.0
@@ -27,7 +27,7 @@ class LoadError(ChaosError):
 
 
 def locustfile_path(locustfile: str, root: Path) -> Path:
-    """A shipped locustfile by name ("workload", "browse"), or a path: absolute, or relative to
+    """A shipped locustfile by name ("workload", "browse", "recommend"), or a path: absolute, or relative to
     the project's root (the user's, not ours)."""
     if locustfile in BUILT_IN:
         return LOADTESTS_DIR / f"{locustfile}.py"

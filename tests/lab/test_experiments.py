@@ -32,6 +32,7 @@ STEADY = "experiments/test_steady_state.py"
 PARTITION = "experiments/test_master_partition.py"
 EXPLORE = "experiments/test_explore_masters.py"
 RETRIES = "experiments/test_retry_storm.py"
+SHEDDING = "experiments/test_load_shedding.py"
 # the shortest exploration: one schedule (hypothesis starts with the simplest, a leader kill),
 # and whatever shrinking 15 s allows (CI time)
 EXPLORE_ARGS = ("--chaos-explore-examples", "1", "--chaos-explore-budget", "15s")
@@ -59,8 +60,9 @@ LABS = {
         "write-back": f"{PARTITION} {EXPLORE} "
         f"{STORAGE}::test_majority_storage_failure_is_unavailable_not_lossy",
     },
-    # the partition experiment alone: every other weakness it names would pre-empt this one
-    "masters read serializably": {"serializable-reads": PARTITION},
+    # the partition experiment with no other weakness of the masters (each would pre-empt this
+    # one), and the shedding experiment, which touches only the gateways
+    "masters read serializably": {"serializable-reads": PARTITION, "shared-pool": SHEDDING},
 }
 
 

@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chaos.lab.profiles import INVENTORY_FLAWS, RETRIES
+from chaos.lab.profiles import INVENTORY_FLAWS, POOLS, RETRIES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> None:
         default="budget",
         help="catalogue reads of inventory: retried out of a 10%% budget with backoff (default), or "
         "up to five times at once",
+    )
+    gw.add_argument(
+        "--pools",
+        choices=POOLS,
+        default="bulkhead",
+        help="recommendations in a bulkhead of their own, shed when it is full (default), or every "
+        "request kind in one shared pool",
     )
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
@@ -58,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             flaw=args.flaw,
             cold=args.cold,
             retries=args.retries,
+            pools=args.pools,
         )
     else:
         app = inventory.build(args.data_dir, args.replica, flaws=tuple(args.flaw), state_file=args.state_file)

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge
 from chaos.durability import WriteTimeout
 from chaos.errors import PlatformError
 from chaos.lab.etcd_http import EtcdClient
-from chaos.lab.workload.server import App, Response, json_response
+from chaos.lab.workload.server import App, Response, Route, json_response
 
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 # With a breaker: fail fast. pybreaker runs every call under one lock, so calls through a
@@ -39,6 +39,9 @@ RETRY_RATIO = 0.1  # with a budget: retries add at most this share to the first 
 RETRY_CAP = 2.0  # retries a quiet gateway may have saved up
 RETRY_BACKOFF_S = (0.02, 0.06)  # jittered, so callers that failed together do not retry together
 UNBOUNDED_TRIES = 6  # the storm: every failed read tried again at once, up to five times
+RECOMMEND_S = 0.4  # a recommendation's work (a model call elsewhere): non-critical, and slow
+RECOMMEND_SLOTS = 2  # bulkhead: recommendations computed at once; more are shed (429)
+SHARED_SLOTS = 2  # without bulkheads: requests of every kind handled at once, the rest queue
 
 
 class RetryBudget:
@@ -103,6 +106,7 @@ def build(
     flaw: str = "",
     cold: str = "",
     retries: str = "budget",
+    pools: str = "bulkhead",
 ) -> App:
     app = App("gateway")
     reg = app.metrics.registry
@@ -132,6 +136,20 @@ def build(
     budget = RetryBudget()
     jitter = random.Random(f"{replica}-retries")
     known: dict[str, Any] = {}  # sku -> the last stock inventory reported
+    recommending = threading.BoundedSemaphore(RECOMMEND_SLOTS)
+    shared = threading.BoundedSemaphore(SHARED_SLOTS)
+
+    def pooled(fn: Route) -> Route:
+        """Without bulkheads, every request kind waits for a slot of one shared pool: a flood
+        of slow requests of one kind holds up the others."""
+        if pools == "bulkhead":
+            return fn
+
+        def queued(q: dict[str, str], b: bytes) -> Response:
+            with shared:
+                return fn(q, b)
+
+        return queued
 
     def reserve(sku: str, order: str) -> dict[str, Any]:
         resp = http.post(f"{inventory_url}/reserve", params={"sku": sku, "order": order})
@@ -149,6 +167,7 @@ def build(
             time.sleep(SLOW_FLAW_S)
 
     @app.route("GET", "/")
+    @pooled
     def index(_q: dict[str, str], _b: bytes) -> Response:
         gray()
         if flaw == "flaky" and dice.random() < FLAKY_FLAW_SHARE:  # pages fail, health checks pass
@@ -167,6 +186,7 @@ def build(
         return resp.json()["stock"]
 
     @app.route("GET", "/catalog")
+    @pooled
     def catalog(q: dict[str, str], _b: bytes) -> Response:
         gray()
         sku = q.get("sku", "sku-1")
@@ -186,7 +206,24 @@ def build(
             return json_response(200, {"sku": sku, "stock": known[sku], "stale": True, **me})
         return json_response(503, {"error": "inventory did not answer", **me})
 
+    @app.route("GET", "/recommendations")
+    @pooled
+    def recommendations(_q: dict[str, str], _b: bytes) -> Response:
+        """Non-critical: with bulkheads, computed in a few slots of its own and shed (429) when
+        they are taken, so a flood of it cannot hold up orders."""
+        if pools == "bulkhead":
+            if not recommending.acquire(blocking=False):
+                return json_response(429, {"shed": True, "error": "recommendations are busy", **me})
+            try:
+                time.sleep(RECOMMEND_S)
+            finally:
+                recommending.release()
+        else:
+            time.sleep(RECOMMEND_S)
+        return json_response(200, {"shed": False, "items": ["sku-1", "sku-2", "sku-3"], **me})
+
     @app.route("POST", "/orders")
+    @pooled
     def order(q: dict[str, str], _b: bytes) -> Response:
         gray()
         if warmup.cold():

@@ -22,6 +22,7 @@ Route = Callable[[dict[str, str], bytes], Response]
 
 _REASONS = {
     200: "OK",
+    429: "Too Many Requests",
     404: "Not Found",
     405: "Method Not Allowed",
     500: "Internal Server Error",
