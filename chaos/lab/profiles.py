@@ -29,6 +29,7 @@ GATEWAY_FLAWS = ("slow", "flaky", "no-metrics")
 WARMUPS = ("", "slow", "fail")
 RETRIES = ("budget", "unbounded")  # how gateways retry catalogue reads (the workload's --retries)
 POOLS = ("bulkhead", "shared")  # how gateways share their capacity between request kinds
+CONFIG_MODES = ("last-known", "fail-closed", "frozen")  # gateways without their config centre
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Profile:
     gateway_flaw: str = ""  # one gateway (east-gw1) misbehaves behind healthy health checks
     gateway_retries: str = "budget"  # catalogue reads: "budget" (10 %, backoff) or "unbounded"
     gateway_pools: str = "bulkhead"  # recommendations in a bulkhead, shed when full; or "shared"
+    gateway_config: str = "last-known"  # without the config centre (see CONFIG_MODES)
     # -- autoscaler and reserve --
     scale_out_after_s: float = 0.0  # load must stay high this long before scaling out
     scale_in_after_s: float = 5.0
@@ -98,6 +100,8 @@ class Profile:
             problems.append(f"unknown gateway flaw {self.gateway_flaw!r}")
         if self.gateway_retries not in RETRIES:
             problems.append(f"gateway_retries={self.gateway_retries!r}: use one of {', '.join(RETRIES)}")
+        if self.gateway_config not in CONFIG_MODES:
+            problems.append(f"gateway_config={self.gateway_config!r}: use one of {', '.join(CONFIG_MODES)}")
         if self.gateway_pools not in POOLS:
             problems.append(f"gateway_pools={self.gateway_pools!r}: use one of {', '.join(POOLS)}")
         if self.reserve_warmup not in WARMUPS:
@@ -133,11 +137,13 @@ PROFILES: dict[str, Profile] = {
         clusters=("east",),
         breaker=False,
         description="1 etcd master, cluster east only (no backup), no circuit breaker, no reserve, "
-        "no autoscaler, unbounded retries, one shared pool, write-behind inventory (no fsync, "
+        "no autoscaler, unbounded retries, one shared pool, fail-closed configuration, write-behind "
+        "inventory (no fsync, "
         "acknowledges failed writes)",
         fallback=False,
         gateway_retries="unbounded",
         gateway_pools="shared",
+        gateway_config="fail-closed",
         inventory_timeout_s=5.0,
         inventory_flaws=("acks-failed-writes", "reads-from-disk", "no-fsync"),
     ),

@@ -155,6 +155,7 @@ def _gateway_argv(svc: Service, profile: Profile, _root: Path, etcd_urls: list[s
     argv += [] if profile.breaker else ["--no-breaker"]
     argv += [] if profile.fallback else ["--no-fallback"]
     argv += ["--retries", profile.gateway_retries, "--pools", profile.gateway_pools]
+    argv += ["--config", profile.gateway_config]
     if profile.gateway_flaw and svc.name == f"{svc.cluster}-gw1" and svc.cluster == profile.clusters[0]:
         argv += ["--flaw", profile.gateway_flaw]
     slot = int(svc.name.rsplit("gw", 1)[1])

@@ -165,6 +165,23 @@ CATALOGUE: tuple[Weakness, ...] = (
         "recommendations queues orders behind it instead of being shed",
         {"gateway_pools": "shared"},
     ),
+    # -- the config centre ------------------------------------------------------------------------
+    Weakness(
+        "fail-closed-config",
+        "config",
+        "services keep serving on their last known configuration while the config centre is down",
+        "gateways refuse the catalogue (503) once their configuration is 2 s old: losing the "
+        "config centre takes the catalogue down with it",
+        {"gateway_config": "fail-closed"},
+    ),
+    Weakness(
+        "frozen-config",
+        "config",
+        "configuration changes reach services again once the config centre returns",
+        "a gateway whose refresh fails once stops refreshing for good (a watch never "
+        "re-established): after the config centre returns it serves the old configuration forever",
+        {"gateway_config": "frozen"},
+    ),
     # -- autoscaler and reserve -----------------------------------------------------------------
     Weakness(
         "slow-autoscaler",

@@ -33,6 +33,7 @@ PARTITION = "experiments/test_master_partition.py"
 EXPLORE = "experiments/test_explore_masters.py"
 RETRIES = "experiments/test_retry_storm.py"
 SHEDDING = "experiments/test_load_shedding.py"
+CONFIG = "experiments/test_config_centre.py"
 # the shortest exploration: one schedule (hypothesis starts with the simplest, a leader kill),
 # and whatever shrinking 15 s allows (CI time)
 EXPLORE_ARGS = ("--chaos-explore-examples", "1", "--chaos-explore-budget", "15s")
@@ -61,8 +62,12 @@ LABS = {
         f"{STORAGE}::test_majority_storage_failure_is_unavailable_not_lossy",
     },
     # the partition experiment with no other weakness of the masters (each would pre-empt this
-    # one), and the shedding experiment, which touches only the gateways
-    "masters read serializably": {"serializable-reads": PARTITION, "shared-pool": SHEDDING},
+    # one), and the shedding and config-centre experiments, which touch only the gateways
+    "masters read serializably": {
+        "serializable-reads": PARTITION,
+        "shared-pool": SHEDDING,
+        "fail-closed-config": CONFIG,
+    },
 }
 
 

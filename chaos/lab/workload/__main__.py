@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chaos.lab.profiles import INVENTORY_FLAWS, POOLS, RETRIES
+from chaos.lab.profiles import CONFIG_MODES, INVENTORY_FLAWS, POOLS, RETRIES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> None:
         help="recommendations in a bulkhead of their own, shed when it is full (default), or every "
         "request kind in one shared pool",
     )
+    gw.add_argument(
+        "--config",
+        choices=CONFIG_MODES,
+        default="last-known",
+        help="when the config centre is unreachable: serve the last known configuration (default), "
+        "refuse once it is 2 s old (fail-closed), or stop refreshing for good (frozen)",
+    )
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
     inv.add_argument("--state-file", type=Path, help="what must outlive a restart (off the data volume)")
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             cold=args.cold,
             retries=args.retries,
             pools=args.pools,
+            config=args.config,
         )
     else:
         app = inventory.build(args.data_dir, args.replica, flaws=tuple(args.flaw), state_file=args.state_file)

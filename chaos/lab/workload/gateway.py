@@ -42,6 +42,38 @@ UNBOUNDED_TRIES = 6  # the storm: every failed read tried again at once, up to f
 RECOMMEND_S = 0.4  # a recommendation's work (a model call elsewhere): non-critical, and slow
 RECOMMEND_SLOTS = 2  # bulkhead: recommendations computed at once; more are shed (429)
 SHARED_SLOTS = 2  # without bulkheads: requests of every kind handled at once, the rest queue
+CONFIG_KEY = "/config/catalog"  # the catalogue's configuration, kept in the masters (the config centre)
+CONFIG_REFRESH_S = 0.5
+CONFIG_STALE_S = 2.0  # fail-closed: no configuration read this long ago, no catalogue
+
+
+class ConfigCache:
+    """The configuration the gateway serves with, refreshed from the config centre every
+    CONFIG_REFRESH_S. ``last-known`` keeps serving the last value read while the centre is
+    unreachable and picks changes up when it returns; ``fail-closed`` refuses once its value is
+    CONFIG_STALE_S old; ``frozen`` stops refreshing after its first failed read, for good."""
+
+    def __init__(self, etcd: EtcdClient, mode: str) -> None:
+        self.etcd, self.mode = etcd, mode
+        self.value: str | None = None
+        self.read_at = 0.0
+        self.frozen = False
+        threading.Thread(target=self._refresh, name="config", daemon=True).start()
+
+    def _refresh(self) -> None:
+        while not self.frozen:
+            try:
+                self.value = self.etcd.get(CONFIG_KEY, timeout=0.3) or "default"
+                self.read_at = time.monotonic()
+            except PlatformError:
+                self.frozen = self.mode == "frozen"
+            time.sleep(CONFIG_REFRESH_S)
+
+    def current(self) -> str | None:
+        """The value to serve with; None when there is none to serve (fail-closed, stale)."""
+        if self.mode == "fail-closed" and time.monotonic() - self.read_at > CONFIG_STALE_S:
+            return None
+        return self.value
 
 
 class RetryBudget:
@@ -107,6 +139,7 @@ def build(
     cold: str = "",
     retries: str = "budget",
     pools: str = "bulkhead",
+    config: str = "last-known",
 ) -> App:
     app = App("gateway")
     reg = app.metrics.registry
@@ -136,6 +169,7 @@ def build(
     budget = RetryBudget()
     jitter = random.Random(f"{replica}-retries")
     known: dict[str, Any] = {}  # sku -> the last stock inventory reported
+    settings = ConfigCache(etcd, config)
     recommending = threading.BoundedSemaphore(RECOMMEND_SLOTS)
     shared = threading.BoundedSemaphore(SHARED_SLOTS)
 
@@ -190,6 +224,10 @@ def build(
     def catalog(q: dict[str, str], _b: bytes) -> Response:
         gray()
         sku = q.get("sku", "sku-1")
+        settings_now = settings.current()
+        if settings_now is None:
+            return json_response(503, {"error": "no configuration: the config centre is unreachable", **me})
+        served = {"config": settings_now, **me}
         budget.earn()
         tries = UNBOUNDED_TRIES if retries == "unbounded" else 2
         for attempt in range(tries):
@@ -201,9 +239,9 @@ def build(
                 known[sku] = read_stock(sku)
             except (httpx.HTTPError, ValueError, KeyError):
                 continue
-            return json_response(200, {"sku": sku, "stock": known[sku], "stale": False, **me})
+            return json_response(200, {"sku": sku, "stock": known[sku], "stale": False, **served})
         if fallback and sku in known:  # inventory did not answer: the last stock it reported, stale
-            return json_response(200, {"sku": sku, "stock": known[sku], "stale": True, **me})
+            return json_response(200, {"sku": sku, "stock": known[sku], "stale": True, **served})
         return json_response(503, {"error": "inventory did not answer", **me})
 
     @app.route("GET", "/recommendations")
