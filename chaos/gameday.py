@@ -28,6 +28,7 @@ from rich.text import Text
 from chaos.abort import requested_since
 from chaos.context import state_dir
 from chaos.plan import Plan
+from chaos.units import shown
 
 GRACE_S = 60.0  # after Ctrl-C or the time limit: how long pytest gets to revert and report
 
@@ -114,8 +115,9 @@ class RunView:
         now.add_row("fault in force", Text(", ".join(self.faults) or "none"))
         done = Table("experiment", "verdict", "figures")
         for r in self.results[-8:]:
+            units = r.get("units") or {}
             figs = "; ".join(
-                f"{k}: {v:.3g}" if isinstance(v, (int, float)) else f"{k}: n/a"
+                f"{k}: {shown(v if isinstance(v, (int, float)) else None, units.get(k, ''))}"
                 for k, v in list(r.get("figures", {}).items())[:4]
             )
             done.add_row(Text(r["nodeid"].split("::", 1)[-1]), Text(r["outcome"]), Text(figs))

@@ -28,6 +28,7 @@ from chaos.stash import (
     RECORDS,
     REPORTS,
 )
+from chaos.units import shown, unit_of
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ExperimentRecord:
     profile: str
     weaknesses: list[str]
     figures: dict[str, float | None]
+    units: dict[str, str] = field(default_factory=dict)  # by figure: ms, s, share, count, members
     evidence: dict[str, Any] = field(default_factory=dict)
     finished: str = ""
     # an exploring experiment's smallest failing fault schedule (kind, target, params, start,
@@ -106,6 +108,7 @@ def pytest_runtest_makereport(
             category=record.category,
             message=record.message.splitlines()[0][:300] if record.message else "",
             figures=record.figures,
+            units=record.units,
         )
     return report
 
@@ -131,6 +134,7 @@ def _record(item: pytest.Item) -> ExperimentRecord:
     evidence = item.stash.get(EVIDENCE, {})
     findings = evidence.get("findings", [])
     figures = {f["label"]: f["measured"] for f in findings}
+    units = {f["label"]: unit_of(f) for f in findings}
     call = reports.get("call")
     return ExperimentRecord(
         nodeid=item.nodeid,
@@ -145,6 +149,7 @@ def _record(item: pytest.Item) -> ExperimentRecord:
         profile=item.config.stash[CONFIG].lab_profile,
         weaknesses=list(item.config.stash[CONFIG].lab_weaknesses),
         figures=figures,
+        units=units,
         evidence=evidence,
         finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         schedule=_schedule(item),
@@ -195,8 +200,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         why = "" if r.outcome in ("passed", "skipped") else f" ({r.category})"
         tr.write_line(f"{r.outcome.upper():8} {r.nodeid}  [{r.verifies}]{why}")
         for name, value in r.figures.items():
-            shown = "n/a" if value is None else f"{value:.4g}"
-            tr.write_line(f"           {name}: {shown}")
+            tr.write_line(f"           {name}: {shown(value, r.units.get(name, ''))}")
         if r.outcome != "passed" and r.message:
             tr.write_line(f"           {r.message.splitlines()[0][:200]}")
     ran = sum(1 for r in records if r.outcome != "skipped")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ConfigError
+from chaos.units import shown
 
 TIMED = ("time", "failover", "failback", "scaled out", "scale-in", "recover")
 WINDOW = 5
@@ -172,7 +173,8 @@ def _counts(summary: dict[str, Any]) -> str:
 def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for e in summary["experiments"]:
-        figures = "; ".join(f"{k}: {_fmt(v)}" for k, v in e.get("figures", {}).items())
+        units = e.get("units") or {}
+        figures = "; ".join(f"{k}: {shown(v, units.get(k, ''))}" for k, v in e.get("figures", {}).items())
         why = (e.get("message") or "").splitlines()[0][:160] if e["outcome"] != "passed" else ""
         plain = e["outcome"] in ("passed", "skipped")
         verdict = e["outcome"] if plain else f"{e['outcome']} ({e.get('category', '')})"

@@ -173,3 +173,45 @@ def test_the_review_shows_skips_with_their_reason_and_an_incomplete_run():
     text = markdown(doc, [], {})
     assert "**Score: 33.3 / 100** — 1 passed, 0 failed, 1 skipped — INCOMPLETE: 1 of 3 ran" in text
     assert "| b | HA | skipped |  | not on platform kube: no Prometheus URL |" in text
+
+
+def test_every_figure_is_shown_with_its_unit():
+    from chaos.units import shown, unit_of
+
+    doc = summary(
+        "t1",
+        (
+            "a",
+            "passed",
+            "",
+            {
+                "orders p99 latency [during]": 16.24,
+                "writes time to recover [during]": 1.06,
+                "orders availability [during]": 0.995,
+                "writes lost (acknowledged) [all]": 0,
+                "masters failure tolerance [all]": 1,
+            },
+        ),
+    )
+    doc["experiments"][0]["units"] = {
+        "orders p99 latency [during]": "ms",
+        "writes time to recover [during]": "s",
+        "orders availability [during]": "share",
+        "writes lost (acknowledged) [all]": "count",
+        "masters failure tolerance [all]": "members",
+    }
+    text = markdown(doc, [], {})
+    for figure in (
+        "orders p99 latency [during]: 16.24 ms",
+        "writes time to recover [during]: 1.06 s",
+        "orders availability [during]: 99.5 %",
+        "writes lost (acknowledged) [all]: 0",
+        "masters failure tolerance [all]: 1 members",
+    ):
+        assert figure in text
+    # a unit the measure declares wins; otherwise the name says what it is
+    assert unit_of({"name": "orders p99 latency", "unit": " ms"}) == "ms"
+    assert unit_of({"name": "recommendations share shed", "unit": ""}) == "share"
+    assert unit_of({"name": "writes lost (acknowledged)", "unit": ""}) == "count"
+    assert unit_of({"name": "east breaker state max", "unit": ""}) == ""
+    assert shown(None, "ms") == "n/a"
