@@ -31,7 +31,7 @@ def test_services_outlive_their_config_centre(platform: Platform, steady: Steady
         raise NotSupported("no gateways named east-gw* to cut off from the config centre")
     config = platform.masters.kv()
     config.put(CONFIG, "v1", timeout=2.0)
-    steady.hold(seconds=1.5, phase="warm-up")  # every gateway has read v1 (they refresh twice a second)
+    steady.hold(seconds=2.5, phase="warm-up")  # every gateway has read v1 (they refresh every second)
     catalogue = steady.http("catalogue", platform.entry_url + "/catalog", hz=10)
     steady.baseline(seconds=3)
     steady.require(catalogue.share(configured("v1"), "baseline", label="on v1") >= 0.99)

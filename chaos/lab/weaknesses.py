@@ -170,7 +170,7 @@ CATALOGUE: tuple[Weakness, ...] = (
         "fail-closed-config",
         "config",
         "services keep serving on their last known configuration while the config centre is down",
-        "gateways refuse the catalogue (503) once their configuration is 2 s old: losing the "
+        "gateways refuse the catalogue (503) once their configuration is 3 s old: losing the "
         "config centre takes the catalogue down with it",
         {"gateway_config": "fail-closed"},
     ),

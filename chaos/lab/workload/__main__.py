@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=CONFIG_MODES,
         default="last-known",
         help="when the config centre is unreachable: serve the last known configuration (default), "
-        "refuse once it is 2 s old (fail-closed), or stop refreshing for good (frozen)",
+        "refuse once it is 3 s old (fail-closed), or stop refreshing for good (frozen)",
     )
     inv = sub.add_parser("inventory")
     inv.add_argument("--data-dir", required=True, type=Path)
