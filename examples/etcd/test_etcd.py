@@ -32,8 +32,8 @@ def test_leader_loss_keeps_writes(platform: Platform, steady: Steady) -> None:
 @experiment(
     verifies="HA",
     hypothesis="with the leader cut off from the other members, the majority elects a new leader "
-    "and takes writes within 5 s, the old leader rejoins without disrupting writes (>= 95% served "
-    "after healing), and no acknowledged write is lost",
+    "and takes writes within 5 s, the old leader rejoins without disrupting writes (>= 98% served "
+    "after healing: one late sample at most), and no acknowledged write is lost",
     controls={"no-pre-vote": ["writes availability [recovery]"]},
 )
 def test_isolated_leader_rejoins_quietly(platform: Platform, steady: Steady) -> None:
@@ -49,4 +49,6 @@ def test_isolated_leader_rejoins_quietly(platform: Platform, steady: Steady) -> 
         # leader's to disrupt it on return): without pre-vote, it then always does
         steady.hold(seconds=5, phase="partitioned")
     steady.hold(seconds=3, phase="recovery")
-    steady.expect(writes.availability("recovery") >= 0.95, writes.lost() == 0)
+    # a rejoining member that unseats the leader costs one quick election: 0.15 s of writes in a
+    # fresh-clone run, 5 % of the window, which a 95 % bound let pass
+    steady.expect(writes.availability("recovery") >= 0.98, writes.lost() == 0)
