@@ -72,7 +72,7 @@ class Cluster:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        where = f"{verb} {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
+        where = self._where(verb, resource, namespace)
         try:
             return self._throttled(resource, lambda: fn(*args, _request_timeout=self.timeout, **kwargs))
         except ApiException as exc:
@@ -86,6 +86,10 @@ class Cluster:
         except HTTPError as exc:
             host = self.api.configuration.host
             raise PlatformError(f"cannot reach the API server of {self.role} at {host}: {exc}") from exc
+
+    def _where(self, verb: str, resource: str, namespace: str) -> str:
+        """What was asked of whom, as every API error says it."""
+        return f"{verb} {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
 
     def watch(
         self, resource: str, namespace: str, fn: Callable[..., Any], *args: Any, until: float, **kwargs: Any
@@ -101,7 +105,7 @@ class Cluster:
         from urllib3.exceptions import HTTPError
 
         watch: Any = untyped_watch  # the watch helper is untyped
-        where = f"watch {resource} in namespace {namespace} on cluster {self.role} (context {self.context})"
+        where = self._where("watch", resource, namespace)
         since = ""
         while (left := until - self.monotonic()) > 0:
             try:
