@@ -28,7 +28,7 @@ from rich.text import Text
 from chaos.abort import requested_since
 from chaos.context import state_dir
 from chaos.plan import Plan
-from chaos.units import shown
+from chaos.wording import figure_sentences
 
 GRACE_S = 60.0  # after Ctrl-C or the time limit: how long pytest gets to revert and report
 
@@ -115,11 +115,7 @@ class RunView:
         now.add_row("fault in force", Text(", ".join(self.faults) or "none"))
         done = Table("experiment", "verdict", "figures")
         for r in self.results[-8:]:
-            units = r.get("units") or {}
-            figs = "; ".join(
-                f"{k}: {shown(v if isinstance(v, (int, float)) else None, units.get(k, ''))}"
-                for k, v in list(r.get("figures", {}).items())[:4]
-            )
+            figs = "; ".join(figure_sentences(r)[:4])
             done.add_row(Text(r["nodeid"].split("::", 1)[-1]), Text(r["outcome"]), Text(figs))
         return Group(head, now, done, *[Text(n, style="bold red") for n in self.notes[-3:]])
 

@@ -28,7 +28,8 @@ from chaos.stash import (
     RECORDS,
     REPORTS,
 )
-from chaos.units import shown, unit_of
+from chaos.units import unit_of
+from chaos.wording import figure_sentences, first_violated
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def pytest_runtest_makereport(
             nodeid=item.nodeid,
             outcome=record.outcome,
             category=record.category,
-            message=record.message.splitlines()[0][:300] if record.message else "",
+            # the first violated check says more than the exception's header line
+            message=first_violated(record.as_dict())
+            or (record.message.splitlines()[0][:300] if record.message else ""),
             figures=record.figures,
             units=record.units,
         )
@@ -199,9 +202,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for r in records:
         why = "" if r.outcome in ("passed", "skipped") else f" ({r.category})"
         tr.write_line(f"{r.outcome.upper():8} {r.nodeid}  [{r.verifies}]{why}")
-        for name, value in r.figures.items():
-            tr.write_line(f"           {name}: {shown(value, r.units.get(name, ''))}")
-        if r.outcome != "passed" and r.message:
+        for line in figure_sentences(r.as_dict()):
+            tr.write_line(f"           {line}")
+        if r.outcome != "passed" and r.message and not first_violated(r.as_dict()):
+            # a violated check already says why, above; anything else says it here
             tr.write_line(f"           {r.message.splitlines()[0][:200]}")
     ran = sum(1 for r in records if r.outcome != "skipped")
     if ran < asked:

@@ -24,6 +24,14 @@ class AllureSteps:
 
     def __call__(self, event: Event) -> None:
         kind, _, edge = event.kind.partition(".")
+        if kind == "check":
+            # a step of its own inside "verify", failed when the check is violated
+            step = self._allure.step(event.name)
+            step.__enter__()
+            finding = event.data.get("finding", {})
+            failed = None if finding.get("passed") else AssertionError(finding.get("label", event.name))
+            step.__exit__(AssertionError if failed else None, failed, None)
+            return
         if kind not in ("phase", "fault"):
             return
         key = f"{kind}:{event.name}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import statistics
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ConfigError
-from chaos.units import shown
+from chaos.wording import figure_sentences, first_violated
 
 TIMED = ("time", "failover", "failback", "scaled out", "scale-in", "recover")
 WINDOW = 5
@@ -170,12 +171,17 @@ def _counts(summary: dict[str, Any]) -> str:
     return f"{_n(summary, 'passed')} passed, {failed} failed, {_n(summary, 'skipped')} skipped"
 
 
+def _first_line(message: str) -> str:
+    """What a failure message says first, past its exception's name."""
+    line = next((x for x in message.splitlines() if x.strip()), "")
+    return re.sub(r"^(?:\w+\.)+\w+: |^\w+(?:Error|Violation|NotMet|Exception): ", "", line)[:200]
+
+
 def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for e in summary["experiments"]:
-        units = e.get("units") or {}
-        figures = "; ".join(f"{k}: {shown(v, units.get(k, ''))}" for k, v in e.get("figures", {}).items())
-        why = (e.get("message") or "").splitlines()[0][:160] if e["outcome"] != "passed" else ""
+        figures = "; ".join(figure_sentences(e))
+        why = "" if e["outcome"] == "passed" else (first_violated(e) or _first_line(e.get("message") or ""))
         plain = e["outcome"] in ("passed", "skipped")
         verdict = e["outcome"] if plain else f"{e['outcome']} ({e.get('category', '')})"
         rows.append((e["nodeid"].split("::", 1)[-1], e.get("verifies") or "", verdict, figures, why))

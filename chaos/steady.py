@@ -30,6 +30,7 @@ from chaos.registers import RegisterClient, RegisterStore
 from chaos.slo import Check, Finding, Stage
 from chaos.wait import WaitTimeout, wait_until
 from chaos.watched import Watched
+from chaos.wording import sentence
 
 
 class Steady:
@@ -265,6 +266,8 @@ class Steady:
             findings = [
                 dataclasses.replace(settled.get(id(c)) or self._settle(c), stage=stage) for c in checks
             ]
+            for f in findings:  # each check a step of the verification, read as a sentence
+                self.ctx.tl.record("check", sentence(f.as_dict()), finding=f.as_dict())
         self.findings.extend(findings)
         if unsupported is not None:
             raise PlatformError(

@@ -149,11 +149,12 @@ def test_the_live_view_folds_the_progress_stream():
             "outcome": "failed",
             "message": "aborted: guard breached",
             "figures": {"writes time to recover [during]": 1.4},
+            "units": {"writes time to recover [during]": "s"},
         }
     )
     assert done == "    FAILED: aborted: guard breached"
     console = Console(record=True, width=160)
     console.print(view.render(Plan(path=Path("p.yaml"), name="weekly", experiments=("x",))))
     shown = console.export_text()
-    assert "1/2 done" in shown and "writes time to recover [during]: 1.4" in shown
+    assert "1/2 done" in shown and "writes recovered 1.4 s into the fault" in shown
     assert "fault in force  none" in shown

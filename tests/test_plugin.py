@@ -86,13 +86,19 @@ def test_experiment_writes_summary_and_allure_evidence(pytester):
     assert ("epic", "steady state") in labels
     assert res["description"] == "a healthy function stays healthy"
     assert [s["name"] for s in res["steps"]][:2] == ["baseline", "verify"]
+    # each check judged is a step of the verification, read as a sentence with its bound
+    checks = {c["name"]: c["status"] for s in res["steps"] if s["name"] == "verify" for c in s["steps"]}
+    assert checks["fn available 100 % of the time over the run (bound ≥ 99 %)"] == "passed"
+    assert [name for name in checks if name.startswith("fn p90 latency ")] != []
+    result.stdout.fnmatch_lines(["*fn available 100 % of the time over the run (bound ≥ 99 %)"])
     kinds = {a["name"]: a["type"] for a in res["attachments"]}
     assert kinds == {"timeline": "image/png", "probe samples": "text/csv", "evidence": "application/json"}
 
 
 def test_a_violated_slo_fails_the_experiment_with_the_numbers(pytester):
     pytester.makepyfile(PROBE_EXPERIMENT.format(bound=1.01))  # tighter than any probe can meet
-    result = pytester.runpytest_subprocess("--chaos-reports", "out")
+    allure_dir = pytester.path / "allure"
+    result = pytester.runpytest_subprocess("--chaos-reports", "out", "--alluredir", str(allure_dir))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -100,6 +106,10 @@ def test_a_violated_slo_fails_the_experiment_with_the_numbers(pytester):
             "*[[]VIOLATED[]] fn availability (all*1 < 1.01*",
         ]
     )
+    result.stdout.fnmatch_lines(["*fn available 100 % of the time over the run (VIOLATED, bound ≥ 101 %)"])
+    [res] = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    checks = {c["name"]: c["status"] for s in res["steps"] if s["name"] == "verify" for c in s["steps"]}
+    assert checks["fn available 100 % of the time over the run (VIOLATED, bound ≥ 101 %)"] == "failed"
     summary = json.loads((pytester.path / "out" / "summary.json").read_text())
     assert summary["failed"] == 1
     assert "fn availability" in summary["experiments"][0]["message"]

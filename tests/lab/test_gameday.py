@@ -65,7 +65,7 @@ def test_a_plan_runs_twice_with_progress_record_review_trend_and_report(resilien
     assert {"timeline"} <= {a["name"] for r in results for a in r["attachments"]}  # the chart
     review = (two / "summary.md").read_text()
     assert review.count("| 100 | 1 | 0 |") == 2  # the trend holds both runs
-    assert "writes lost (acknowledged) [all]: 0" in review
+    assert "0 acknowledged writes lost over the run (bound = 0)" in review
 
 
 def test_a_breached_guard_aborts_reverts_and_says_so(resilient_lab, tmp_path):
