@@ -31,6 +31,7 @@ from chaos.inject import (
     isolate,
     kill_master,
     kill_service,
+    lose_host,
     partition,
 )
 from chaos.journal import Journal, recover, register_undo
@@ -92,6 +93,7 @@ __all__ = [
     "isolate",
     "kill_master",
     "kill_service",
+    "lose_host",
     "partition",
     "recover",
     "register_undo",

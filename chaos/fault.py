@@ -85,6 +85,12 @@ class Fault(abc.ABC):
         entry = self.ctx.journal.add(kind, undo, description, ttl=self.ctx.fault_ttl)
         self._steps.append(entry)
 
+    def hand_over_steps(self) -> list[Entry]:
+        """The undo steps recorded so far, taken from this fault by a composite that injected
+        it (``Together``): from now on they are reverted with the composite's own."""
+        steps, self._steps = self._steps, []
+        return steps
+
     def __enter__(self) -> Self:
         if self._entered:
             raise RuntimeError(f"{self.describe()}: a fault can be entered only once")
@@ -152,3 +158,39 @@ class Fault(abc.ABC):
 
 def not_in_effect(fault: Fault, why: str) -> FaultNotInEffect:
     return FaultNotInEffect(f"{fault.describe()}: injected but not in effect: {why}")
+
+
+class Together(Fault):
+    """Several faults as one, such as a host lost (its processes killed and its network cut):
+    every part is prepared before anything changes (a part that refuses leaves nothing
+    half-applied), the parts are injected in order and verified together, and reverted as one,
+    newest step first."""
+
+    def __init__(self, ctx: RunContext, parts: list[Fault], *, kind: str, description: str) -> None:
+        super().__init__(ctx)
+        if not parts:
+            raise ValueError("Together needs at least one fault")
+        self.parts = parts
+        self.kind = kind
+        self.description = description
+
+    def describe(self) -> str:
+        return self.description
+
+    def details(self) -> dict[str, Any]:
+        return {"parts": [{"fault": p.describe(), **p.details()} for p in self.parts]}
+
+    def prepare(self) -> None:
+        for part in self.parts:
+            part.prepare()
+
+    def inject(self) -> None:
+        for part in self.parts:
+            try:
+                part.inject()
+            finally:  # what a part changed, even one that failed half-way, is reverted with the rest
+                self._steps.extend(part.hand_over_steps())
+
+    def verify(self) -> None:
+        for part in self.parts:
+            part.verify()

@@ -60,6 +60,12 @@ def kill_service(platform: Platform, name: str) -> Fault:
     return platform.kill_service(name)
 
 
+def lose_host(platform: Platform, host: str) -> Fault:
+    """A whole host goes at once, every process on it and its network (``platform.hosts()``
+    says which hosts there are and what runs where); reverting brings it back."""
+    return platform.lose_host(host)
+
+
 def fail_storage(
     platform: Platform,
     volume: str | list[str],

@@ -331,6 +331,21 @@ class Platform(Protocol):
         """``cluster``'s capacity (the primary cluster by default)."""
         raise NotSupported(f"the {self.name} platform does not report capacity")
 
+    def cluster_url(self, cluster: str) -> str:
+        """``cluster``'s own entry (its router), bypassing the global traffic manager: what a
+        check of one cluster's service probes, so a failover cannot hide that cluster's outage."""
+        raise NotSupported(f"the {self.name} platform does not expose each cluster's own entry")
+
+    def hosts(self, cluster: str | None = None) -> dict[str, list[str]]:
+        """The hosts (machines: nodes of a Kubernetes cluster) ``cluster``'s autoscaled replicas
+        can run on, each with the replicas serving there now (a host with none is listed empty)."""
+        raise NotSupported(f"the {self.name} platform does not report where replicas run")
+
+    def lose_host(self, host: str) -> Fault:
+        """The whole host goes at once: every process on it and its network. Reverting brings
+        it back."""
+        raise NotSupported(f"the {self.name} platform cannot take a host away")
+
     def inventory(self, cluster: str | None = None) -> Store:
         """The sample workload's store in ``cluster`` as a durability target."""
         raise NotSupported(

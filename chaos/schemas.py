@@ -168,6 +168,7 @@ def kube_topology() -> Schema:
         "chaos kube topology (docs/kube.md)",
         {
             "entry_url": url,
+            "cluster_urls": {"type": "object", "additionalProperties": url},
             "prometheus_url": url,
             "services": {"type": "object", "additionalProperties": service},
             "storage_backend": service,

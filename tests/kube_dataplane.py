@@ -9,7 +9,10 @@ east): the failover experiment's negative control.
 ``RequestRateAutoscaler``: an HPA on the requests per second the entry serves, scaling the
 gateway deployment in the emulator (``target`` requests/s per replica, between ``lo`` and
 ``hi``) and giving back placeholder pods as it scales out into the reserve, as preemption does;
-it scales in after ``calm`` seconds below target."""
+it scales in after ``calm`` seconds below target.
+
+``cluster_ingress``: one cluster's own ingress past the traffic manager, answering while a ready
+gateway pod is there to take the request."""
 
 from __future__ import annotations
 
@@ -26,6 +29,15 @@ from typing import Any
 from tests.kube_emulator import Emulator
 
 HEALTH_CHECK_IP = "192.0.2.53"  # the traffic manager's health checker, outside the clusters (data only)
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, doc: dict[str, Any]) -> None:
+    body = json.dumps(doc).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 class GlobalEntry:
@@ -88,14 +100,11 @@ class GlobalEntry:
                 cluster = "east" if entry.east_healthy else "west" if entry.west_healthy else ""
                 if cluster:
                     entry.served.append(time.monotonic())
-                body = json.dumps(
-                    {"cluster": cluster} if cluster else {"error": "no healthy cluster"}
-                ).encode()
-                self.send_response(200 if cluster else 503)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer(
+                    self,
+                    200 if cluster else 503,
+                    {"cluster": cluster} if cluster else {"error": "no healthy cluster"},
+                )
 
             do_GET = do_POST = _do
             protocol_version = "HTTP/1.1"
@@ -169,3 +178,42 @@ class RequestRateAutoscaler:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+
+
+@contextmanager
+def cluster_ingress(emu: Emulator, app: str = "gateway", ns: str = "chaos") -> Iterator[str]:
+    """One cluster's own ingress, past the traffic manager: 200 while a ready pod of ``app``
+    (on a node, not Terminating) is there to take the request, as a Service's endpoints route
+    it; else 503. Yields its URL."""
+
+    def ready() -> bool:
+        with emu.lock:
+            return any(
+                p["metadata"]["namespace"] == ns
+                and p["metadata"].get("labels", {}).get("app") == app
+                and p["spec"].get("nodeName")
+                and any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])
+                )
+                for p in emu.active()
+            )
+
+    class Handler(BaseHTTPRequestHandler):
+        def _do(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            ok = ready()
+            answer(self, 200 if ok else 503, {"served": ok})
+
+        do_GET = do_POST = _do
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

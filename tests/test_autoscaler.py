@@ -1,5 +1,6 @@
 """The lab autoscaler against a real HAProxy on loopback (its runtime API, real traffic)."""
 
+import contextlib
 import subprocess
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,14 +27,27 @@ class Ok(BaseHTTPRequestHandler):
         pass
 
 
+def serve(port=0):
+    backend = ThreadingHTTPServer(("127.0.0.1", port), Ok)
+    Thread(target=backend.serve_forever, daemon=True).start()
+    return backend
+
+
 @pytest.fixture
 def router(tmp_path):
-    backend = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    Thread(target=backend.serve_forever, daemon=True).start()
+    backend = serve()
+    with haproxy(tmp_path, [backend.server_port] * 4, in_rotation=1) as running:
+        yield running
+    backend.shutdown()
+
+
+@contextlib.contextmanager
+def haproxy(tmp_path, ports, in_rotation):
+    """A real HAProxy on loopback: servers s1.. at ``ports``, the first ``in_rotation`` enabled."""
     port, sock = free_port(), tmp_path / "admin.sock"
     servers = "\n".join(
-        f"    server s{i} 127.0.0.1:{backend.server_port} check" + (" disabled" if i > 1 else "")
-        for i in range(1, 5)
+        f"    server s{i} 127.0.0.1:{p} check" + (" disabled" if i > in_rotation else "")
+        for i, p in enumerate(ports, start=1)
     )
     (tmp_path / "h.cfg").write_text(
         f"global\n    stats socket {sock} mode 600 level admin\n"
@@ -43,11 +57,12 @@ def router(tmp_path):
         f"backend gateways\n    option httpchk GET /\n{servers}\n"
     )
     proc = subprocess.Popen([require("haproxy"), "-db", "-f", str(tmp_path / "h.cfg")])
-    wait_until(sock.exists, timeout=10, interval=0.05, what="haproxy")
-    yield f"http://127.0.0.1:{port}", str(sock)
-    proc.kill()
-    proc.wait()
-    backend.shutdown()
+    try:
+        wait_until(sock.exists, timeout=10, interval=0.05, what="haproxy")
+        yield f"http://127.0.0.1:{port}", str(sock)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def in_rotation(sock):
@@ -97,6 +112,39 @@ def test_a_burst_shorter_than_the_window_is_not_load(router, tmp_path):
     scaler.step()
     assert in_rotation(sock) == ["s1"]
     assert scaler.events == []
+
+
+def test_a_lost_replica_is_replaced_at_once_and_the_surplus_trimmed_when_it_returns(tmp_path):
+    """Like a ReplicaSet: a replica its router marks down is replaced from the slots out of
+    rotation without waiting for load (even with a scale-out delay); when it serves again, the
+    surplus goes after the scale-in window, a serving replica never swapped for a down one."""
+    live, lost_port = serve(), free_port()
+    with haproxy(tmp_path, [lost_port, live.server_port, live.server_port, live.server_port], 2) as (_, sock):
+        scaler = Scaler(
+            sock,
+            ["s1", "s2", "s3", "s4"],
+            2,
+            4,
+            target_rps=20,
+            state_path=tmp_path / "s.json",
+            scale_in_after=0.5,
+            scale_out_after=30.0,
+        )
+        wait_until(lambda: stats(sock)["s1"]["status"] == "DOWN", timeout=5, interval=0.05, what="s1 down")
+        scaler.step()
+        assert in_rotation(sock) == ["s1", "s2", "s3"]  # s1 stays: it serves again when it is back
+        assert scaler.events[-1]["replacing"] == 1
+        wait_until(lambda: stats(sock)["s3"]["status"] == "UP", timeout=5, interval=0.05, what="s3 up")
+        scaler.step()  # two serve, as wanted: nothing more
+        assert in_rotation(sock) == ["s1", "s2", "s3"] and len(scaler.events) == 1
+        back = serve(lost_port)  # the lost host returns
+        wait_until(lambda: stats(sock)["s1"]["status"] == "UP", timeout=5, interval=0.05, what="s1 up")
+        scaler.step()
+        time.sleep(0.6)
+        scaler.step()
+        assert in_rotation(sock) == ["s1", "s2"]
+        back.shutdown()
+    live.shutdown()
 
 
 @pytest.mark.parametrize(

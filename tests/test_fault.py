@@ -132,3 +132,32 @@ def test_dry_run_resolves_and_changes_nothing(tmp_path):
         pass
     assert WORLD == {}
     assert not ctx.journal.path.exists()
+
+
+def test_faults_together_prepare_all_first_and_revert_as_one_newest_first(ctx):
+    from chaos.fault import Together
+
+    # a part that refuses: nothing changes at all, not even the parts before it
+    refusing = Together(
+        ctx, [SetKeys(ctx, ["a"]), SetKeys(ctx, ["b"], refuse=True)], kind="host", description="x"
+    )
+    with pytest.raises(UnsafeFaultRefused), refusing:
+        pass
+    assert WORLD == {} and ctx.journal.entries() == []
+    # both in force at once, one fault on the timeline, reverted newest step first
+    with Together(
+        ctx, [SetKeys(ctx, ["a"]), SetKeys(ctx, ["b", "c"])], kind="host", description="lose h"
+    ) as f:
+        assert WORLD == {"a": "fault", "b": "fault", "c": "fault"}
+        assert len(ctx.journal.entries()) == 3
+        assert [p["fault"] for p in f.details()["parts"]] == ["set a", "set b,c"]
+    assert WORLD == {} and UNDO_LOG == ["c", "b", "a"]
+    assert [s.name for s in ctx.tl.spans("fault")] == ["lose h"]
+    # a part not in effect fails the whole, and what every part changed is reverted
+    UNDO_LOG.clear()
+    broken = Together(
+        ctx, [SetKeys(ctx, ["a"]), SetKeys(ctx, ["b"], effect=False)], kind="host", description="y"
+    )
+    with pytest.raises(FaultNotInEffect), broken:
+        pass
+    assert WORLD == {} and UNDO_LOG == ["b", "a"] and ctx.journal.entries() == []

@@ -16,7 +16,7 @@ from chaos.kube import BlastRadius, connect
 from chaos.kube.locust import KubeLoad
 from chaos.kube.masters import MANAGED
 from chaos.load import LOADTESTS_DIR, LoadSpec
-from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler
+from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler, cluster_ingress
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
 
@@ -65,9 +65,12 @@ def kubeconfig(emu, west, tmp_path):
         yield path
 
 
-def run_experiments(target, kubeconfig, tmp_path, entry, *extra):
+def run_experiments(target, kubeconfig, tmp_path, entry, *extra, ingress=""):
+    tmp_path.mkdir(exist_ok=True)
     topology = tmp_path / "topology.yaml"
-    topology.write_text(TOPOLOGY.format(entry=entry))
+    # east's own ingress, past the traffic manager (the node-loss experiment probes it)
+    own = f"cluster_urls: {{east: {ingress}}}\n" if ingress else ""
+    topology.write_text(TOPOLOGY.format(entry=entry) + own)
     argv = [
         sys.executable,
         "-m",
@@ -144,7 +147,11 @@ def test_every_experiment_runs_or_skips_saying_why(emu, west, kubeconfig, tmp_pa
     one draws kills only (etcd members on the host network cannot be partitioned by policy).
     East and west are two API servers: the traffic manager fails over to west's own routers."""
     gtm = GlobalEntry(emu, west=west)
-    with gtm.serving() as entry, RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=6):
+    with (
+        gtm.serving() as entry,
+        cluster_ingress(emu) as ingress,
+        RequestRateAutoscaler(emu, gtm, target=15, lo=2, hi=6),
+    ):
         out = run_experiments(
             "experiments",
             kubeconfig,
@@ -155,6 +162,7 @@ def test_every_experiment_runs_or_skips_saying_why(emu, west, kubeconfig, tmp_pa
             "not storage or io_error",
             "--chaos-explore-examples",
             "1",
+            ingress=ingress,
         )
     assert out.returncode == 0, out.stdout[-4000:]
     results = figures(tmp_path)
@@ -162,6 +170,7 @@ def test_every_experiment_runs_or_skips_saying_why(emu, west, kubeconfig, tmp_pa
     assert passed == [
         "test_follower_loss_keeps_writes",
         "test_leader_loss_keeps_writes",
+        "test_losing_a_host_keeps_east_serving_and_replaces_its_replicas",  # node-1 cordoned, pods gone
         "test_masters_survive_generated_fault_schedules",  # kills only: partitions of etcd are not for kube
         "test_spike_scales_out_into_the_reserve",
         "test_traffic_fails_over_to_west_and_back[kill]",
@@ -195,6 +204,42 @@ def test_every_experiment_runs_or_skips_saying_why(emu, west, kubeconfig, tmp_pa
     # nothing of ours is left: no policy, no probe, actuator or Locust pod, no locustfile
     assert emu.policies() == [] and [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []
     assert not [k for k in emu.configmaps if k[1].startswith("chaos-locust-")]
+
+
+def test_losing_a_node_spares_spread_replicas_and_fails_packed_ones(emu, kubeconfig, tmp_path):
+    """The node-loss experiment on Kubernetes: the node with the most gateway pods is cordoned
+    and its pods deleted; spread over two nodes, the service keeps serving and the lost pod is
+    replaced on the other node. Packed on one node (every replica pinned there), all go at once
+    and the replacements wait, Pending, for the node to come back: each check named goes red."""
+    node_loss = "experiments/test_node_loss.py"
+    with cluster_ingress(emu) as ingress:
+        spread = run_experiments(node_loss, kubeconfig, tmp_path / "spread", "http://unused", ingress=ingress)
+    assert spread.returncode == 0, spread.stdout[-3000:]
+    [rec] = json.loads((tmp_path / "spread" / "summary.json").read_text())["experiments"]
+    assert rec["outcome"] == "passed"
+    assert rec["figures"]["east replicas elsewhere replaced [during]"] <= 5.0
+    assert emu.nodes["node-1"]["spec"]["unschedulable"] is False  # uncordoned on revert
+    patched = [p for m, p in emu.writes() if m == "PATCH" and p.startswith("/api/v1/nodes/")]
+    assert patched == ["/api/v1/nodes/node-1"] * 2  # cordon, uncordon
+
+    packed = Emulator()
+    packed.placement = "packed"
+    packed.add_control_plane()
+    for node in ("node-1", "node-2"):
+        packed.add_node(node, 2000)
+    packed.add_deployment("chaos", "gateway", 2, {"app": "gateway"}, port=8080, cpu_millis=250)
+    (tmp_path / "p").mkdir()
+    with packed.serving(tmp_path / "p") as config, cluster_ingress(packed) as ingress:
+        out = run_experiments(node_loss, config, tmp_path / "packed", "http://unused", ingress=ingress)
+    assert out.returncode == 1, out.stdout[-3000:]
+    [rec] = json.loads((tmp_path / "packed" / "summary.json").read_text())["experiments"]
+    assert rec["category"] == "steady state violated" and rec["preconditions_held"] is True
+    assert set(rec["violated"]) >= {
+        "east replicas hosts min [baseline]",
+        "east replicas elsewhere replaced [during]",
+        "east orders availability [during]",
+    }
+    assert not packed.nodes["node-1"]["spec"]["unschedulable"]
 
 
 def test_a_dry_run_of_every_experiment_writes_nothing(emu, kubeconfig, tmp_path):

@@ -123,3 +123,30 @@ def scaled(cluster: Cluster, namespace: str, deployment: str) -> dict[str, Any]:
     except NotFound:
         out["hpa"] = None
     return out
+
+
+def node_names(cluster: Cluster) -> list[str]:
+    return sorted(n.metadata.name for n in cluster.call("list", "nodes", "-", cluster.core.list_node).items)
+
+
+def placement(cluster: Cluster, namespace: str, deployment: str) -> dict[str, list[str]]:
+    """Every node of the cluster, each with the deployment's pods that are ready there now
+    (not being deleted): the spread its anti-affinity and topology constraints left."""
+    dep = cluster.call(
+        "get", "deployments", namespace, cluster.apps.read_namespaced_deployment, deployment, namespace
+    )
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    listed = cluster.call(
+        "list", "pods", namespace, cluster.core.list_namespaced_pod, namespace, label_selector=selector
+    )
+    placed: dict[str, list[str]] = {name: [] for name in node_names(cluster)}
+
+    def ready(p: Any) -> bool:
+        return p.metadata.deletion_timestamp is None and any(
+            c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])
+        )
+
+    for p in sorted(listed.items, key=lambda p: p.metadata.name):
+        if ready(p) and p.spec.node_name:
+            placed.setdefault(p.spec.node_name, []).append(p.metadata.name)
+    return placed

@@ -118,6 +118,39 @@ class KubePlatform(Platform):
             hint="" if target else NO_SCALE,
         )
 
+    def cluster_url(self, cluster: str) -> str:
+        self._cluster(cluster)
+        url = self.topology.cluster_urls.get(cluster)
+        if not url:
+            raise NotSupported(
+                f"no entry of cluster {cluster!r} past the traffic manager: give cluster_urls: "
+                f"{{{cluster}: URL}} (its ingress's address) in --kube-topology"
+            )
+        return url
+
+    def hosts(self, cluster: str | None = None) -> dict[str, list[str]]:
+        """The cluster's nodes, each with the ready pods of the topology's ``scale:`` workload
+        running there now."""
+        from chaos.kube.observe import placement
+
+        c = self._cluster(cluster)
+        target = self.topology.scale
+        if not target or target["cluster"] != c.role:
+            raise NotSupported(f"no autoscaled workload on {c.role} to place: {NO_SCALE}")
+        return placement(c, target["namespace"], target["deployment"])
+
+    def lose_host(self, host: str) -> Fault:
+        """The node ``host`` cordoned and every pod of the blast radius on it deleted at once."""
+        from chaos.kube.node_faults import LoseNode
+        from chaos.kube.observe import node_names
+
+        known = {role: node_names(c) for role, c in self.clusters.items()}
+        for role, names in known.items():
+            if host in names:
+                return LoseNode(self.ctx, self.clusters[role], host, self.radius)
+        listed = "; ".join(f"{role}: {', '.join(names)}" for role, names in known.items())
+        raise ConfigError(f"no node {host!r} in any cluster ({listed})")
+
     def wait_ready(
         self,
         namespace: str,

@@ -87,7 +87,6 @@ class KillPods(Fault):
             # for any target comes before the first pod is gone, not half-way through
             for t in self.targets:
                 self._evict(t, dry_run=True)
-        core = self.cluster.core
         for t in self.targets:
             self.journaled(
                 POD_KILLED, {**locator(self.cluster), **t.__dict__}, f"record: {t.describe()} killed"
@@ -95,15 +94,7 @@ class KillPods(Fault):
             if self.evict:
                 self._evict(t)
             else:
-                self.cluster.call(
-                    "delete",
-                    "pods",
-                    t.namespace,
-                    core.delete_namespaced_pod,
-                    t.name,
-                    t.namespace,
-                    grace_period_seconds=0,
-                )
+                delete_now(self.cluster, t)
 
     def _evict(self, t: Target, *, dry_run: bool = False) -> None:
         from kubernetes import client
@@ -134,20 +125,40 @@ class KillPods(Fault):
             ) from exc
 
     def verify(self) -> None:
-        def gone(t: Target) -> bool:
-            try:
-                pod = self.cluster.call(
-                    "get", "pods", t.namespace, self.cluster.core.read_namespaced_pod, t.name, t.namespace
-                )
-            except NotFound:
-                return True
-            return bool(pod.metadata.uid != t.uid or pod.metadata.deletion_timestamp is not None)
+        await_killed(self, self.cluster, self.targets)
 
-        for t in self.targets:
-            try:
-                wait_until(partial(gone, t), timeout=10, interval=0.1, what=f"{t.describe()} to go")
-            except WaitTimeout as exc:
-                raise not_in_effect(self, f"{t.describe()} is still there") from exc
+
+def delete_now(cluster: Cluster, t: Target) -> None:
+    """Delete a pod with grace 0: gone at once, as a crash or a dead machine takes it."""
+    cluster.call(
+        "delete",
+        "pods",
+        t.namespace,
+        cluster.core.delete_namespaced_pod,
+        t.name,
+        t.namespace,
+        grace_period_seconds=0,
+    )
+
+
+def await_killed(fault: Fault, cluster: Cluster, targets: list[Target]) -> None:
+    """Each target pod gone, replaced under its name, or being deleted within 10 s; else the
+    fault is not in effect."""
+
+    def gone(t: Target) -> bool:
+        try:
+            pod = cluster.call(
+                "get", "pods", t.namespace, cluster.core.read_namespaced_pod, t.name, t.namespace
+            )
+        except NotFound:
+            return True
+        return bool(pod.metadata.uid != t.uid or pod.metadata.deletion_timestamp is not None)
+
+    for t in targets:
+        try:
+            wait_until(partial(gone, t), timeout=10, interval=0.1, what=f"{t.describe()} to go")
+        except WaitTimeout as exc:
+            raise not_in_effect(fault, f"{t.describe()} is still there") from exc
 
 
 class ScaleDeployment(Fault):

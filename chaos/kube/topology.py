@@ -3,6 +3,7 @@ entry URL, Prometheus, and each named service (``east-router``, ``east-inv``, ``
 pods on a cluster, so an experiment written against the lab runs unchanged on Kubernetes.
 
     entry_url: https://shop.example.com          # the global traffic manager / global LB
+    cluster_urls: {east: https://east.shop.example.com}   # each cluster's own ingress, past the GTM
     prometheus_url: http://prometheus.example.com:9090
     services:
       gtm: {external: true}                      # outside every cluster
@@ -75,6 +76,7 @@ class Topology:
     probe_image: str = "busybox:1.36"
     locust_image: str = ""  # default: locustio/locust of the version installed here
     locust_workers: int = 2
+    cluster_urls: dict[str, str] = field(default_factory=dict)  # each cluster's own entry, by role
 
     def service(self, name: str) -> Service:
         if name not in self.services:
@@ -142,13 +144,27 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
         problems.append(f"--kube-topology {path}: a mapping with services:, entry_url:, prometheus_url:")
         return Topology()
     known = {"entry_url", "prometheus_url", "services", "storage_backend", "scale", "probe_image"}
-    known |= {"locust_image", "locust_workers"}
+    known |= {"locust_image", "locust_workers", "cluster_urls"}
     if set(doc) - known:
         problems.append(f"--kube-topology {path}: unknown key(s) {', '.join(sorted(set(doc) - known))}")
     for key in ("entry_url", "prometheus_url"):
         url = doc.get(key, "")
         if url and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
             problems.append(f"--kube-topology {path}: {key} {url!r}: an http:// or https:// URL")
+    cluster_urls = doc.get("cluster_urls") or {}
+    if not isinstance(cluster_urls, dict):
+        problems.append(f"--kube-topology {path}: cluster_urls: a mapping of cluster role: URL")
+        cluster_urls = {}
+    for role, url in cluster_urls.items():
+        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            problems.append(
+                f"--kube-topology {path}: cluster_urls.{role} {url!r}: an http:// or https:// URL"
+            )
+        if roles and role not in roles:
+            problems.append(
+                f"--kube-topology {path}: cluster_urls.{role}: not a context's role "
+                f"({', '.join(sorted(roles))})"
+            )
     services = {}
     raw_services = doc.get("services") or {}
     if not isinstance(raw_services, dict):
@@ -184,6 +200,7 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
         str(doc.get("probe_image") or "busybox:1.36"),
         str(doc.get("locust_image") or ""),
         _workers(doc.get("locust_workers", 2), path, problems),
+        {str(k): str(v) for k, v in cluster_urls.items()},
     )
 
 

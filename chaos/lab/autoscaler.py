@@ -77,41 +77,57 @@ class Scaler:
         rate = (total - n0) / (now - t0) if now > t0 else 0.0
         active = self.in_rotation(st)
         desired = min(self.max_replicas, max(self.min_replicas, math.ceil(rate / self.target_rps)))
-        target = len(active)
-        if desired > len(active):
+        # the decision is about replicas that serve: one in rotation that its router has marked
+        # down (its host lost, say) is replaced at once from the slots out of rotation, like a
+        # ReplicaSet replaces a lost pod. It stays in rotation and serves again when it comes
+        # back; scale-in then trims the surplus after its window, never taking a serving one
+        # out while a down one stays
+        down = [s for s in active if st[s]["status"].startswith("DOWN")]
+        serving = [s for s in active if s not in down]
+        target = len(serving)
+        if desired > len(serving):
             self._low_since = None
             self._high_since = self._high_since or now
-            if now - self._high_since >= self.scale_out_after:  # at once by default: the reserve is warm
+            if (
+                down or now - self._high_since >= self.scale_out_after
+            ):  # at once by default: the reserve is warm
                 target, self._high_since = desired, None
-        elif desired < len(active):
+        elif desired < len(serving):
             self._low_since, self._high_since = self._low_since or now, None
             if now - self._low_since >= self.scale_in_after:
                 target, self._low_since = desired, None
         else:
             self._low_since = self._high_since = None
-        if target != len(active):
-            self.apply(active, target)
-            self.events.append({"t": time.time(), "from": len(active), "to": target, "rate": round(rate, 1)})
-        ready = [s for s in self.servers if st.get(s, {}).get("status") == "UP"]
+        if target != len(serving):
+            added = self.apply(active, serving, target)
+            event = {"t": time.time(), "from": len(active), "to": len(active) + added, "rate": round(rate, 1)}
+            if down:
+                event["replacing"] = len(down)
+            self.events.append(event)
         self.write(
             {
                 "t": time.time(),
                 "rate": round(rate, 2),
                 "desired": desired,
-                "in_rotation": target,
-                "ready": len([s for s in ready if s in active]),
+                "in_rotation": len(active),
+                "ready": len([s for s in serving if st[s]["status"] == "UP"]),
                 "slots": len(self.servers),
                 "events": self.events[-50:],
             }
         )
 
-    def apply(self, active: list[str], target: int) -> None:
-        if target > len(active):
-            for name in [s for s in self.servers if s not in active][: target - len(active)]:
+    def apply(self, active: list[str], serving: list[str], target: int) -> int:
+        """Bring the serving replicas to ``target``: slots out of rotation go in, or serving
+        replicas (the last first) go out. Returns how many went in (negative: out)."""
+        if target > len(serving):
+            joining = [s for s in self.servers if s not in active][: target - len(serving)]
+            for name in joining:
                 admin(self.sock, f"set server {BACKEND}/{name} state ready")
-        else:
-            for name in active[target:]:
-                admin(self.sock, f"set server {BACKEND}/{name} state maint")
+            return len(joining)
+        leaving = serving[target:]
+        for name in leaving:
+            admin(self.sock, f"set server {BACKEND}/{name} state maint")
+        return -len(leaving)
 
     def write(self, doc: dict[str, object]) -> None:
         tmp = self.state_path.with_suffix(".tmp")

@@ -12,7 +12,7 @@ import httpx
 from chaos.context import RunContext
 from chaos.durability import KV
 from chaos.errors import ConfigError, NotSupported, PlatformError
-from chaos.fault import Fault
+from chaos.fault import Fault, Together
 from chaos.lab import custom, topology
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient, EtcdRegisters
@@ -352,11 +352,7 @@ class LabPlatform(Platform):
         if topo is not None:
             raise NotSupported(f"topology {topo.name} has no autoscaled capacity on the lab")
         profile = self._profile()
-        cluster = cluster or profile.clusters[0]
-        if cluster not in profile.clusters:
-            raise ConfigError(
-                f"no cluster {cluster!r} in this lab; clusters are: {', '.join(profile.clusters)}"
-            )
+        cluster = self._cluster(cluster)
         st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
         slots = [n for n in st if n.startswith(f"{cluster}-gw")]
         used = [n for n in slots if "MAINT" not in st[n]["status"] and "DRAIN" not in st[n]["status"]]
@@ -403,6 +399,64 @@ class LabPlatform(Platform):
 
     def kill_service(self, name: str) -> Fault:
         return KillService(self.ctx, self.lab, name)
+
+    def cluster_url(self, cluster: str) -> str:
+        urls = self.service_urls("router", self._cluster(cluster))
+        if not urls:
+            raise NotSupported(f"cluster {cluster!r} of this lab has no router")
+        return urls[0]
+
+    def hosts(self, cluster: str | None = None) -> dict[str, list[str]]:
+        """The hosts ``cluster``'s gateway slots are placed on, each with its replicas that are
+        in rotation and up (the router's own view)."""
+        from chaos.lab.autoscaler import stats
+        from chaos.lab.services import socket_path
+
+        if self._topo() is not None:
+            raise NotSupported("a lab topology declares no hosts: every node is a host of its own")
+        profile = self._profile()
+        cluster = self._cluster(cluster)
+        st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
+        serving = {n for n, row in st.items() if row["status"] == "UP"}
+        return {
+            h: [g for g in slots if g in serving] for h, slots in topology.hosts(profile, cluster).items()
+        }
+
+    def lose_host(self, host: str) -> Fault:
+        """Every gateway placed on ``host`` is SIGKILLed and the host's nodes are cut off from
+        every other node (dropped, as a dead machine's packets are); the revert heals the
+        network first, then starts each gateway again and waits until it serves."""
+        if self._topo() is not None:
+            raise NotSupported(
+                "a lab topology declares no hosts: take a node away with kill_service and partition"
+            )
+        profile = self._profile()
+        placed = {h: slots for c in profile.clusters for h, slots in topology.hosts(profile, c).items()}
+        if host not in placed:
+            raise ConfigError(f"no host {host!r} in this lab; hosts are: {', '.join(placed)}")
+        nodes = placed[host]
+        if not nodes:
+            busy = ", ".join(h for h, slots in placed.items() if slots)
+            raise ConfigError(
+                f"host {host!r} runs nothing here, so losing it proves nothing; hosts with replicas: {busy}"
+            )
+        others = [n for n in self.nodes() if n not in nodes]
+        # the kills first and the cut last, so the revert (newest first) heals the network
+        # before the gateways start again and are checked for serving
+        parts: list[Fault] = [KillService(self.ctx, self.lab, n) for n in nodes]
+        parts.append(Partition(self.ctx, self.lab, [nodes, others], f"{host} lost", None))
+        return Together(
+            self.ctx, parts, kind="lose_host", description=f"lose host {host} ({', '.join(nodes)})"
+        )
+
+    def _cluster(self, cluster: str | None) -> str:
+        profile = self._profile()
+        cluster = cluster or profile.clusters[0]
+        if cluster not in profile.clusters:
+            raise ConfigError(
+                f"no cluster {cluster!r} in this lab; clusters are: {', '.join(profile.clusters)}"
+            )
+        return cluster
 
     def volumes(self) -> list[str]:
         st = self.lab.state()

@@ -27,6 +27,7 @@ INVENTORY_FLAWS = (
 )
 GATEWAY_FLAWS = ("slow", "flaky", "no-metrics")
 WARMUPS = ("", "slow", "fail")
+PLACEMENTS = ("spread", "packed")
 RETRIES = ("budget", "unbounded")  # how gateways retry catalogue reads (the workload's --retries)
 POOLS = ("bulkhead", "shared")  # how gateways share their capacity between request kinds
 CONFIG_MODES = ("last-known", "fail-closed", "frozen")  # gateways without their config centre
@@ -73,6 +74,9 @@ class Profile:
     scale_out_after_s: float = 0.0  # load must stay high this long before scaling out
     scale_in_after_s: float = 5.0
     reserve_warmup: str = ""  # reserve slots start cold: their first seconds are slow or fail
+    # -- placement: the hosts (machines) a cluster's gateway slots run on --
+    hosts: int = 3
+    placement: str = "spread"  # slots round-robin over the hosts; "packed": every slot on the first
     # -- inventory --
     inventory_flaws: tuple[str, ...] = ()
     weaknesses: tuple[str, ...] = ()  # the named weaknesses this profile carries
@@ -104,6 +108,10 @@ class Profile:
             problems.append(f"gateway_config={self.gateway_config!r}: use one of {', '.join(CONFIG_MODES)}")
         if self.gateway_pools not in POOLS:
             problems.append(f"gateway_pools={self.gateway_pools!r}: use one of {', '.join(POOLS)}")
+        if self.hosts < 1:
+            problems.append(f"hosts={self.hosts!r}: a cluster needs at least one host")
+        if self.placement not in PLACEMENTS:
+            problems.append(f"placement={self.placement!r}: use one of {', '.join(PLACEMENTS)}")
         if self.reserve_warmup not in WARMUPS:
             problems.append(f"unknown reserve warm-up {self.reserve_warmup!r}")
         if problems:

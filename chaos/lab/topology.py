@@ -74,6 +74,17 @@ def has_volume(svc: Service, profile: Profile) -> bool:
     return svc.kind == "inventory" or (svc.kind == "masters-api" and profile.masters_api == "spooling")
 
 
+def hosts(profile: Profile, cluster: str) -> dict[str, list[str]]:
+    """The hosts (machines) ``cluster``'s gateway slots run on, each with its slots: round-robin
+    over ``profile.hosts`` ("spread"), or all on the first ("packed"). A host is a placement of
+    lab nodes, not a namespace of its own: losing it takes every node placed there."""
+    placed: dict[str, list[str]] = {f"{cluster}-host{h}": [] for h in range(1, profile.hosts + 1)}
+    for i in range(profile.gateway_slots):
+        h = 1 if profile.placement == "packed" else i % profile.hosts + 1
+        placed[f"{cluster}-host{h}"].append(f"{cluster}-gw{i + 1}")
+    return placed
+
+
 def entry_url() -> str:
     return f"http://{_addr(20)}:{ENTRY_PORT}"
 

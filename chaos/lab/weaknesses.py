@@ -213,6 +213,15 @@ CATALOGUE: tuple[Weakness, ...] = (
         "10 s in rotation they fail orders with 503",
         {"reserve_warmup": "fail"},
     ),
+    # -- placement ------------------------------------------------------------------------------
+    Weakness(
+        "packed-replicas",
+        "placement",
+        "losing a host keeps the service within its SLO and its replicas are replaced elsewhere",
+        "every gateway slot of a cluster is placed on one host (no anti-affinity, no topology "
+        "spread): the host that goes takes every replica with it, and there is nowhere to replace them",
+        {"placement": "packed"},
+    ),
     # -- the inventory's storage ----------------------------------------------------------------
     Weakness(
         "acks-failed-writes",

@@ -48,6 +48,8 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                 if len(parts) >= 7 and parts[6] == "proxy":
                     return self._proxy(parts[3], parts[5], "/".join(parts[7:]))
                 return self._pods(method, parts[3], parts[5:], query, body)
+            if parts[:3] == ["api", "v1", "nodes"] and len(parts) == 4:
+                return self._node(method, parts[3], body)
             if parts == ["api", "v1", "nodes"]:
                 return 200, {
                     "apiVersion": "v1",
@@ -394,6 +396,23 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
             pod["metadata"]["finalizers"] = []
             if pod["metadata"].get("terminated"):
                 self._gone(ns, name, pod["metadata"]["uid"])
+
+    def _node(self, method: str, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """One node: read, or patched (cordoned: ``spec.unschedulable``, which the scheduler heeds)."""
+        node = self.nodes.get(name)
+        if node is None:
+            return 404, status_body(404, "NotFound", f'nodes "{name}" not found')
+        denied = self._deny("patch" if method == "PATCH" else "get", "nodes", "")
+        if denied:
+            return denied
+        if method == "PATCH":
+            spec = json.loads(body or b"{}").get("spec", {})
+            node.setdefault("spec", {}).update(spec)
+            node["metadata"]["resourceVersion"] = str(next(self._rv))
+            if not node["spec"].get("unschedulable"):
+                for ns, dep in list(self.deployments):  # pods waiting for room get a node now
+                    self._reconcile(ns, dep)
+        return 200, node
 
     def _deployments(self, method: str, ns: str, rest: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
         if not rest:

@@ -38,6 +38,7 @@ class World:
         self.stuck_terminating = False
         self.terminating_s = 0.3  # the longest a deleted pod stays Terminating (its grace, capped)
         self.controller_s = 0.05  # how long the ReplicaSet controller takes to act on a change
+        self.placement = "spread"  # where the scheduler puts a deployment's pods (see _schedule)
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
@@ -228,8 +229,33 @@ class World:
                 "apiVersion": "v1",
                 "kind": "Node",
                 "metadata": self._meta("", name, {}),
+                "spec": {},
                 "status": {"allocatable": {"cpu": f"{cpu_millis}m", "memory": "8Gi", "pods": "110"}},
             }
+
+    def _schedule(self, owner: str) -> str | None:
+        """Where a new pod of ``owner`` goes: without nodes, node-1 (the emulator's default);
+        else, of the nodes not cordoned, the one with fewest of the owner's pods ("spread", as
+        a topology spread constraint or anti-affinity makes it), or only the first node
+        ("packed", as a nodeSelector pinning every replica to one host). None: nowhere (Pending)."""
+        if not self.nodes:
+            return "node-1"
+        names = sorted(self.nodes)
+        if self.placement == "packed":
+            names = names[:1]
+        free = [n for n in names if not self.nodes[n].get("spec", {}).get("unschedulable")]
+        if not free:
+            return None
+
+        def load(node: str) -> int:
+            return sum(
+                1
+                for p in self.active()
+                if p["spec"].get("nodeName") == node
+                and (p["metadata"].get("ownerReferences") or [{}])[0].get("uid") == owner
+            )
+
+        return min(free, key=lambda n: (load(n), n))
 
     def add_priority_class(self, name: str, value: int) -> None:
         self.priority_classes[name] = value
@@ -285,21 +311,36 @@ class World:
         the surplus is deleted with its grace period."""
         dep = self.deployments[(ns, name)]
         labels = dep["spec"]["selector"]["matchLabels"]
-        mine = sorted(
-            k
-            for k, p in self.pods.items()
-            if (p["metadata"].get("ownerReferences") or [{}])[0].get("uid") == name
-            and k[0] == ns
-            and not p["metadata"].get("deletionTimestamp")
-        )
+        mine = self._owned(ns, name)
         want = dep["spec"]["replicas"]
         for key in mine[want:]:
             self._delete_pod(*key)  # type: ignore[attr-defined]  # the Emulator's
+        for key in mine[:want]:  # a pod that waited for room (Pending) gets a node once one frees
+            pod = self.pods[key]
+            if not pod["spec"].get("nodeName") and (node := self._schedule(name)) is not None:
+                pod["spec"]["nodeName"] = node
+                pod["status"].update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
         for _ in range(want - len(mine)):
             pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
-            self.add_pod(ns, pod_name, labels, owner=name, **self.pod_specs.get((ns, name), {}))
+            node = self._schedule(name)
+            if node is None:  # no node takes it: Pending, not ready, until one does
+                self.add_pod(
+                    ns,
+                    pod_name,
+                    labels,
+                    owner=name,
+                    node="",
+                    phase="Pending",
+                    **self.pod_specs.get((ns, name), {}),
+                )
+                self.pods[(ns, pod_name)]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+                continue
+            self.add_pod(ns, pod_name, labels, owner=name, node=node, **self.pod_specs.get((ns, name), {}))
             self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
         ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
+        # a pod no node took is not ready, whatever else holds
+        unplaced = sum(1 for k in self._owned(ns, name) if not self.pods[k]["spec"].get("nodeName"))
+        ready = min(ready, want - unplaced)
         if self.stuck_terminating:  # the removed pods hang in Terminating and still count as ready
             ready = max(ready, dep.get("status", {}).get("readyReplicas", 0))
         dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
@@ -309,11 +350,23 @@ class World:
         with self.changed:
             self.changed.notify_all()
 
+    def _owned(self, ns: str, name: str) -> list[tuple[str, str]]:
+        """The deployment's pods that are not being deleted."""
+        return sorted(
+            k
+            for k, p in self.pods.items()
+            if (p["metadata"].get("ownerReferences") or [{}])[0].get("uid") == name
+            and k[0] == ns
+            and not p["metadata"].get("deletionTimestamp")
+        )
+
     def _become_ready(self, ns: str, name: str) -> None:
         with self.lock:
             dep = self.deployments[(ns, name)]
             want = dep["spec"]["replicas"]
-            dep["status"] = {"replicas": want, "readyReplicas": want, "availableReplicas": want}
+            unplaced = sum(1 for k in self._owned(ns, name) if not self.pods[k]["spec"].get("nodeName"))
+            ready = want - unplaced
+            dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
             dep["metadata"]["resourceVersion"] = str(next(self._rv))
         with self.changed:
             self.changed.notify_all()

@@ -34,6 +34,7 @@ EXPLORE = "experiments/test_explore_masters.py"
 RETRIES = "experiments/test_retry_storm.py"
 SHEDDING = "experiments/test_load_shedding.py"
 CONFIG = "experiments/test_config_centre.py"
+NODE_LOSS = "experiments/test_node_loss.py"
 # the shortest exploration: one schedule (hypothesis starts with the simplest, a leader kill),
 # and whatever shrinking 15 s allows (CI time)
 EXPLORE_ARGS = ("--chaos-explore-examples", "1", "--chaos-explore-budget", "15s")
@@ -62,11 +63,13 @@ LABS = {
         f"{STORAGE}::test_majority_storage_failure_is_unavailable_not_lossy",
     },
     # the partition experiment with no other weakness of the masters (each would pre-empt this
-    # one), and the shedding and config-centre experiments, which touch only the gateways
+    # one), the shedding and config-centre experiments, which touch only the gateways, and node
+    # loss, which touches only where the gateways are placed
     "masters read serializably": {
         "serializable-reads": PARTITION,
         "shared-pool": SHEDDING,
         "fail-closed-config": CONFIG,
+        "packed-replicas": NODE_LOSS,
     },
 }
 
@@ -176,10 +179,11 @@ def test_each_weakness_turns_the_checks_it_breaks_red(lab, tmp_path):
     """Named checks go red on their weakness while every precondition holds."""
     weaknesses = LABS[lab]
     # the reserve first: another experiment's load would warm (or trip) the reserve before it;
-    # failover last: a late failback keeps the next experiment waiting for the primary
+    # failover and shedding last: a late failback keeps the next experiment waiting for the
+    # primary, and a shared pool drains the spike's queued requests for a minute after it
     named = {w: ts.split() for w, ts in weaknesses.items()}
     everything = {t for ts in named.values() for t in ts}
-    targets = sorted(everything, key=lambda t: (t != RESERVE, t.startswith(FAILOVER), t))
+    targets = sorted(everything, key=lambda t: (t != RESERVE, t.startswith((FAILOVER, SHEDDING)), t))
     args = [arg for w in weaknesses for arg in ("--lab-weakness", w)]
     out, summary = run_experiments(" ".join(targets), tmp_path, *args)
     assert out.returncode == 1, out.stdout[-3000:]
