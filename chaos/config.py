@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from chaos.errors import ConfigError
 from chaos.probes import MAX_HZ
 from chaos.registry import PLATFORMS
+from chaos.userfiles import read_user_file
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -26,8 +28,8 @@ def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
         if not m:
             raise ConfigError(f"{what}: {text!r} is not a duration; write e.g. 500ms, 5s, 2m or 1h")
         value = float(m.group(1)) * _UNIT[m.group(2)]
-    if not value > 0:
-        raise ConfigError(f"{what}: must be greater than zero, got {text!r}")
+    if not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"{what}: must be greater than zero and finite, got {text!r}")
     return value
 
 
@@ -76,7 +78,9 @@ class GuardSpec:
         try:
             limit = float(opts[limit_key])
         except ValueError:
-            raise ConfigError(f"guard {text!r}: {limit_key}={opts[limit_key]!r} is not a number") from None
+            limit = math.nan
+        if not math.isfinite(limit):
+            raise ConfigError(f"guard {text!r}: {limit_key}={opts[limit_key]!r} is not a number")
         if kind == "http" and not 0 <= limit < 1:
             raise ConfigError(f"guard {text!r}: max_error_rate is a share from 0 up to (not including) 1")
         over = parse_duration(opts.get("over", "2s"), what=f"guard {text!r}: over")
@@ -161,11 +165,14 @@ class RunConfig:
             from chaos.lab.topofile import load_topology as load_lab_topology
             from chaos.lab.topofile import variant_of
 
-            lab_topology = lab_topology.resolve()
-            try:
-                load_lab_topology(lab_topology, variant_of(lab_profile))
-            except ConfigError as exc:
-                problems += [f"--lab-topology: {p}" for p in exc.problems]
+            if "\0" in str(lab_topology):
+                problems.append(f"--lab-topology: {str(lab_topology)!r}: not a usable path (a NUL byte)")
+            else:
+                try:
+                    lab_topology = lab_topology.resolve()
+                    load_lab_topology(lab_topology, variant_of(lab_profile))
+                except ConfigError as exc:
+                    problems += [f"--lab-topology: {p}" for p in exc.problems]
             if weaknesses:
                 problems.append(
                     "--lab-weakness seeds weaknesses into the shop, not into a --lab-topology: declare "
@@ -222,9 +229,9 @@ def clusters_file(path: Path | None, problems: list[str]) -> list[str]:
     import yaml
 
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        problems.append(f"--kube-clusters {path}: {exc.strerror}")
+        doc = yaml.safe_load(read_user_file(path, "clusters"))
+    except ConfigError as exc:
+        problems += [f"--kube-clusters {p}" for p in exc.problems]
         return []
     except yaml.YAMLError as exc:
         problems.append(f"--kube-clusters {path}: not valid YAML: {exc}")

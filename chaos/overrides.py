@@ -3,6 +3,8 @@ it with ``--chaos-slo NAME=NUMBER``."""
 
 from __future__ import annotations
 
+import math
+
 from chaos.errors import ConfigError
 
 
@@ -12,10 +14,10 @@ def parse_slo_overrides(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            number = float(value)
+            number: float | None = float(value)
         except ValueError:
             number = None
-        if not sep or not name.strip() or number is None:
+        if not sep or not name.strip() or number is None or not math.isfinite(number):
             problems.append(f"--chaos-slo {item!r}: write NAME=NUMBER, e.g. --chaos-slo p99_ms=200")
         else:
             out[name.strip()] = number

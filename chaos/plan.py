@@ -41,6 +41,7 @@ from chaos.config import GuardSpec, parse_duration
 from chaos.errors import ConfigError
 from chaos.lab.profiles import PROFILES
 from chaos.registry import PLATFORMS
+from chaos.userfiles import read_user_file
 
 KEYS = (
     "name",
@@ -96,12 +97,9 @@ class Problems:
 def compose(path: Path, what: str) -> yaml.Node | None:
     """The YAML file's node tree (nodes keep their lines); ConfigError with the line when it
     does not parse."""
+    text = read_user_file(path, what)
     try:
-        return yaml.compose(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what} file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a {what} file") from None
+        return yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -96,10 +96,11 @@ class Schedule:
 
     @classmethod
     def load(cls, path: Path) -> Schedule:
+        from chaos.userfiles import read_user_file
+
+        text = read_user_file(path, "schedule")
         try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: no such schedule file") from exc
+            doc = json.loads(text)
         except ValueError as exc:
             raise ConfigError(f"{path}: not JSON: {exc}") from exc
         return cls.from_json(doc["schedule"] if isinstance(doc, dict) else doc)

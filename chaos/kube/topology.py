@@ -132,10 +132,12 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
         return Topology()
     import yaml
 
+    from chaos.userfiles import read_user_file
+
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        problems.append(f"--kube-topology {path}: {exc.strerror}")
+        doc = yaml.safe_load(read_user_file(path, "kube topology"))
+    except ConfigError as exc:
+        problems += [f"--kube-topology {p}" for p in exc.problems]
         return Topology()
     except yaml.YAMLError as exc:
         problems.append(f"--kube-topology {path}: not valid YAML: {exc}")
