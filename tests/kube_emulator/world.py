@@ -313,9 +313,22 @@ class World:
         labels = dep["spec"]["selector"]["matchLabels"]
         mine = self._owned(ns, name)
         want = dep["spec"]["replicas"]
-        for key in mine[want:]:
+        # scaling down, a ReplicaSet deletes first the pods sharing a node with most of their
+        # siblings (and unscheduled ones before all): what is left stays spread
+        on_node: dict[str, int] = {}
+        for k in mine:
+            node = self.pods[k]["spec"].get("nodeName") or ""
+            on_node[node] = on_node.get(node, 0) + 1
+
+        def rank(k: tuple[str, str]) -> tuple[bool, int, tuple[str, str]]:
+            node = self.pods[k]["spec"].get("nodeName") or ""
+            return (bool(node), -on_node[node], k)
+
+        surplus = sorted(mine, key=rank)[: max(0, len(mine) - want)]
+        mine = [k for k in mine if k not in surplus]
+        for key in surplus:
             self._delete_pod(*key)  # type: ignore[attr-defined]  # the Emulator's
-        for key in mine[:want]:  # a pod that waited for room (Pending) gets a node once one frees
+        for key in mine:  # a pod that waited for room (Pending) gets a node once one frees
             pod = self.pods[key]
             if not pod["spec"].get("nodeName") and (node := self._schedule(name)) is not None:
                 pod["spec"]["nodeName"] = node
