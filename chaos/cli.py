@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from chaos.errors import ChaosError, ConfigError
+from chaos.friendly import UserPath
 from chaos.friendly import friendly as _friendly
 from chaos.lab.cli import lab
 
@@ -57,7 +58,7 @@ def _allure_command() -> list[str]:
     metavar="ROLE=CONTEXT",
     help="also reap expired objects there",
 )
-@click.option("--kubeconfig", type=click.Path(path_type=Path), default=None)
+@click.option("--kubeconfig", type=UserPath(), default=None)
 @click.option("--kube-namespace", "namespaces", multiple=True, help="namespaces to reap (repeatable)")
 @_friendly
 def recover(
@@ -97,15 +98,13 @@ def recover(
 
 
 @main.command()
-@click.option(
-    "--results", default="reports/allure-results", show_default=True, type=click.Path(path_type=Path)
-)
-@click.option("--output", default="reports/allure-report", show_default=True, type=click.Path(path_type=Path))
+@click.option("--results", default="reports/allure-results", show_default=True, type=UserPath())
+@click.option("--output", default="reports/allure-report", show_default=True, type=UserPath())
 @click.option(
     "--summary",
     default="reports/summary.json",
     show_default=True,
-    type=click.Path(path_type=Path),
+    type=UserPath(),
     help="the run's summary: the review (summary.md/.html, score, trend) is written next to it",
 )
 @click.option("--no-html", is_flag=True, help="only the review, not the Allure HTML")
@@ -130,7 +129,7 @@ def report(results: Path, output: Path, summary: Path, no_html: bool) -> None:
             )
         links["Allure report"] = str(output / "index.html")
         click.echo(f"report: {output / 'index.html'}")
-    if summary.exists():
+    if summary.exists():  # a directory given for it is refused saying so
         md, page = write_review(summary, summary.parent, links)
         click.echo(f"review: {md} and {page} (history: {summary.parent / 'history'})")
     elif no_html:
@@ -138,7 +137,7 @@ def report(results: Path, output: Path, summary: Path, no_html: bool) -> None:
 
 
 @main.command()
-@click.argument("plan", type=click.Path(path_type=Path))
+@click.argument("plan", type=UserPath())
 @click.option("--check", is_flag=True, help="validate the plan and show what would run; run nothing")
 @click.option("--no-html", is_flag=True, help="skip the Allure HTML report")
 @_friendly
@@ -168,7 +167,7 @@ def gameday(plan: Path, check: bool, no_html: bool) -> None:
 
 
 @main.command()
-@click.argument("plan", type=click.Path(path_type=Path))
+@click.argument("plan", type=UserPath())
 @click.option(
     "--budget", default="10m", show_default=True, help="wall time each exploring experiment may use"
 )
@@ -192,13 +191,19 @@ def explore(plan: Path, budget: str, examples: int, no_html: bool) -> None:
 
 
 @main.command()
-@click.argument("record", type=click.Path(path_type=Path))
+@click.argument("record", type=UserPath())
 @_friendly
 def replay(record: Path) -> None:
     """Run a recorded minimal failing schedule again, exactly (RECORD: a file from
     reports/schedules/, or a run directory holding one): the same experiment, platform,
     profile, weaknesses and seed."""
-    files = sorted(record.glob("**/schedules/*.json")) if record.is_dir() else [record]
+    try:
+        # a run directory holds schedules/, or one level down (a game day's run): never a walk
+        # of the whole tree under whatever directory was named
+        found_in = [*record.glob("schedules/*.json"), *record.glob("*/schedules/*.json")]
+        files = sorted(found_in) if record.is_dir() else [record]
+    except OSError as exc:
+        raise ConfigError(f"{record}: cannot look for a schedule there: {exc.strerror or exc}") from None
     if len(files) != 1:
         found = ", ".join(str(f) for f in files) or "none"
         raise ConfigError(f"{record}: give one schedule file (found: {found})")
@@ -230,7 +235,7 @@ def replay(record: Path) -> None:
 @click.option("--weakness", "only", multiple=True, metavar="NAME", help="with --run: only these weaknesses")
 @click.option(
     "--topology",
-    type=click.Path(path_type=Path),
+    type=UserPath(),
     default=None,
     metavar="FILE",
     help="experiments of a system of your own: controls name the topology's variants, which the "
@@ -240,7 +245,7 @@ def replay(record: Path) -> None:
     "--reports",
     default="reports/checks",
     show_default=True,
-    type=click.Path(path_type=Path),
+    type=UserPath(),
     help="run summaries",
 )
 @_friendly
@@ -327,7 +332,7 @@ def abort(reason: str) -> None:
 
 
 @main.command()
-@click.argument("directory", default=".", type=click.Path(path_type=Path))
+@click.argument("directory", default=".", type=UserPath())
 @click.option("--name", default=None, help="the project's name (default: the directory's)")
 @_friendly
 def init(directory: Path, name: str | None) -> None:
@@ -350,7 +355,7 @@ def init(directory: Path, name: str | None) -> None:
 @click.option(
     "--write",
     "directory",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=UserPath(file_okay=False),
     default=None,
     help="write NAME.schema.json into this directory instead of printing it",
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,3 +43,18 @@ def friendly(fn: F) -> F:
 
 def say(msg: str) -> None:
     click.echo(msg)
+
+
+class UserPath(click.Path):
+    """A path the user names: one no file can have (a NUL byte, too long) is a usage error."""
+
+    def __init__(self, *, file_okay: bool = True) -> None:
+        super().__init__(path_type=Path, file_okay=file_okay)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from chaos.userfiles import path_problem
+
+        problem = path_problem(value)
+        if problem:
+            self.fail(f"not a usable path: {problem}", param, ctx)
+        return super().convert(value, param, ctx)

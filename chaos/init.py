@@ -40,6 +40,15 @@ def _templates(node: Traversable, prefix: str = "") -> list[tuple[str, Traversab
 
 def scaffold(dest: Path, name: str | None = None) -> list[Path]:
     """Write the templates under ``dest`` (created if missing); return what was written."""
+    try:
+        return _scaffold(dest, name)
+    except OSError as exc:  # a name too long, no permission, a read-only or full file system
+        raise ConfigError(f"{dest}: cannot create the project there: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(f"{str(dest)!r}: not a usable directory name ({exc})") from None
+
+
+def _scaffold(dest: Path, name: str | None) -> list[Path]:
     name = name or dest.resolve().name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ConfigError(f"--name {name!r}: a project name is letters, digits, '.', '_' and '-'")

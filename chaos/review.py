@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ConfigError
+from chaos.userfiles import read_user_file
 from chaos.wording import figure_sentences, first_violated
 
 TIMED = ("time", "failover", "failback", "scaled out", "scale-in", "recover")
@@ -34,10 +35,11 @@ SLACK_S = 0.1
 
 
 def load_summary(path: Path) -> dict[str, Any]:
+    if not path.is_file() and not path.exists():
+        raise ConfigError(f"no run summary at {path}: run the experiments first")
+    text = read_user_file(path, "run summary")
     try:
-        doc: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"no run summary at {path}: run the experiments first") from None
+        doc: dict[str, Any] = json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{path} is not a run summary: {exc}") from exc
     if "experiments" not in doc:

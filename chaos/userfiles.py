@@ -9,6 +9,7 @@ from pathlib import Path
 def read_user_file(path: Path, what: str) -> str:
     from chaos.errors import ConfigError
 
+    check_path(path, what)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -21,3 +22,36 @@ def read_user_file(path: Path, what: str) -> str:
         raise ConfigError(f"{path}: cannot read this {what} file: {exc.strerror or exc}") from None
     except ValueError as exc:  # a NUL in the name, which no file can have
         raise ConfigError(f"{str(path)!r}: not a usable path for a {what} file ({exc})") from None
+
+
+NAME_MAX = 255  # bytes in one name of a path (Linux)
+PATH_MAX = 4096  # bytes in a whole path
+
+
+def path_problem(path: Path | str) -> str | None:
+    """Why no file can have this name (a NUL byte, a name or path longer than Linux allows,
+    text that has no bytes on disk), or None: found before any call that would raise for it."""
+    import os
+
+    text = str(path)
+    if "\0" in text:
+        return "a NUL byte in the name"
+    try:
+        whole = os.fsencode(text)
+        longest = max((len(os.fsencode(part)) for part in Path(text).parts), default=0)
+    except UnicodeEncodeError:
+        return "characters a file name cannot hold"
+    if len(whole) >= PATH_MAX:
+        return f"{len(whole)} bytes long, more than a path may be ({PATH_MAX - 1})"
+    if longest > NAME_MAX:
+        return f"a name of {longest} bytes, more than one may be ({NAME_MAX})"
+    return None
+
+
+def check_path(path: Path | str, what: str) -> None:
+    from chaos.errors import ConfigError
+
+    problem = path_problem(path)
+    if problem:
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:77] + "..."
+        raise ConfigError(f"{shown!r}: not a usable {what} path: {problem}")

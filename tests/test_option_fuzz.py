@@ -3,6 +3,7 @@ ConfigError naming the option (pytest's usage error, exit code 2), never another
 what is accepted is usable (finite numbers, durations above zero)."""
 
 import math
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -54,6 +55,19 @@ TYPED = st.one_of(
     ),
 )
 PATHS = st.one_of(st.none(), TYPED.map(Path))
+# CI runs the same few hundred cases every time (a failure there is one to fix, not a fluke);
+# benchmarks/bench_fuzz.py runs thousands of fresh ones through CHAOS_FUZZ_EXAMPLES
+MANY = int(os.environ.get("CHAOS_FUZZ_EXAMPLES") or 0)
+
+
+def fuzz(examples: int) -> settings:
+    return settings(
+        max_examples=MANY or examples,
+        derandomize=not MANY,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 
 
 OPTIONS = st.fixed_dictionaries(
@@ -74,7 +88,7 @@ OPTIONS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(300)
 @given(
     options=OPTIONS,
     slos=st.lists(TYPED, max_size=3),
@@ -128,7 +142,7 @@ def command_lines(draw):
     return [*command.split(), *draw(st.lists(words, max_size=4))]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(200)
 @given(argv=command_lines())
 def test_any_command_line_ends_in_a_result_or_a_usage_error_never_a_traceback(argv):
     from click.testing import CliRunner

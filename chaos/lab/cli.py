@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from chaos.friendly import UserPath
 from chaos.friendly import friendly as _friendly
 from chaos.friendly import say as _say
 
@@ -28,7 +29,7 @@ def lab() -> None:
 )
 @click.option(
     "--topology",
-    type=click.Path(path_type=Path),
+    type=UserPath(),
     default=None,
     metavar="FILE",
     help="run a system of your own, declared in a topology file, instead of the shop "

@@ -53,6 +53,7 @@ import yaml
 from chaos.errors import ConfigError
 from chaos.lab.binaries import locate
 from chaos.plan import Problems, compose, scalar
+from chaos.userfiles import check_path
 
 SUBNET = ipaddress.ip_network("198.18.0.0/24")
 FIRST_ASSIGNED = 100  # assigned addresses start at .100, clear of hand-picked low ones
@@ -261,6 +262,7 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
     commands are on PATH, the users exist, the volumes fit (not when re-reading a running
     lab's copy, whose volumes already take their space)."""
     path = Path(path)
+    check_path(path, "topology")
     if path.is_dir() and (path / "topology.yaml").is_file():
         path = path / "topology.yaml"  # a system's directory names its topology.yaml
     problems = Problems(path)
