@@ -87,9 +87,9 @@ CATALOGUE: tuple[Weakness, ...] = (
         "no acknowledged write is lost, whatever faults overlap",
         "a spooling front on the masters' API: writes the masters cannot commit (no leader) are "
         "acknowledged and spooled to its disk, to be replayed later. A dead leader alone costs "
-        "nothing, a failing spool disk alone costs nothing; both at once lose the writes that "
-        "were waiting in memory for the disk when the replay ran (a compound weakness: only "
-        "overlapping faults reveal it)",
+        "nothing, a failing spool disk alone costs nothing; both at once lose the writes the "
+        "disk refused, which are parked in memory and dropped by the replay (a compound "
+        "weakness: only overlapping faults reveal it)",
         {"masters_api": "spooling"},
     ),
     Weakness(

@@ -13,9 +13,11 @@ that "acknowledges writes it has not replicated": every lost-write and minority 
 when they commit it. When they do not answer in time (no leader) it is acknowledged anyway and
 spooled to disk, to be replayed once the masters commit again. Alone, each fault is survived: a
 dead leader costs nothing (the spool catches the writes and replays them), a failing spool disk
-costs nothing (the spool is not used). Together they lose writes: while the disk refuses, spooled
-writes wait in memory, and the replay sends what is on disk and then clears the queue, as if all
-of it had been written. That is the seeded compound weakness exploration must find.
+costs nothing (the spool is not used). Together they lose writes: a spooled write the disk
+refuses is parked in memory and never tried again, and the replay sends what is on disk and then
+clears what is in memory, as if all of it had been written. That is the seeded compound weakness
+exploration must find; it loses writes whenever a spooled write meets the failing disk, whatever
+the order in which the disk and the masters come back (so a replay of the schedule reproduces it).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class Spooling(_Front):
         super().__init__(urls)
         self.path = os.path.join(spool, "spool.jsonl")
         self.pending: list[dict[str, Any]] = []  # acknowledged, not yet on disk (under _lock)
+        self.parked: list[dict[str, Any]] = []  # acknowledged, refused by the disk (under _lock)
         self.generation = 0  # bumped when a replay drops what is pending
         self._more = threading.Event()  # set when a write is pending
         self._lock = threading.Lock()  # the counts, pending and generation
@@ -149,10 +152,13 @@ class Spooling(_Front):
                     f.flush()
                     os.fsync(f.fileno())  # one per batch, so a slow disk still keeps up
             except OSError as exc:
-                # the disk refuses: the writes stay in memory and are tried again
+                # the disk refuses: the writes stay in memory, parked: the defect is that they are
+                # not tried again, as if the replay would see to them (it does not: see replay)
                 print(f"spool write failed: {exc}", file=sys.stderr, flush=True)
-                self._pause.wait(0.1)
-                self._more.set()
+                with self._lock:
+                    if self.generation == generation:
+                        self.parked.extend(batch)
+                        del self.pending[: len(batch)]
                 continue
             with self._lock:
                 if self.generation == generation:
@@ -167,7 +173,7 @@ class Spooling(_Front):
         """Send what is spooled to the masters once they commit again (the thread every 0.2 s,
         and a read first, so a read sees every write acknowledged before it)."""
         with self._replaying:
-            if not self._pending() and not self._spooled():
+            if not self._pending() and not self._spooled() and not self._parked():
                 return
             if not self._commit(PROBE, None):
                 return  # the masters still do not commit: keep everything for later
@@ -185,11 +191,13 @@ class Spooling(_Front):
                         f.writelines(line + "\n" for line in kept)
                 except OSError as exc:
                     print(f"spool rewrite failed: {exc}", file=sys.stderr, flush=True)
-            # the defect: what the spool thread had not written yet is taken as replayed
+            # the defect: what the spool thread had not written yet, or the disk refused, is
+            # taken as replayed
             with self._lock:
-                behind = sum(1 for body in self.pending if id(body) in stuck)
+                behind = sum(1 for body in self.pending if id(body) in stuck) + len(self.parked)
                 if behind:
                     self.pending = [body for body in self.pending if id(body) not in stuck]
+                    self.parked = []
                     self.generation += 1
                     self.counts["dropped"] += behind
             if behind:
@@ -198,6 +206,10 @@ class Spooling(_Front):
     def _pending(self) -> int:
         with self._lock:
             return len(self.pending)
+
+    def _parked(self) -> int:
+        with self._lock:
+            return len(self.parked)
 
     def _spooled(self) -> list[str]:
         try:

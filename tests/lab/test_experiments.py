@@ -216,7 +216,7 @@ def test_writes_survive_kills_and_failing_disks(platform, explore):
 
     drawn = schedules(
         platform, kinds=("kill_master", "fail_storage"), volumes=["api"], max_steps=5, span=1.5,
-        durations=(1.5, 3.0),
+        durations=(2.0, 3.0),
     )
     explore(drawn, trial)
 """
