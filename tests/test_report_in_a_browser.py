@@ -76,7 +76,9 @@ def served(tmp_path_factory):
 def render(url: str, shot: str) -> str:
     """The page as the browser built it (scripts run, data fetched), with its screenshot."""
     browser = shutil.which("chromium-headless-shell") or require("chromium")
-    flags = ["--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--window-size=1280,1000"]
+    # --headless: the full chromium needs it; the headless shell takes it and is headless anyway
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    flags += ["--window-size=1280,1000"]
     subprocess.run(
         [browser, *flags, f"--screenshot={SHOTS / shot}", url], capture_output=True, timeout=120, check=True
     )
