@@ -11,7 +11,7 @@ from typing import Any
 from chaos.errors import ConfigError
 from chaos.probes import MAX_HZ
 from chaos.registry import PLATFORMS
-from chaos.userfiles import path_problem, read_user_file
+from chaos.userfiles import check_path, read_user_file
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -165,15 +165,12 @@ class RunConfig:
             from chaos.lab.topofile import load_topology as load_lab_topology
             from chaos.lab.topofile import variant_of
 
-            unusable = path_problem(lab_topology)
-            if unusable:
-                problems.append(f"--lab-topology: not a usable path: {unusable}")
-            else:
-                try:
-                    lab_topology = lab_topology.resolve()
-                    load_lab_topology(lab_topology, variant_of(lab_profile))
-                except ConfigError as exc:
-                    problems += [f"--lab-topology: {p}" for p in exc.problems]
+            try:
+                check_path(lab_topology, "topology")  # before resolve(), which a NUL byte breaks
+                lab_topology = lab_topology.resolve()
+                load_lab_topology(lab_topology, variant_of(lab_profile))
+            except ConfigError as exc:
+                problems += [f"--lab-topology: {p}" for p in exc.problems]
             if weaknesses:
                 problems.append(
                     "--lab-weakness seeds weaknesses into the shop, not into a --lab-topology: declare "

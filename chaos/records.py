@@ -202,9 +202,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for r in records:
         why = "" if r.outcome in ("passed", "skipped") else f" ({r.category})"
         tr.write_line(f"{r.outcome.upper():8} {r.nodeid}  [{r.verifies}]{why}")
-        for line in figure_sentences(r.as_dict()):
+        shown = r.as_dict()
+        for line in figure_sentences(shown):
             tr.write_line(f"           {line}")
-        if r.outcome != "passed" and r.message and not first_violated(r.as_dict()):
+        if r.outcome != "passed" and r.message and not first_violated(shown):
             # a violated check already says why, above; anything else says it here
             tr.write_line(f"           {r.message.splitlines()[0][:200]}")
     ran = sum(1 for r in records if r.outcome != "skipped")

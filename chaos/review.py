@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ConfigError
-from chaos.userfiles import read_user_file
+from chaos.userfiles import check_path, read_user_file
 from chaos.wording import figure_sentences, first_violated
 
 TIMED = ("time", "failover", "failback", "scaled out", "scale-in", "recover")
@@ -35,7 +35,8 @@ SLACK_S = 0.1
 
 
 def load_summary(path: Path) -> dict[str, Any]:
-    if not path.is_file() and not path.exists():
+    check_path(path, "run summary")
+    if not path.exists():
         raise ConfigError(f"no run summary at {path}: run the experiments first")
     text = read_user_file(path, "run summary")
     try:

@@ -20,8 +20,6 @@ def read_user_file(path: Path, what: str) -> str:
         raise ConfigError(f"{path}: not a text (UTF-8) {what} file: byte {exc.start} is not text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read this {what} file: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a NUL in the name, which no file can have
-        raise ConfigError(f"{str(path)!r}: not a usable path for a {what} file ({exc})") from None
 
 
 NAME_MAX = 255  # bytes in one name of a path (Linux)

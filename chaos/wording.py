@@ -27,19 +27,22 @@ Phrase = Callable[[re.Match[str], str, str], str]
 
 
 def _timed(what: Callable[[re.Match[str]], str]) -> Phrase:
-    """A time from the fault's injection (window "during") or its revert ("recovery")."""
-
     def phrase(m: re.Match[str], value: str, window: str) -> str:
-        if value == "no value":
-            return f"{what(m)}: never, {_in(window)}"
-        if window == "recovery":
-            # "caught up after revert" reads "caught up 0.2 s after the revert"
-            return f"{re.sub(r' after (revert|healing)$', '', what(m))} {value} after the revert"
-        if window == "during":
-            return f"{what(m)} {value} into the fault"
-        return f"{what(m)} after {value} ({_in(window)})"
+        return _after_fault(what(m), value, window)
 
     return phrase
+
+
+def _after_fault(what: str, value: str, window: str) -> str:
+    """A time from the fault's injection (window "during") or its revert ("recovery")."""
+    if value == "no value":
+        return f"{what}: never, {_in(window)}"
+    if window == "recovery":
+        # "caught up after revert" reads "caught up 0.2 s after the revert"
+        return f"{re.sub(r' after (revert|healing)$', '', what)} {value} after the revert"
+    if window == "during":
+        return f"{what} {value} into the fault"
+    return f"{what} after {value} ({_in(window)})"
 
 
 def _plain(template: str) -> Phrase:
@@ -107,7 +110,7 @@ def sentence(finding: dict[str, Any], *, bound: bool = True) -> str:
             break
     if not text and unit_of(finding) == "s" and window in ("during", "recovery"):
         # a condition met after a fault or its revert, named by the experiment ("failover to west")
-        text = _timed(lambda _m: name)(None, value, window)  # type: ignore[arg-type]
+        text = _after_fault(name, value, window)
     if not text:
         text = f"{name}: {value} {_in(window)}" if name else value
     # "linearizable" says its verdict itself; a bound of "= 1" would only confuse

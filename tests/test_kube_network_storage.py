@@ -336,6 +336,7 @@ def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
         "  b: {cluster: mars, namespace: shop, labels: app=b, replicas: 3}\n"
         "  c: [1, 2]\n"
         "locust_workers: 50\n"
+        "cluster_urls: {east: null, mars: 'http://m'}\n"
     )
     problems: list[str] = []
     load_topology(path, {"east"}, problems)
@@ -349,6 +350,8 @@ def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
         "services.b: cluster 'mars' is not a context's role (east)",
         "services.c: a mapping",
         "locust_workers 50: 1 to 8 worker pods",
+        "cluster_urls.east None: an http:// or https:// URL",
+        "cluster_urls.mars: not a context's role (east)",
     ):
         assert expected in text, expected
 

@@ -149,19 +149,17 @@ def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> To
     known |= {"locust_image", "locust_workers", "cluster_urls"}
     if set(doc) - known:
         problems.append(f"--kube-topology {path}: unknown key(s) {', '.join(sorted(set(doc) - known))}")
-    for key in ("entry_url", "prometheus_url"):
-        url = doc.get(key, "")
-        if url and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            problems.append(f"--kube-topology {path}: {key} {url!r}: an http:// or https:// URL")
     cluster_urls = doc.get("cluster_urls") or {}
     if not isinstance(cluster_urls, dict):
         problems.append(f"--kube-topology {path}: cluster_urls: a mapping of cluster role: URL")
         cluster_urls = {}
-    for role, url in cluster_urls.items():
-        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            problems.append(
-                f"--kube-topology {path}: cluster_urls.{role} {url!r}: an http:// or https:// URL"
-            )
+    urls = {key: doc.get(key, "") for key in ("entry_url", "prometheus_url")}
+    urls |= {f"cluster_urls.{role}": url for role, url in cluster_urls.items()}
+    for key, url in urls.items():
+        given = bool(url) or key.startswith("cluster_urls.")  # a role named must have its URL
+        if given and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            problems.append(f"--kube-topology {path}: {key} {url!r}: an http:// or https:// URL")
+    for role in cluster_urls:
         if roles and role not in roles:
             problems.append(
                 f"--kube-topology {path}: cluster_urls.{role}: not a context's role "

@@ -88,9 +88,8 @@ class Scaler:
         if desired > len(serving):
             self._low_since = None
             self._high_since = self._high_since or now
-            if (
-                down or now - self._high_since >= self.scale_out_after
-            ):  # at once by default: the reserve is warm
+            # a replacement at once; a scale-out at once by default too (the reserve is warm)
+            if down or now - self._high_since >= self.scale_out_after:
                 target, self._high_since = desired, None
         elif desired < len(serving):
             self._low_since, self._high_since = self._low_since or now, None
