@@ -70,21 +70,77 @@ def _next_generation() -> int:
 
 
 def _fill_to_the_end(fd: int) -> None:
-    """Append to ``fd`` until the disk says ENOSPC, then sync what fits."""
-    block = b"\0" * 4096
+    """Append to ``fd`` until not one more block fits, then sync what fits.
+
+    A 4 KiB write is refused while a few 1 KiB blocks are still free (small ext4 disks use
+    1 KiB blocks), so the fill steps down to single blocks.
+    """
+    bsize = os.fstatvfs(fd).f_bsize
     offset = os.fstat(fd).st_size
-    while True:
-        try:
-            offset += os.pwrite(fd, block, offset)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                break
-            raise
+    for size in (max(4096, bsize), bsize):
+        offset = -(-offset // bsize) * bsize  # a fresh block each write: no partly used one
+        block = b"\0" * size
+        while True:
+            try:
+                offset += os.pwrite(fd, block, offset)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    break
+                raise
     try:
         os.fsync(fd)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
+
+
+MAX_CRUMBS = 64
+
+
+def _fill_crumbs(disk: Path, tag: str) -> int:
+    """Take the blocks a growing file cannot: one small file per block, until none fits.
+
+    Appending to a large file needs room for its extent tree besides the data, so ext4 refuses
+    it with a block or two still free; a new small file (its extent in the inode) would then
+    still be written, and the disk would not read as full. What CI once saw: 1 KiB free after
+    three top-ups, and a store's next write succeeding. Returns how many crumbs were laid.
+    """
+    bsize = os.statvfs(disk).f_bsize
+    laid = 0
+    for i in range(MAX_CRUMBS):
+        path = disk / f"{_scratch('fill', tag)}.{i}"
+        if path.exists():
+            continue
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                break
+            raise
+        try:
+            os.write(fd, b"\0" * bsize)
+            os.fsync(fd)
+            laid += 1
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            break
+        finally:
+            os.close(fd)
+    return laid
+
+
+def _top_up(disk: Path, tag: str) -> None:
+    fd = os.open(disk / _scratch("fill", tag), os.O_WRONLY)
+    try:
+        _fill_to_the_end(fd)
+    finally:
+        os.close(fd)
+    _fill_crumbs(disk, tag)
+
+
+def _fill_files(disk: Path, tag: str) -> list[Path]:
+    return sorted(disk.glob(f"{_scratch('fill', tag)}*"))
 
 
 def io_problem(path: Path) -> str | None:
@@ -105,6 +161,11 @@ def io_problem(path: Path) -> str | None:
     return None
 
 
+def _remove_scratch(disk: Path, tag: str) -> None:
+    for path in [*_fill_files(disk, tag), disk / _scratch("probe", tag)]:
+        path.unlink(missing_ok=True)
+
+
 @register_undo(RESTORE)
 def _restore(undo: dict[str, Any]) -> None:
     lab = Lab(Path(undo["state_dir"]))
@@ -116,14 +177,12 @@ def _restore(undo: dict[str, Any]) -> None:
     served = st.daemon(name)
     if served and served.proc.alive():
         set_rules(vol, Rules(generation=_next_generation()))
-    for what in ("fill", "probe"):
-        # a shut-down disk refuses even this; the fresh mount below cleans it up
-        with contextlib.suppress(OSError):
-            (vol.disk / _scratch(what, tag)).unlink(missing_ok=True)
+    # a shut-down disk refuses even this; the fresh mount below cleans it up
+    with contextlib.suppress(OSError):
+        _remove_scratch(vol.disk, tag)
     if io_problem(vol.mountpoint) is not None:
         lab.remount_volume(name)
-        for what in ("fill", "probe"):
-            (vol.disk / _scratch(what, tag)).unlink(missing_ok=True)
+        _remove_scratch(vol.disk, tag)
         problem = io_problem(vol.mountpoint)
         if problem:
             raise PlatformError(f"volume {name} still fails after a fresh mount: {problem}")
@@ -234,14 +293,15 @@ class FailStorage(LabFault):
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
                     raise
-            # metadata takes a few blocks fallocate could not: write until the disk says no
-            _fill_to_the_end(fd)
         finally:
             os.close(fd)
+        # metadata takes a few blocks fallocate could not: write until the disk says no
+        _top_up(vol.disk, self.tag)
         after = os.statvfs(vol.disk)
+        added = sum(p.stat().st_blocks for p in _fill_files(vol.disk, self.tag)) * 512
         self.measured[vol.name] = {
             "free_before_mb": round(before.f_bavail * before.f_frsize / 2**20, 2),
-            "added_mb": round(os.stat(path).st_blocks * 512 / 2**20, 2),
+            "added_mb": round(added / 2**20, 2),
             "free_after_mb": round(after.f_bavail * after.f_frsize / 2**20, 2),
         }
 
@@ -305,11 +365,7 @@ class FailStorage(LabFault):
             problem = io_problem(vol.mountpoint)
             if problem is not None and problem.startswith("ENOSPC"):
                 return
-            fd = os.open(vol.disk / _scratch("fill", self.tag), os.O_WRONLY)
-            try:
-                _fill_to_the_end(fd)
-            finally:
-                os.close(fd)
+            _top_up(vol.disk, self.tag)
             self.measured[vol.name]["topped_up"] = self.measured[vol.name].get("topped_up", 0) + 1
         disk = os.statvfs(vol.disk)
         free = disk.f_bavail * disk.f_frsize

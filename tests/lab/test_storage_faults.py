@@ -194,3 +194,20 @@ def test_a_slow_disk_whose_rules_are_gone_fails_its_verification(resilient_lab):
             fault.verify()
     assert io_problem(vol.mountpoint) is None
     assert default_journal().entries() == []
+
+
+def test_a_full_disk_stays_full_when_its_owner_frees_a_few_blocks(resilient_lab):
+    """What CI caught: a store freed a few KiB after the fill (a temp file deleted on ENOSPC);
+    the top-up wrote 4 KiB at a time, got ENOSPC with 1 KiB blocks still free, and the next
+    small write succeeded. The fill must take every last block, whatever is freed."""
+    vol = resilient_lab.volume("east-inv")
+    spare = vol.mountpoint / "chaos-spare"
+    for size in (1024, 2048, 3072):
+        _write_synced(spare, os.urandom(size))
+        with fail_storage(platform_of(resilient_lab), "east-inv", "full") as fault:
+            os.unlink(spare)  # behind the fault's back: up to 3 blocks free, under 4 KiB
+            os.sync()  # ext4 reuses freed blocks once the journal commits them
+            fault.verify()
+            assert io_problem(vol.mountpoint).startswith("ENOSPC")
+    assert io_problem(vol.mountpoint) is None
+    assert default_journal().entries() == []
