@@ -2,14 +2,21 @@
 against injecting the same faults by hand.
 
     .venv/bin/python benchmarks/bench_explore.py [--seconds 30] [--repeat 5] [--lab]
+    .venv/bin/python benchmarks/bench_explore.py --find compound [--seconds 120] [--seed 0]
 
 On the in-memory platform by default (no root; it measures the framework, not a cluster); with
 ``--lab`` (root) on the lab's real masters, the lab brought up if it is not. Prints a table of
-medians; the last line reads ``S schedules/min, runner overhead R x``."""
+medians; the last line reads ``S schedules/min, runner overhead R x``.
+
+``--find WEAKNESS`` (root) searches the lab with that weakness from random schedules of kills
+and storage failures of the masters and the masters' API disk, as CI did before it replayed
+the compound weakness's core instead: the last line reads ``found at schedule F of T,
+shrunk to N steps`` (or ``not found in T schedules``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -17,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaos import Journal, RunContext, Steady
+from chaos import Journal, RunContext, Steady, SteadyStateViolation
 from chaos.explore import Explorer
 from chaos.inject import fail_storage, kill_master, partition
 from chaos.platform import Platform
@@ -84,12 +91,53 @@ def per_minute(p: Platform, seconds: float) -> dict[str, Any]:
     return {"tried": explorer.result.tried, "faults": explorer.result.faults, "seconds": took}
 
 
+def find(weakness: str, seconds: float, seed: int) -> None:
+    from chaos.lab import Lab, LabPlatform
+
+    lab = Lab()
+    lab.down()
+    lab.up("resilient", weaknesses=(weakness,))
+    try:
+        p = LabPlatform(lab, RunContext(journal=Journal(Path(tempfile.mkdtemp()) / "journal.json")))
+        p.wait_healthy()
+
+        def trial(steady: Steady, run: Callable[[], None]) -> None:
+            writes = steady.durability(p.masters)
+            steady.baseline(seconds=1)
+            run()
+            steady.expect(writes.recovers(after="end", within=10.0), writes.lost() == 0)
+
+        explorer = Explorer(p, hz=20, seed_=seed, examples=40, budget_s=seconds, database=None)
+        t0 = time.perf_counter()
+        kinds = ("kill_master", "fail_storage")
+        drawn = schedules(p, kinds=kinds, volumes=["api"], max_steps=5, span=1.5, durations=(2.0, 3.0))
+        # found: the exploration raises its smallest failure, and its result says which
+        with contextlib.suppress(SteadyStateViolation):
+            explorer(drawn, trial)
+        result = explorer.result
+        took = time.perf_counter() - t0
+    finally:
+        lab.down()
+    print(f"weakness {weakness}, budget {seconds:g} s, seed {seed}: {took:.0f} s, {result.tried} schedules")
+    if result.minimal is None:
+        print(f"not found in {result.tried} schedules")
+        return
+    print(result.minimal.table())
+    steps = len(result.minimal.steps)
+    print(f"found at schedule {result.found_at} of {result.tried}, shrunk to {steps} steps")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="how long to explore")
     ap.add_argument("--repeat", type=int, default=5, help="runs of the fixed schedule, each way")
     ap.add_argument("--lab", action="store_true", help="on the lab's real masters (root)")
+    ap.add_argument("--find", metavar="WEAKNESS", help="search the lab with this weakness (root)")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.find:
+        find(args.find, args.seconds if args.seconds != 30.0 else 120.0, args.seed)
+        return
     p, done = _platform(args.lab)
     try:
         hand, runner = [], []

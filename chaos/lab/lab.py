@@ -143,9 +143,13 @@ class Lab(LabLifecycle, LabStatus):
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])
             self._save(st)
-        # etcd elects its first leader (a second or two) while the other nodes are made
+        # etcd elects its first leader (a second or two) while the other nodes are made and
+        # the services start: each comes up on its own (a gateway reads its configuration
+        # again every second) and is only awaited once the masters lead
         st = self._create_nodes_and_start_prometheus(st, profile)
         stage("services' nodes and volumes")
+        st = self._spawn_services(st, profile)
+        stage("services started")
         client = self.client(st)
         wait_until(
             lambda: self._leader(client, st),
@@ -157,8 +161,8 @@ class Lab(LabLifecycle, LabStatus):
         stage("etcd's first election (the rest of it)")
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
-        st = self._start_services(st, profile, progress)
-        stage("services serving")
+        self._await_services(st, progress)
+        stage("services serving (the rest of it)")
         progress(f"entry point (global traffic manager): {topology.entry_url()}")
         progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
         progress("stages: " + ", ".join(f"{name} {took:.1f} s" for name, took in stages.items()))
@@ -251,7 +255,7 @@ class Lab(LabLifecycle, LabStatus):
         self._save(st)
         return st
 
-    def _start_services(self, st: LabState, profile: Profile, progress: Progress) -> LabState:
+    def _spawn_services(self, st: LabState, profile: Profile) -> LabState:
         plan = topology.services(profile)
         etcd_urls = [m.client_url for m in st.members]
         running: list[Running] = list(st.services)
@@ -261,18 +265,17 @@ class Lab(LabLifecycle, LabStatus):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))
                 self._save(st)
-        http = httpx.Client()
-        try:
+        return st
+
+    def _await_services(self, st: LabState, progress: Progress) -> None:
+        with httpx.Client() as http:
             for proc in st.services:
                 self._await_healthy(proc, http)
                 where = f"serving {proc.url}" if proc.address else "running in the root namespace"
                 progress(f"{proc.kind} {proc.name} pid {proc.pid} {where}")
-        finally:
-            http.close()
         # Prometheus applies its targets only ~5 s after it starts: the first PromQL user waits
         # for them (await_scrapes), so a lab up and every experiment that never asks
         # Prometheus anything do not
-        return st
 
     def await_scrapes(self, timeout: float = 30.0) -> float:
         """Wait until Prometheus has scraped every workload target (a PromQL probe before then
