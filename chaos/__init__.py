@@ -25,6 +25,7 @@ from chaos.fault import Fault
 from chaos.history import History
 from chaos.inject import (
     bridge,
+    cold_standby,
     cut_cluster,
     degrade,
     fail_storage,
@@ -85,6 +86,7 @@ __all__ = [
     "Watched",
     "Writes",
     "bridge",
+    "cold_standby",
     "controls",
     "cut_cluster",
     "degrade",

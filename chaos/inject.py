@@ -66,6 +66,13 @@ def lose_host(platform: Platform, host: str) -> Fault:
     return platform.lose_host(host)
 
 
+def cold_standby(platform: Platform, cluster: str) -> Fault:
+    """Hold ``cluster`` cold (its replicas stopped, serving nothing); ``fault.revert()`` inside
+    the block activates it (every replica started at once), as the runbook does when the
+    primary is lost. Leaving the block activates it if nothing did."""
+    return platform.cold_standby(cluster)
+
+
 def fail_storage(
     platform: Platform,
     volume: str | list[str],

@@ -346,6 +346,12 @@ class Platform(Protocol):
         it back."""
         raise NotSupported(f"the {self.name} platform cannot take a host away")
 
+    def cold_standby(self, cluster: str) -> Fault:
+        """Hold ``cluster`` cold: its service replicas stopped, so it serves nothing until it is
+        activated. Reverting it is the activation (every replica started at once, awaited until
+        serving): an experiment reverts it early, when the primary is lost, as a runbook would."""
+        raise NotSupported(f"the {self.name} platform cannot hold a cluster cold")
+
     def inventory(self, cluster: str | None = None) -> Store:
         """The sample workload's store in ``cluster`` as a durability target."""
         raise NotSupported(

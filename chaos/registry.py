@@ -21,6 +21,7 @@ UNDO_MODULES: dict[str, str] = {
     "lab.tc.delete": "chaos.lab.netfaults",
     "lab.service.restart": "chaos.lab.kill_service",
     "lab.volume.restore": "chaos.lab.storage",
+    "lab.standby.activate": "chaos.lab.cold_standby",
     "kube.actuator.delete": "chaos.kube.kill_master",
     "kube.etcd.killed": "chaos.kube.kill_master",
     "kube.pod.killed": "chaos.kube.pod_faults",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.context import RunContext
 from chaos.errors import ConfigError, NotSupported, PlatformError
-from chaos.fault import Fault
+from chaos.fault import Fault, Together
 from chaos.kube.connect import Cluster
 from chaos.kube.events import EventRecorder
 from chaos.kube.kill_master import KubeKillMaster
@@ -150,6 +150,37 @@ class KubePlatform(Platform):
                 return LoseNode(self.ctx, self.clusters[role], host, self.radius)
         listed = "; ".join(f"{role}: {', '.join(names)}" for role, names in known.items())
         raise ConfigError(f"no node {host!r} in any cluster ({listed})")
+
+    def cold_standby(self, cluster: str) -> Fault:
+        """Every deployment the topology names on ``cluster`` scaled to zero until activated;
+        the activation scales each back to what it ran (all at once) and does not wait: the
+        experiment's probes measure when the cluster serves again."""
+        c = self._cluster(cluster)
+        if c is self.primary:
+            backups = ", ".join(r for r in self.clusters if r != c.role) or "none in this topology"
+            raise ConfigError(
+                f"{cluster} is the primary cluster; only a backup cluster can be held cold: {backups}"
+            )
+        held = [
+            s
+            for s in self.topology.services.values()
+            if s.cluster == c.role and s.deployment and not s.external
+        ]
+        if not held:
+            raise NotSupported(
+                f"no service of cluster {cluster} names its deployment in --kube-topology: give "
+                "deployment: for the services a cold standby stops"
+            )
+        parts: list[Fault] = [
+            ScaleDeployment(self.ctx, c, s.namespace, s.deployment, self.radius, replicas=0) for s in held
+        ]
+        names = ", ".join(f"{s.namespace}/{s.deployment}" for s in held)
+        return Together(
+            self.ctx,
+            parts,
+            kind="cold_standby",
+            description=f"hold cluster {cluster} cold ({names} scaled to 0 until activated)",
+        )
 
     def wait_ready(
         self,

@@ -20,6 +20,7 @@ import httpx
 from chaos.errors import ConfigError, EnvironmentNotReady
 from chaos.journal import process_start
 from chaos.lab import custom, net, procs, services, topology, volumes
+from chaos.lab.autoscaler import stats
 from chaos.lab.binaries import find
 from chaos.lab.etcd_member import Member, etcd_argv
 from chaos.lab.lifecycle import LabLifecycle
@@ -30,6 +31,13 @@ from chaos.lab.status import LabStatus
 from chaos.lab.topofile import Topology, load_topology, variant_of
 from chaos.lab.weaknesses import WEAKNESSES, weaken
 from chaos.wait import wait_until
+
+# the services in the order they start: dependencies first, so health checks upstream find
+# something to check; the autoscalers once every replica serves (see _up_locked)
+EARLY = ("inventory", "gateway", "router", "gtm", "masters-api", "fencing")
+LATE = ("autoscaler",)
+# the HAProxy backend each kind of proxy balances over
+BACKENDS = {"router": "gateways", "gtm": "clusters"}
 
 __all__ = ["Lab", "LabState", "Status"]
 
@@ -145,11 +153,12 @@ class Lab(LabLifecycle, LabStatus):
             self._save(st)
         # etcd elects its first leader (a second or two) while the other nodes are made and
         # the services start: each comes up on its own (a gateway reads its configuration
-        # again every second) and is only awaited once the masters lead
+        # again every second) and is only awaited once the masters lead. The autoscalers
+        # start last, once every replica serves: started earlier they would "replace"
+        # replicas still booting and hold the reserve in rotation after the lab is up
         st = self._create_nodes_and_start_prometheus(st, profile)
         stage("services' nodes and volumes")
-        st = self._spawn_services(st, profile)
-        stage("services started")
+        st = self._spawn_services(st, profile, EARLY)
         client = self.client(st)
         wait_until(
             lambda: self._leader(client, st),
@@ -161,7 +170,10 @@ class Lab(LabLifecycle, LabStatus):
         stage("etcd's first election (the rest of it)")
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
-        self._await_services(st, progress)
+        self._await_services(st, progress, (*EARLY, "prometheus"))
+        self._await_routed(st)
+        st = self._spawn_services(st, profile, LATE)
+        self._await_services(st, progress, LATE)
         stage("services serving (the rest of it)")
         progress(f"entry point (global traffic manager): {topology.entry_url()}")
         progress(f"lab up ({st.title}: {profile.description}) in {time.monotonic() - t0:.1f} s")
@@ -255,24 +267,39 @@ class Lab(LabLifecycle, LabStatus):
         self._save(st)
         return st
 
-    def _spawn_services(self, st: LabState, profile: Profile) -> LabState:
+    def _spawn_services(self, st: LabState, profile: Profile, kinds: tuple[str, ...]) -> LabState:
         plan = topology.services(profile)
         etcd_urls = [m.client_url for m in st.members]
         running: list[Running] = list(st.services)
-        # dependencies first, so health checks upstream find something to check
-        for kind in ("inventory", "gateway", "router", "gtm", "autoscaler", "masters-api", "fencing"):
+        for kind in kinds:
             for svc in (s for s in plan if s.kind == kind):
                 running.append(services.spawn(svc, profile, self.root, etcd_urls))
                 st = replace(st, services=tuple(running))
                 self._save(st)
         return st
 
-    def _await_services(self, st: LabState, progress: Progress) -> None:
+    def _await_services(self, st: LabState, progress: Progress, kinds: tuple[str, ...]) -> None:
         with httpx.Client() as http:
-            for proc in st.services:
+            for proc in (s for s in st.services if s.kind in kinds):
                 self._await_healthy(proc, http)
                 where = f"serving {proc.url}" if proc.address else "running in the root namespace"
                 progress(f"{proc.kind} {proc.name} pid {proc.pid} {where}")
+
+    def _await_routed(self, st: LabState) -> None:
+        """Every replica in rotation marked up by its router, and the primary cluster by the
+        traffic manager: serving end to end, as the first experiment's baseline expects."""
+
+        def down() -> list[str]:
+            out = []
+            for svc in (s for s in st.services if s.kind in ("router", "gtm")):
+                rows = stats(str(services.socket_path(self.root, svc.name)), BACKENDS[svc.kind])
+                servers = {n: r["status"] for n, r in rows.items() if n != "BACKEND"}
+                if svc.kind == "gtm":  # the backups are not meant to take traffic now
+                    servers = {n: v for n, v in servers.items() if n == st.shape.clusters[0]}
+                out += [f"{svc.name}: {n} {v}" for n, v in servers.items() if v != "UP" and "MAINT" not in v]
+            return out
+
+        wait_until(lambda: not down(), timeout=30, interval=0.05, what="the routers to mark every replica up")
         # Prometheus applies its targets only ~5 s after it starts: the first PromQL user waits
         # for them (await_scrapes), so a lab up and every experiment that never asks
         # Prometheus anything do not

@@ -108,25 +108,30 @@ class LabLifecycle(LabStore):
     def start_service(self, name: str) -> None:
         """Start a stopped service again with its original command line and wait until it
         serves. Idempotent."""
+        self.start_services([name])
+
+    def start_services(self, names: list[str]) -> None:
+        """Start stopped services again, all at once, and wait until every one serves (a
+        cluster's replicas activated together start in the time of the slowest, not the sum).
+        Idempotent."""
         topo = self._require_state().topo
         if topo is not None:
-            self._restart_topology_node(topo, name)
+            for name in names:
+                self._restart_topology_node(topo, name)
             return
         with self.locked():
             st = self._require_state()
-            svc = st.service(name)
-            if not svc.proc.alive():
-                profile = st.shape
-                plan = next(p for p in topology.services(profile) if p.name == name)
-                fresh = services.spawn(plan, profile, self.root, [m.client_url for m in st.members])
-                st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
-                self._save(st)
-                svc = fresh
-        http = httpx.Client()
-        try:
-            self._await_healthy(svc, http)
-        finally:
-            http.close()
+            profile = st.shape
+            etcd_urls = [m.client_url for m in st.members]
+            for name in names:
+                if not st.service(name).proc.alive():
+                    plan = next(p for p in topology.services(profile) if p.name == name)
+                    fresh = services.spawn(plan, profile, self.root, etcd_urls, restart=True)
+                    st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
+                    self._save(st)
+        with httpx.Client() as http:
+            for name in names:
+                self._await_healthy(st.service(name), http)
 
     def kill_member(self, name: str) -> None:
         with self.locked():

@@ -15,6 +15,7 @@ from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.fault import Fault, Together
 from chaos.lab import custom, topology
 from chaos.lab.binaries import find
+from chaos.lab.cold_standby import ColdStandby
 from chaos.lab.etcd_http import EtcdClient, EtcdRegisters
 from chaos.lab.inventory_kv import Inventory
 from chaos.lab.kill_master import KillMaster
@@ -399,6 +400,11 @@ class LabPlatform(Platform):
 
     def kill_service(self, name: str) -> Fault:
         return KillService(self.ctx, self.lab, name)
+
+    def cold_standby(self, cluster: str) -> Fault:
+        if self._topo() is not None:
+            raise NotSupported("a lab topology declares no standby cluster: hold one cold with kill_service")
+        return ColdStandby(self.ctx, self.lab, cluster)
 
     def cluster_url(self, cluster: str) -> str:
         urls = self.service_urls("router", self._cluster(cluster))

@@ -54,6 +54,8 @@ class Profile:
     pre_vote: bool = True  # a member cut off cannot inflate its term and unseat the leader on return
     etcd_args: tuple[str, ...] = ()  # further etcd flags
     restart_delay_s: float = 0.0  # a restarted member waits this long before it starts
+    # a restarted gateway of a backup cluster (a cold standby activated) waits this long first
+    standby_start_delay_s: float = 0.0
     masters_api: str = "direct"  # how writers reach the masters (see MASTERS_API)
     fencing: bool = False  # a watchdog kills a member that has had no leader for 3 s, for good
     register_reads: str = "linearizable"  # how register clients read: or "serializable" (local)

@@ -202,9 +202,18 @@ def autoscaler_state(root: Path, cluster: str) -> Path:
     return root / "run" / f"autoscaler-{cluster}.json"
 
 
-def spawn(svc: Service, profile: Profile, root: Path, etcd_urls: list[str]) -> Running:
+def spawn(
+    svc: Service, profile: Profile, root: Path, etcd_urls: list[str], *, restart: bool = False
+) -> Running:
+    """Start ``svc``. A restart of a backup cluster's gateway (a cold standby activated) waits
+    ``profile.standby_start_delay_s`` first, in a shell that then becomes the gateway, so the
+    pid recorded is the gateway's."""
     netns = f"chaos-{svc.name}" if svc.address else None  # no address: the root namespace
-    proc = procs.spawn(_argv(svc, profile, root, etcd_urls), root / "logs" / f"{svc.name}.log", netns=netns)
+    argv = _argv(svc, profile, root, etcd_urls)
+    delay = profile.standby_start_delay_s
+    if restart and delay and svc.kind == "gateway" and svc.cluster != profile.clusters[0]:
+        argv = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{delay:g}", *argv]
+    proc = procs.spawn(argv, root / "logs" / f"{svc.name}.log", netns=netns)
     return Running(
         svc.name, svc.kind, svc.cluster, svc.address, svc.port, svc.health_path, proc.pid, proc.start
     )

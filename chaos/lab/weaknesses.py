@@ -222,6 +222,15 @@ CATALOGUE: tuple[Weakness, ...] = (
         "spread): the host that goes takes every replica with it, and there is nowhere to replace them",
         {"placement": "packed"},
     ),
+    # -- the standby cluster --------------------------------------------------------------------
+    Weakness(
+        "slow-standby",
+        "standby",
+        "a cold standby takes traffic within seconds of its activation",
+        "the standby cluster's gateways take 12 s to start once activated (images pulled, caches "
+        "filled on first start): the entry point serves nothing for as long after the primary is lost",
+        {"standby_start_delay_s": 12.0},
+    ),
     # -- the inventory's storage ----------------------------------------------------------------
     Weakness(
         "acks-failed-writes",

@@ -35,6 +35,8 @@ FAULTS = {
     "storage_read_only": 'fail_storage(platform, "east-inv", "read_only")',
     "storage_io_error": 'fail_storage(platform, "m3", "io_error")',
     "storage_slow": 'fail_storage(platform, "east-inv", "slow", latency=0.3)',
+    "lose_host": 'lose_host(platform, "east-host3")',
+    "cold_standby": 'cold_standby(platform, "west")',
 }
 HOLD_S = 1.0  # how long each run keeps its fault in force
 # the moments a kill aims at (what it landed in is observed, not assumed: ``Trial.phase``)
@@ -43,7 +45,7 @@ PHASES = ("preparing", "injecting or verifying", "in force", "reverting", "after
 
 RUN = """
     import pathlib, time
-    from chaos import degrade, fail_storage, kill_master, kill_service, partition
+    from chaos import cold_standby, degrade, fail_storage, kill_master, kill_service, lose_host, partition
 
     def test_one_fault(platform):
         here = pathlib.Path({here!r})
