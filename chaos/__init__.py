@@ -33,13 +33,15 @@ from chaos.inject import (
     kill_master,
     kill_service,
     lose_host,
+    lose_registry,
     partition,
+    roll_out,
 )
 from chaos.journal import Journal, recover, register_undo
 from chaos.load import Load, Loads
 from chaos.masters_watch import Leadership, Writes
 from chaos.overrides import SLOs
-from chaos.platform import Capacity, Masters, Member, Platform
+from chaos.platform import Capacity, Masters, Member, Platform, Rollout
 from chaos.probes import Probe, Sample, Series
 from chaos.slo import Check, Finding, Measure
 from chaos.steady import Steady
@@ -74,6 +76,7 @@ __all__ = [
     "PreconditionNotMet",
     "Probe",
     "RollbackError",
+    "Rollout",
     "RunContext",
     "SLOs",
     "Sample",
@@ -96,7 +99,9 @@ __all__ = [
     "kill_master",
     "kill_service",
     "lose_host",
+    "lose_registry",
     "partition",
     "recover",
     "register_undo",
+    "roll_out",
 ]

@@ -73,6 +73,17 @@ def cold_standby(platform: Platform, cluster: str) -> Fault:
     return platform.cold_standby(cluster)
 
 
+def lose_registry(platform: Platform) -> Fault:
+    """The image registry unreachable (pulls fail) until the revert."""
+    return platform.lose_registry()
+
+
+def roll_out(platform: Platform, service: str, version: str) -> Fault:
+    """Start rolling ``service`` out to ``version``; reverting rolls it back. ``platform.rollout``
+    says how it stands."""
+    return platform.roll_out(service, version)
+
+
 def fail_storage(
     platform: Platform,
     volume: str | list[str],

@@ -44,14 +44,16 @@ def register_undo(kind: str) -> Callable[[UndoFn], UndoFn]:
 def undo_for(kind: str) -> UndoFn:
     """The undo function of ``kind``, importing the module that registers it (chaos.registry)
     when it is not loaded yet."""
-    from chaos.registry import load_undo_module
+    from chaos.registry import UNDO_MODULES, load_undo_module
 
     if kind not in _UNDO:
         load_undo_module(kind)
     try:
         return _UNDO[kind]
     except KeyError:
-        known = ", ".join(sorted(_UNDO)) or "none"
+        # every kind this installation can undo, loaded or not (what is loaded depends on
+        # what the process happened to import before)
+        known = ", ".join(sorted({*_UNDO, *UNDO_MODULES})) or "none"
         raise ChaosError(
             f"no undo registered for fault kind {kind!r} (known: {known}); "
             "is the platform driver that injected it installed?"

@@ -160,6 +160,22 @@ class Capacity:
 _CAPACITY_FIELDS = frozenset(f.name for f in fields(Capacity))
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """How a service's rollout stands: replicas on the version its spec asks for (``updated``)
+    and how many of them are ready, replicas on another version (``outdated``: a rollout is in
+    progress while there are any), every ready replica, and whether it is stuck (its
+    controller's progress deadline passed, or a new replica cannot pull its image), with why."""
+
+    version: str  # what the spec asks for (an image on Kubernetes)
+    updated: int
+    updated_ready: int
+    outdated: int
+    ready: int
+    stuck: bool
+    reason: str
+
+
 class Member(Protocol):
     """One member, or one store, as a write target of its own."""
 
@@ -351,6 +367,19 @@ class Platform(Protocol):
         activated. Reverting it is the activation (every replica started at once, awaited until
         serving): an experiment reverts it early, when the primary is lost, as a runbook would."""
         raise NotSupported(f"the {self.name} platform cannot hold a cluster cold")
+
+    def lose_registry(self) -> Fault:
+        """The image registry the clusters pull from, unreachable until the revert."""
+        raise NotSupported(f"the {self.name} platform has no image registry to lose")
+
+    def roll_out(self, service: str, version: str) -> Fault:
+        """Start rolling ``service`` out to ``version`` (a tag of its image, or a whole image);
+        the revert rolls it back. Whether the rollout completes is measured with ``rollout``."""
+        raise NotSupported(f"the {self.name} platform does not roll out image versions")
+
+    def rollout(self, service: str) -> Rollout:
+        """How ``service``'s rollout stands now."""
+        raise NotSupported(f"the {self.name} platform does not report rollouts")
 
     def inventory(self, cluster: str | None = None) -> Store:
         """The sample workload's store in ``cluster`` as a durability target."""

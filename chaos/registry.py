@@ -26,6 +26,7 @@ UNDO_MODULES: dict[str, str] = {
     "kube.etcd.killed": "chaos.kube.kill_master",
     "kube.pod.killed": "chaos.kube.pod_faults",
     "kube.deployment.scale": "chaos.kube.pod_faults",
+    "kube.deployment.image": "chaos.kube.rollout",
     "kube.node.uncordon": "chaos.kube.node_faults",
     "kube.object.delete": "chaos.kube.objects",
     "memory.member.restart": "chaos.testing.memory_faults",

@@ -65,12 +65,12 @@ def kubeconfig(emu, west, tmp_path):
         yield path
 
 
-def run_experiments(target, kubeconfig, tmp_path, entry, *extra, ingress=""):
+def run_experiments(target, kubeconfig, tmp_path, entry, *extra, ingress="", services=TOPOLOGY):
     tmp_path.mkdir(exist_ok=True)
     topology = tmp_path / "topology.yaml"
     # east's own ingress, past the traffic manager (the node-loss experiment probes it)
     own = f"cluster_urls: {{east: {ingress}}}\n" if ingress else ""
-    topology.write_text(TOPOLOGY.format(entry=entry) + own)
+    topology.write_text(services.format(entry=entry) + own)
     argv = [
         sys.executable,
         "-m",
@@ -240,6 +240,84 @@ def test_losing_a_node_spares_spread_replicas_and_fails_packed_ones(emu, kubecon
         "east orders availability [during]",
     }
     assert not packed.nodes["node-1"]["spec"]["unschedulable"]
+
+
+REGISTRY_TOPOLOGY = """
+entry_url: {entry}
+services:
+  registry: {{cluster: east, namespace: chaos, labels: app=registry, deployment: registry, port: 5000}}
+  gateway: {{cluster: east, namespace: chaos, labels: app=gateway, deployment: gateway, port: 8080}}
+scale: {{cluster: east, namespace: chaos, deployment: gateway}}
+"""
+
+
+def registry_cluster(tmp_path, *, pull_policy="IfNotPresent", strategy="RollingUpdate", mirror=False):
+    """Two nodes, the clusters' own registry, and two gateway replicas spread over the nodes,
+    their image cached where they run. ``mirror``: the nodes pull from elsewhere, so taking the
+    registry down does not stop a pull."""
+    e = Emulator()
+    e.add_control_plane()
+    for node in ("node-1", "node-2"):
+        e.add_node(node, 2000)
+    e.add_deployment("chaos", "registry", 1, {"app": "registry"}, port=5000)
+    e.registry = None if mirror else ("chaos", "registry")
+    e.progress_deadline_s = 3.0
+    e.add_deployment(
+        "chaos", "gateway", 2, {"app": "gateway"}, port=8080, image="shop/gateway:1", pull_policy=pull_policy
+    )
+    e.deployments[("chaos", "gateway")]["spec"]["strategy"] = {"type": strategy}
+    return e
+
+
+def run_registry_outage(emu, tmp_path):
+    tmp_path.mkdir()
+    with emu.serving(tmp_path) as config:
+        out = run_experiments(
+            "experiments/test_registry_outage.py",
+            config,
+            tmp_path,
+            "http://unused",
+            services=REGISTRY_TOPOLOGY,
+        )
+    return out, figures(tmp_path)
+
+
+def test_a_registry_outage_spares_cached_images_and_stalls_a_rollout_whole(tmp_path):
+    """Without its registry, a cluster restarts replicas from the images its nodes cached and a
+    new version's rollout stalls, reported stuck, with the old version serving as at rest. Each
+    check goes red on the set-up that breaks it: imagePullPolicy Always (nothing starts without
+    a pull), a Recreate rollout (the old replicas go first), and nodes that pull from a mirror
+    the outage does not reach (the rollout completes: nothing was stuck)."""
+    lost = "test_lost_replicas_start_again_from_cached_images"
+    rolled = "test_a_rollout_without_the_registry_is_stuck_not_half_applied"
+    emu = registry_cluster(tmp_path)
+    out, results = run_registry_outage(emu, tmp_path / "resilient")
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert results[lost]["figures"]["replicas replaced from cached images [during]"] <= 10.0
+    stuck = results[rolled]["figures"]
+    assert stuck["rollout reported stuck [during]"] <= 10.0
+    assert stuck["new version ready max [all]"] == 0
+    assert stuck["ready replicas while rolling out min [during]"] == 2
+    dep = emu.deployments[("chaos", "gateway")]
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/gateway:1"  # rolled back
+    assert emu.deployments[("chaos", "registry")]["spec"]["replicas"] == 1  # and the registry back
+
+    weak = registry_cluster(tmp_path, pull_policy="Always", strategy="Recreate")
+    out, results = run_registry_outage(weak, tmp_path / "always-recreate")
+    assert out.returncode == 1, out.stdout[-3000:]
+    for name, violated in (
+        (lost, ["replicas replaced from cached images [during]"]),
+        (rolled, ["ready replicas while rolling out min [during]"]),
+    ):
+        rec = results[name]
+        assert rec["category"] == "steady state violated" and rec["preconditions_held"] is True, name
+        assert rec["violated"] == violated, (name, rec["violated"])
+
+    mirrored = registry_cluster(tmp_path, mirror=True)
+    out, results = run_registry_outage(mirrored, tmp_path / "mirror")
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert results[lost]["outcome"] == "passed"
+    assert results[rolled]["violated"] == ["rollout reported stuck [during]", "new version ready max [all]"]
 
 
 def test_a_dry_run_of_every_experiment_writes_nothing(emu, kubeconfig, tmp_path):

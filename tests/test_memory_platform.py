@@ -131,3 +131,35 @@ def test_register_clients_on_a_partitioned_leader_see_nothing_stale(tmp_path):
     cut_off = [o for o in ops if o.member == old and cut.verified <= o.invoke and o.complete < cut.reverting]
     assert cut_off and all(o.type != "ok" for o in cut_off)  # the minority served nothing
     assert sum(1 for o in ops if o.type == "ok" and o.f != "read") > 10
+
+
+def test_experiments_a_platform_cannot_host_skip_before_any_fault_saying_why(tmp_path):
+    """The cold standby and the registry outage on a platform with neither (as on the lab for
+    the registry): each skips, naming what the platform lacks, and nothing is journaled."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "experiments" / "test_cold_standby.py"),
+            str(ROOT / "experiments" / "test_registry_outage.py"),
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "--platform",
+            "memory",
+            "--chaos-reports",
+            str(tmp_path / "reports"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    reasons = [line.strip() for line in out.stdout.splitlines() if line.strip().startswith("Skipped: ")]
+    assert len(reasons) == 3, out.stdout[-3000:]
+    assert all(r.startswith("Skipped: not on platform memory: ") for r in reasons)
+    assert any("cannot hold a cluster cold" in r for r in reasons)
+    assert sum("has no image registry to lose" in r for r in reasons) == 2

@@ -22,7 +22,7 @@ from chaos.kube.pod_faults import KillPods, ScaleDeployment
 from chaos.kube.targets import BlastRadius, running_pods
 from chaos.kube.topology import Service, Topology
 from chaos.load import Load, LoadEngine, LoadRun, LoadSpec
-from chaos.platform import Capacity, Platform, Store
+from chaos.platform import Capacity, Platform, Rollout, Store
 
 if TYPE_CHECKING:
     from chaos.config import RunConfig
@@ -181,6 +181,44 @@ class KubePlatform(Platform):
             kind="cold_standby",
             description=f"hold cluster {cluster} cold ({names} scaled to 0 until activated)",
         )
+
+    def lose_registry(self) -> Fault:
+        """The topology's ``registry`` (the clusters' own image registry) scaled to zero until
+        the revert: every pull fails while it is out."""
+        svc = self.topology.services.get("registry")
+        if svc is None or svc.external or not svc.deployment:
+            raise NotSupported(
+                "name the clusters' image registry in --kube-topology (services: registry: {cluster, "
+                "namespace, labels, deployment}): a registry outside the clusters cannot be taken away "
+                "through their API"
+            )
+        cluster = self._cluster(svc.cluster)
+        part = ScaleDeployment(self.ctx, cluster, svc.namespace, svc.deployment, self.radius, replicas=0)
+        where = f"{svc.namespace}/{svc.deployment} on {cluster.role}"
+        return Together(
+            self.ctx, [part], kind="lose_registry", description=f"lose the image registry ({where})"
+        )
+
+    def roll_out(self, service: str, version: str) -> Fault:
+        from chaos.kube.rollout import RollOut
+
+        svc = self._rolled(service)
+        cluster = self._cluster(svc.cluster)
+        return RollOut(self.ctx, cluster, svc.namespace, svc.deployment, version=version, radius=self.radius)
+
+    def rollout(self, service: str) -> Rollout:
+        from chaos.kube.rollout import status
+
+        svc = self._rolled(service)
+        return status(self._cluster(svc.cluster), svc.namespace, svc.deployment, svc.selector)
+
+    def _rolled(self, service: str) -> Service:
+        svc = self._service(service)
+        if svc.external or not svc.deployment:
+            raise NotSupported(
+                f"{service} names no deployment in --kube-topology: give deployment: to roll it out"
+            )
+        return svc
 
     def wait_ready(
         self,

@@ -161,7 +161,27 @@ def await_killed(fault: Fault, cluster: Cluster, targets: list[Target]) -> None:
             raise not_in_effect(fault, f"{t.describe()} is still there") from exc
 
 
-class ScaleDeployment(Fault):
+class DeploymentFault(Fault):
+    """A change to one deployment in the blast radius, which it reads through ``_read``."""
+
+    def __init__(
+        self, ctx: RunContext, cluster: Cluster, namespace: str, name: str, radius: BlastRadius
+    ) -> None:
+        super().__init__(ctx)
+        self.cluster, self.namespace, self.name, self.radius = cluster, namespace, name, radius
+
+    def _undo(self, **facts: Any) -> dict[str, Any]:
+        """What an undo step records to find this deployment again from another process."""
+        return {**locator(self.cluster), "namespace": self.namespace, "name": self.name, **facts}
+
+    def _read(self) -> Any:
+        apps = self.cluster.apps
+        return self.cluster.call(
+            "get", "deployments", self.namespace, apps.read_namespaced_deployment, self.name, self.namespace
+        )
+
+
+class ScaleDeployment(DeploymentFault):
     kind = "scale_deployment"
 
     def __init__(
@@ -174,14 +194,8 @@ class ScaleDeployment(Fault):
         *,
         replicas: int = 0,
     ) -> None:
-        super().__init__(ctx)
-        self.cluster, self.namespace, self.name, self.radius, self.replicas = (
-            cluster,
-            namespace,
-            name,
-            radius,
-            replicas,
-        )
+        super().__init__(ctx, cluster, namespace, name, radius)
+        self.replicas = replicas
         self.before: int | None = None
         self.uid = ""
         self.settle_within = SCALE_DOWN_S  # how long the surplus replicas may take to stop
@@ -199,13 +213,7 @@ class ScaleDeployment(Fault):
         self.before = int(dep.spec.replicas or 0)
 
     def inject(self) -> None:
-        undo = {
-            **locator(self.cluster),
-            "namespace": self.namespace,
-            "name": self.name,
-            "uid": self.uid,
-            "replicas": self.before,
-        }
+        undo = self._undo(uid=self.uid, replicas=self.before)
         self.journaled(
             SCALED, undo, f"scale {self.namespace}/{self.name} on {self.cluster.role} back to {self.before}"
         )
@@ -218,12 +226,6 @@ class ScaleDeployment(Fault):
             self.name,
             self.namespace,
             {"spec": {"replicas": self.replicas}},
-        )
-
-    def _read(self) -> Any:
-        apps = self.cluster.apps
-        return self.cluster.call(
-            "get", "deployments", self.namespace, apps.read_namespaced_deployment, self.name, self.namespace
         )
 
     def verify(self) -> None:

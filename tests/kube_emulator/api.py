@@ -414,6 +414,23 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
                     self._reconcile(ns, dep)
         return 200, node
 
+    def _deployment_patched(self, ns: str, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """A strategic merge patch of the template: containers merged by name (only their
+        images change here), rolled out by the controller."""
+        denied = self._deny("patch", "deployments", ns, "apps")
+        if denied:
+            return denied
+        dep = self.deployments[(ns, name)]
+        patch = json.loads(body or b"{}").get("spec", {}).get("template", {}).get("spec", {})
+        mine = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}
+        for change in patch.get("containers", []):
+            if change.get("name") in mine and "image" in change:
+                mine[change["name"]]["image"] = change["image"]
+        dep["metadata"]["generation"] = dep["metadata"].get("generation", 1) + 1
+        dep["metadata"]["resourceVersion"] = str(next(self._rv))
+        self._reconcile_later(ns, name)
+        return 200, dep
+
     def _deployments(self, method: str, ns: str, rest: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
         if not rest:
             items = [d for (dns, _), d in sorted(self.deployments.items()) if dns == ns]
@@ -422,7 +439,7 @@ class Emulator(World, NetworkModel, Kubelet, Execs):
         if dep is None:
             return 404, status_body(404, "NotFound", f'deployments.apps "{rest[0]}" not found')
         if len(rest) == 1:
-            return 200, dep
+            return self._deployment_patched(ns, rest[0], body) if method == "PATCH" else (200, dep)
         if rest[1] == "scale":
             if method == "PATCH":
                 denied = self._deny("patch", "deployments/scale", ns, "apps")

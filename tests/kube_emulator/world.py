@@ -18,10 +18,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.kube_emulator.answers import WRITES, status_body
 from tests.kube_emulator.etcd import EtcdSim
+from tests.kube_emulator.images import Images
 from tests.kube_emulator.selectors import field_problem, label_problem, matches_fields, matches_labels
 
 
-class World:
+class World(Images):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
@@ -39,6 +40,10 @@ class World:
         self.terminating_s = 0.3  # the longest a deleted pod stays Terminating (its grace, capped)
         self.controller_s = 0.05  # how long the ReplicaSet controller takes to act on a change
         self.placement = "spread"  # where the scheduler puts a deployment's pods (see _schedule)
+        self.registry: tuple[str, str] | None = None  # the deployment serving images (see images.py)
+        self.images: dict[str, set[str]] = {}  # node -> images cached there
+        self.progress_deadline_s = 600.0  # a Deployment's progressDeadlineSeconds
+        self.rollout_started: dict[tuple[str, str], float] = {}
         self.changed = threading.Condition(threading.RLock())
         self.etcd = EtcdSim()
         self.denied: set[tuple[str, str, str]] = set()  # (verb, resource, namespace)
@@ -88,6 +93,8 @@ class World:
         phase: str = "Running",
         port: int = 0,
         claim: str = "",
+        image: str = "workload",
+        pull_policy: str = "IfNotPresent",
     ) -> dict[str, Any]:
         with self.lock:
             meta = self._meta(ns, name, labels)
@@ -104,7 +111,8 @@ class World:
                     "containers": [
                         {
                             "name": "main",
-                            "image": "workload",
+                            "image": image,
+                            "imagePullPolicy": pull_policy,
                             "resources": {"requests": {"cpu": f"{cpu_millis}m"}} if cpu_millis else {},
                             "ports": [{"containerPort": port}] if port else [],
                             "volumeMounts": [{"name": "data", "mountPath": "/data"}] if claim else [],
@@ -166,6 +174,8 @@ class World:
         claim: str = "",
         cpu_millis: int = 0,
         priority_class: str = "",
+        image: str = "workload",
+        pull_policy: str = "IfNotPresent",
     ) -> None:
         with self.lock:
             self.deployments[(ns, name)] = {
@@ -177,7 +187,9 @@ class World:
                     "selector": {"matchLabels": labels},
                     "template": {
                         "metadata": {"labels": labels},
-                        "spec": {"containers": [{"name": "main", "image": "workload"}]},
+                        "spec": {
+                            "containers": [{"name": "main", "image": image, "imagePullPolicy": pull_policy}]
+                        },
                     },
                 },
                 "status": {"replicas": replicas, "readyReplicas": replicas},
@@ -308,11 +320,13 @@ class World:
 
     def _reconcile(self, ns: str, name: str) -> None:
         """The ReplicaSet controller: as many active pods (not Terminating) as the spec asks;
-        the surplus is deleted with its grace period."""
+        the surplus is deleted with its grace period. A new image in the template is rolled
+        out first (see images.py)."""
         dep = self.deployments[(ns, name)]
         labels = dep["spec"]["selector"]["matchLabels"]
-        mine = self._owned(ns, name)
         want = dep["spec"]["replicas"]
+        rolling = self._roll(ns, name)
+        mine = self._owned(ns, name)
         # scaling down, a ReplicaSet deletes first the pods sharing a node with most of their
         # siblings (and unscheduled ones before all): what is left stays spread
         on_node: dict[str, int] = {}
@@ -324,44 +338,99 @@ class World:
             node = self.pods[k]["spec"].get("nodeName") or ""
             return (bool(node), -on_node[node], k)
 
-        surplus = sorted(mine, key=rank)[: max(0, len(mine) - want)]
-        mine = [k for k in mine if k not in surplus]
-        for key in surplus:
-            self._delete_pod(*key)  # type: ignore[attr-defined]  # the Emulator's
+        if not rolling:
+            surplus = sorted(mine, key=rank)[: max(0, len(mine) - want)]
+            mine = [k for k in mine if k not in surplus]
+            for key in surplus:
+                self._delete_pod(*key)  # type: ignore[attr-defined]  # the Emulator's
         for key in mine:  # a pod that waited for room (Pending) gets a node once one frees
             pod = self.pods[key]
             if not pod["spec"].get("nodeName") and (node := self._schedule(name)) is not None:
                 pod["spec"]["nodeName"] = node
                 pod["status"].update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
-        for _ in range(want - len(mine)):
-            pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
-            node = self._schedule(name)
-            if node is None:  # no node takes it: Pending, not ready, until one does
-                self.add_pod(
-                    ns,
-                    pod_name,
-                    labels,
-                    owner=name,
-                    node="",
-                    phase="Pending",
-                    **self.pod_specs.get((ns, name), {}),
-                )
-                self.pods[(ns, pod_name)]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-                continue
-            self.add_pod(ns, pod_name, labels, owner=name, node=node, **self.pod_specs.get((ns, name), {}))
-            self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
+                self._start_image(pod)
+        for _ in range(0 if rolling else want - len(mine)):
+            self._add_replica(ns, name, labels)
         ready = min(dep.get("status", {}).get("readyReplicas", 0), want) if self.ready_delay else want
-        # a pod no node took is not ready, whatever else holds
-        unplaced = sum(1 for k in self._owned(ns, name) if not self.pods[k]["spec"].get("nodeName"))
-        ready = min(ready, want - unplaced)
+        # a pod no node took, or waiting on its image, is not ready, whatever else holds
+        ready = min(ready, self._ready_pods(ns, name))
         if self.stuck_terminating:  # the removed pods hang in Terminating and still count as ready
             ready = max(ready, dep.get("status", {}).get("readyReplicas", 0))
-        dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
+        dep["status"] = {
+            "replicas": want,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            **self._rollout_status(ns, name, self._updated(ns, name), not rolling),
+        }
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
         if ready < want:
             threading.Timer(self.ready_delay, self._become_ready, (ns, name)).start()
+        if rolling:  # the deadline passing changes the status: look again then
+            threading.Timer(self.progress_deadline_s + 0.05, self._reconcile_later, (ns, name)).start()
         with self.changed:
             self.changed.notify_all()
+        for other in self._retry_pulls():
+            self._reconcile(*other)
+
+    def _add_replica(self, ns: str, name: str, labels: dict[str, str]) -> None:
+        container = self._template(ns, name)
+        spec = {**self.pod_specs.get((ns, name), {}), "image": container["image"]}
+        spec["pull_policy"] = container.get("imagePullPolicy", "IfNotPresent")
+        pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
+        node = self._schedule(name)
+        if node is None:  # no node takes it: Pending, not ready, until one does
+            self.add_pod(ns, pod_name, labels, owner=name, node="", phase="Pending", **spec)
+            self.pods[(ns, pod_name)]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            return
+        pod = self.add_pod(ns, pod_name, labels, owner=name, node=node, **spec)
+        self._start_image(pod)
+        self._event(ns, "ReplicaSet", f"{name}-rs", "SuccessfulCreate", f"Created pod: {pod_name}")
+
+    def _image_of(self, key: tuple[str, str]) -> str:
+        image: str = self.pods[key]["spec"]["containers"][0]["image"]
+        return image
+
+    def _updated(self, ns: str, name: str) -> int:
+        image = self._template(ns, name)["image"]
+        return sum(1 for k in self._owned(ns, name) if self._image_of(k) == image)
+
+    def _ready_pods(self, ns: str, name: str) -> int:
+        return sum(
+            1
+            for k in self._owned(ns, name)
+            if self.pods[k]["spec"].get("nodeName") and self.is_ready(self.pods[k])
+        )
+
+    def _roll(self, ns: str, name: str) -> bool:
+        """One step of a rollout (maxSurge 1, maxUnavailable 0), repeated while it makes
+        progress; True while pods of another version are left."""
+        want = self.deployments[(ns, name)]["spec"]["replicas"]
+        image = self._template(ns, name)["image"]
+        while True:
+            mine = self._owned(ns, name)
+            old = [k for k in mine if self._image_of(k) != image]
+            if not old:
+                return False
+            recreate = self.deployments[(ns, name)]["spec"].get("strategy", {}).get("type") == "Recreate"
+            # a Recreate rollout takes every old replica away first; otherwise one that is not
+            # ready serves nothing and goes at once
+            for k in [k for k in old if recreate or not self.is_ready(self.pods[k])]:
+                self._delete_pod(*k, grace=0)  # type: ignore[attr-defined]
+            mine = self._owned(ns, name)
+            old = [k for k in mine if self._image_of(k) != image]
+            new = [k for k in mine if self._image_of(k) == image]
+            ready_new = [k for k in new if self.is_ready(self.pods[k])]
+            # an old replica goes only when a new one is ready in its place
+            for k in old[: max(0, len(old) + len(ready_new) - want)]:
+                self._delete_pod(*k)  # type: ignore[attr-defined]
+            old = old[max(0, len(old) + len(ready_new) - want) :]
+            if not old:
+                return False
+            room = min(want + 1 - len(old) - len(new), want - len(new))
+            if room <= 0:
+                return True
+            for _ in range(room):
+                self._add_replica(ns, name, self.deployments[(ns, name)]["spec"]["selector"]["matchLabels"])
 
     def _owned(self, ns: str, name: str) -> list[tuple[str, str]]:
         """The deployment's pods that are not being deleted."""
@@ -377,10 +446,11 @@ class World:
         with self.lock:
             dep = self.deployments[(ns, name)]
             want = dep["spec"]["replicas"]
-            unplaced = sum(1 for k in self._owned(ns, name) if not self.pods[k]["spec"].get("nodeName"))
-            ready = want - unplaced
-            dep["status"] = {"replicas": want, "readyReplicas": ready, "availableReplicas": ready}
+            ready = min(want, self._ready_pods(ns, name))
+            dep["status"].update(readyReplicas=ready, availableReplicas=ready, replicas=want)
             dep["metadata"]["resourceVersion"] = str(next(self._rv))
+            for other in self._retry_pulls():
+                self._reconcile(*other)
         with self.changed:
             self.changed.notify_all()
 
