@@ -132,3 +132,17 @@ def test_recover_restores_the_world_whatever_was_injected(tmp_path_factory, step
     assert WORLD == before
     assert j.entries() == []
     assert recover(j).undone == []
+
+
+@pytest.mark.parametrize("kinds", [8, 10])
+def test_crash_trials_aim_each_kind_at_every_moment(kinds):
+    """Five trials of a kind meet the five moments a run can be killed at, however many kinds
+    are interleaved (with 10 kinds, every trial of a kind once aimed at the same moment)."""
+    from collections import Counter
+
+    from chaos.testing.crash_trials import MOMENTS, plan_trials
+
+    names = [f"k{i}" for i in range(kinds)]
+    plan = plan_trials(names, per_kind=len(MOMENTS), seed=1)
+    met = Counter((kind, moment) for kind, moment, _ in plan)
+    assert set(met) == {(k, m) for k in names for m in MOMENTS} and set(met.values()) == {1}

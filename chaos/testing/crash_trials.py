@@ -257,6 +257,22 @@ def two_runner_trial(lab: Lab, kinds: tuple[str, str], workdir: Path) -> Trial:
     return _await_clean(lab, trial, killed)
 
 
+def plan_trials(kinds: list[str], *, per_kind: int, seed: int) -> list[tuple[str, str, float]]:
+    """``per_kind`` trials of each kind, interleaved: (kind, the moment aimed at, the seeded
+    delay after it). Each kind's own trials take the moments in turn, from a seeded start."""
+    rng = random.Random(seed)
+    # the delay after each mark: long enough to land inside the phase, short enough to stay in it
+    spread = {"preparing": 0.01, "journaled": 0.0, "verifying": 0.15, "in force": HOLD_S, "reverting": 0.03}
+    first = rng.randrange(len(MOMENTS))
+    plan = []
+    for i in range(per_kind * len(kinds)):
+        # counting over all trials instead gave every trial of a kind the same moment whenever
+        # the number of kinds was a multiple of the number of moments (10 kinds, 5 moments)
+        moment = MOMENTS[(first + i // len(kinds) + i % len(kinds)) % len(MOMENTS)]
+        plan.append((kinds[i % len(kinds)], moment, rng.uniform(0, spread[moment])))
+    return plan
+
+
 def run_trials(
     lab: Lab,
     kinds: list[str],
@@ -266,18 +282,9 @@ def run_trials(
     workdir: Path,
     progress: Callable[[Trial], None] = lambda _t: None,
 ) -> list[Trial]:
-    """``per_kind`` trials of each kind, interleaved, each aimed at a moment (in turn, from a
-    seeded start) with a seeded delay after it."""
-    rng = random.Random(seed)
-    # the delay after each mark: long enough to land inside the phase, short enough to stay in it
-    spread = {"preparing": 0.01, "journaled": 0.0, "verifying": 0.15, "in force": HOLD_S, "reverting": 0.03}
-    first = rng.randrange(len(MOMENTS))
-    plan = []
-    for i in range(per_kind * len(kinds)):
-        moment = MOMENTS[(first + i) % len(MOMENTS)]
-        plan.append((kinds[i % len(kinds)], moment, rng.uniform(0, spread[moment])))
+    """The trials ``plan_trials`` plans, one after another."""
     trials = []
-    for kind, moment, delay in plan:
+    for kind, moment, delay in plan_trials(kinds, per_kind=per_kind, seed=seed):
         trials.append(run_trial(lab, kind, moment, delay, workdir))
         progress(trials[-1])
     return trials
