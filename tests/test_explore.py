@@ -122,9 +122,9 @@ def test_the_compound_weakness_is_found_shrunk_to_two_steps_and_replayed(tmp_pat
     kinds = sorted(s.kind for s in result.minimal.steps)
     assert kinds == ["kill_master", "partition"], result.minimal.table()
     kill, cut = sorted(result.minimal.steps, key=lambda s: s.kind)
-    # the kill takes the leader; the cut, a member other than the one killed: by role when the
-    # shrinking got that far ("follower"), or by name when its budget ran out first (a slow
-    # machine: it once stopped at "m1", a follower then)
+    # the kill takes the leader; the cut, a member other than the one killed: by role
+    # ("follower"), or by name when the timing on a slow machine made hypothesis's shrinking
+    # settle there (niced beside the lab it once ended at "m1", a follower then)
     assert kill.target == "leader", result.minimal.table()
     assert cut.target == "follower" or cut.target in p.masters.names(), result.minimal.table()
     assert cut.start < kill.end and kill.start < cut.end  # they overlap
