@@ -170,6 +170,9 @@ class Lab(LabLifecycle, LabStatus):
         stage("etcd's first election (the rest of it)")
         for m in st.members:
             progress(f"etcd {m.name} pid {m.pid} serving {m.client_url}")
+        # Prometheus answering is awaited, its scrapes are not: it applies its targets only ~5 s
+        # after it starts, and the first PromQL user waits for them (await_scrapes), so a lab
+        # up and every experiment that never asks Prometheus anything do not
         self._await_services(st, progress, (*EARLY, "prometheus"))
         self._await_routed(st)
         st = self._spawn_services(st, profile, LATE)
@@ -300,9 +303,6 @@ class Lab(LabLifecycle, LabStatus):
             return out
 
         wait_until(lambda: not down(), timeout=30, interval=0.05, what="the routers to mark every replica up")
-        # Prometheus applies its targets only ~5 s after it starts: the first PromQL user waits
-        # for them (await_scrapes), so a lab up and every experiment that never asks
-        # Prometheus anything do not
 
     def await_scrapes(self, timeout: float = 30.0) -> float:
         """Wait until Prometheus has scraped every workload target (a PromQL probe before then

@@ -356,6 +356,7 @@ class World(Images):
         ready = min(ready, self._ready_pods(ns, name))
         if self.stuck_terminating:  # the removed pods hang in Terminating and still count as ready
             ready = max(ready, dep.get("status", {}).get("readyReplicas", 0))
+        starting = rolling and (ns, name) not in self.rollout_started
         dep["status"] = {
             "replicas": want,
             "readyReplicas": ready,
@@ -365,8 +366,10 @@ class World(Images):
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
         if ready < want:
             threading.Timer(self.ready_delay, self._become_ready, (ns, name)).start()
-        if rolling:  # the deadline passing changes the status: look again then
-            threading.Timer(self.progress_deadline_s + 0.05, self._reconcile_later, (ns, name)).start()
+        if starting:  # the deadline passing changes the status: look again then, once
+            deadline = threading.Timer(self.progress_deadline_s + 0.05, self._reconcile_later, (ns, name))
+            deadline.daemon = True  # never keeps a finished test's process waiting
+            deadline.start()
         with self.changed:
             self.changed.notify_all()
         for other in self._retry_pulls():
