@@ -322,11 +322,15 @@ def test_a_kill_that_did_nothing_is_not_in_effect_even_where_metrics_never_answe
 
 
 def test_a_kill_is_proven_by_the_container_restarting(emu, kubeconfig, tmp_path):
+    """Either sign is positive evidence, whichever the verification sees first: the restart
+    count moved, or the member's exec says its container is down (CI once caught the kubelet
+    between the two)."""
     p = platform(kubeconfig, tmp_path)
     t0 = time.monotonic()
     with kill_master(p) as fault:
         assert "etcd-node-1" not in p.masters.healthy()
-    assert fault.details()["evidence"] == "restart count 0 -> 1"
+    evidence = fault.details()["evidence"]
+    assert evidence == "restart count 0 -> 1" or "container is not created or running" in evidence
     assert emu.etcd.restarts["etcd-node-1"] == 1
     assert time.monotonic() - t0 < 30
     assert p.masters.leader() is not None
