@@ -50,6 +50,7 @@ def spawn(topo: Topology, node: Node, root: Path) -> procs.Proc:
         env={k: topo.render(v, node, root) for k, v in node.env.items()},
         user=node.user,
         cwd=config_dir(root, node.name),
+        role=procs.role_of(root, node.name),
     )
 
 

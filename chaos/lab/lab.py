@@ -146,7 +146,10 @@ class Lab(LabLifecycle, LabStatus):
         started = []
         for m in members:
             proc = procs.spawn(
-                etcd_argv(etcd, m, members, profile), self.logs / f"{m.name}.log", netns=f"chaos-{m.name}"
+                etcd_argv(etcd, m, members, profile),
+                self.logs / f"{m.name}.log",
+                netns=f"chaos-{m.name}",
+                role=procs.role_of(self.root, m.name),
             )
             started.append(replace(m, pid=proc.pid, start=proc.start))
             st = replace(st, members=tuple(started) + members[len(started) :])

@@ -39,6 +39,7 @@ class LabLifecycle(LabStore):
     def _start_node(self, topo: Topology, name: str) -> procs.Proc:
         """Start a topology's stopped process again (under the lock) and record it."""
         st = self._require_state()
+        procs.evict(procs.role_of(self.root, name))
         proc = custom.spawn(topo, topo.node(name), self.root)
         if st.is_member(name):
             members = tuple(
@@ -126,6 +127,7 @@ class LabLifecycle(LabStore):
             for name in names:
                 if not st.service(name).proc.alive():
                     plan = next(p for p in topology.services(profile) if p.name == name)
+                    procs.evict(procs.role_of(self.root, name))
                     fresh = services.spawn(plan, profile, self.root, etcd_urls, restart=True)
                     st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
                     self._save(st)
@@ -156,10 +158,13 @@ class LabLifecycle(LabStore):
             st = self._require_state()
             m = st.member(name)
             if not (m.pid and m.proc.alive()):
+                role = procs.role_of(self.root, m.name)
+                procs.evict(role)
                 proc = procs.spawn(
                     etcd_argv(find("etcd"), m, st.members, st.shape, restart=True),
                     self.logs / f"{m.name}.log",
                     netns=f"chaos-{m.name}",
+                    role=role,
                 )
                 m = replace(m, pid=proc.pid, start=proc.start)
                 st = replace(st, members=tuple(m if x.name == name else x for x in st.members))

@@ -15,6 +15,8 @@ from chaos.errors import PlatformError
 from chaos.journal import process_start
 from chaos.wait import wait_until
 
+ROLE_ENV = "CHAOS_LAB_ROLE"
+
 
 @dataclass(frozen=True)
 class Proc:
@@ -51,12 +53,17 @@ def spawn(
     env: Mapping[str, str] | None = None,
     user: str = "",
     cwd: Path | None = None,
+    role: str = "",
 ) -> Proc:
     """Start a long-lived daemon in its own session (it outlives the caller). In a node's
     network namespace it enters only that namespace: `ip netns exec` would also give it a
     private copy of every mount, which keeps a volume's file system alive after the lab
-    unmounts it (a disk shut down by an I/O-error fault could then never be mounted afresh)."""
+    unmounts it (a disk shut down by an I/O-error fault could then never be mounted afresh).
+    ``role`` (see `role_of`) is carried in its environment, so `evict` finds it even when
+    its pid was never recorded."""
     cmd = (["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []) + as_user(user) + argv
+    if role:
+        env = {**(env or {}), ROLE_ENV: role}
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         try:
@@ -88,19 +95,49 @@ def as_user(user: str) -> list[str]:
     return ["setpriv", f"--reuid={user}", f"--regid={gid}", "--init-groups", "--"]
 
 
+def role_of(root: Path, name: str) -> str:
+    """The role of node ``name``'s main process in the lab kept under ``root``."""
+    return f"{root}:{name}"
+
+
+def evict(role: str) -> list[Proc]:
+    """Stop every process still running in ``role``: one started by a run killed between
+    spawning it and recording its pid. A restart calls this first; otherwise the stray keeps
+    the node's port, the fresh process cannot bind and exits, and the lab records a process
+    that is not running while one it does not know serves."""
+    # the group's leader only: its workers inherit the role and go with its group
+    strays = [p for p in _listing("environ", f"{ROLE_ENV}={role}") if _session(p.pid) == p.pid]
+    for proc in strays:
+        kill(proc)
+    return strays
+
+
+def _session(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def marked(marker: str) -> list[Proc]:
     """The processes whose command line has ``marker`` as one argument: how an undo journaled
     before its process was spawned (so before its pid existed) finds that process again. The
     marker carries the fault's unique tag, so nothing we did not start can match."""
+    return _listing("cmdline", marker)
+
+
+def _listing(field: str, item: str) -> list[Proc]:
+    """Live processes whose NUL-separated ``/proc/PID/<field>`` holds ``item`` exactly."""
     found = []
+    needle = item.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            items = (entry / field).read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if marker.encode() in argv and (start := process_start(int(entry.name))) is not None:
+        if needle in items and (start := process_start(int(entry.name))) is not None:
             found.append(Proc(int(entry.name), start))
     return found
 

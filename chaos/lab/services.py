@@ -213,7 +213,9 @@ def spawn(
     delay = profile.standby_start_delay_s
     if restart and delay and svc.kind == "gateway" and svc.cluster != profile.clusters[0]:
         argv = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{delay:g}", *argv]
-    proc = procs.spawn(argv, root / "logs" / f"{svc.name}.log", netns=netns)
+    proc = procs.spawn(
+        argv, root / "logs" / f"{svc.name}.log", netns=netns, role=procs.role_of(root, svc.name)
+    )
     return Running(
         svc.name, svc.kind, svc.cluster, svc.address, svc.port, svc.health_path, proc.pid, proc.start
     )

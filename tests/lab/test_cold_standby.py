@@ -5,13 +5,15 @@ a killed run."""
 
 import json
 
+import httpx
 import pytest
 
 from chaos import ConfigError, RunContext, cold_standby
 from chaos.context import default_journal
-from chaos.lab import LabPlatform
+from chaos.lab import LabPlatform, procs, services, topology
 from chaos.lab.autoscaler import stats
 from chaos.lab.services import socket_path
+from chaos.wait import wait_until
 from tests.lab.conftest import chaos_cli, kill_a_run_when_ready
 
 pytestmark = pytest.mark.lab
@@ -74,3 +76,23 @@ def test_chaos_recover_activates_west_after_a_killed_run(resilient_lab, tmp_path
     assert "undone: activate west" in out.stdout
     assert all(west_gateways(resilient_lab).values())
     assert json.loads(chaos_cli("lab", "status", "--json").stdout)["problems"] == []
+
+
+def test_a_replica_started_but_never_recorded_is_replaced_not_doubled(resilient_lab):
+    """A run killed between starting a replica and recording its pid leaves one the lab does
+    not know (crash trials found it). The next start must stop that stray first: a second
+    process cannot bind the port, exits, and the lab records it while the stray serves."""
+    st = resilient_lab.state()
+    name = sorted(west_gateways(resilient_lab))[0]
+    procs.kill(st.service(name).proc)
+    plan = next(p for p in topology.services(st.shape) if p.name == name)
+    stray = services.spawn(plan, st.shape, resilient_lab.root, [m.client_url for m in st.members])
+    with httpx.Client() as http:
+        wait_until(
+            lambda: services.healthy(stray, http), timeout=10, interval=0.05, what="the stray to serve"
+        )
+    resilient_lab.start_services([name])
+    recorded = resilient_lab.state().service(name).proc
+    assert not stray.proc.alive()
+    assert recorded != stray.proc and recorded.alive()
+    assert resilient_lab.status().problems == []
