@@ -1,0 +1,100 @@
+"""CPU a probe costs the runner, per kind and rate, on the resilient lab.
+
+    sudo .venv/bin/python benchmarks/bench_probes.py [--seconds 5] [--runs 3]
+
+Each probe runs alone for ``--seconds`` at 20, 50 and 100 Hz; the figure is the runner's CPU
+time over wall time (% of one core), the median of ``--runs``. Baselines in the same run: a
+probe whose sampler does nothing (the floor: ticks, threads, series), and the HTTP and
+durability probes' old transport (an httpx client, as before 0.8.0) over the same endpoints.
+Leaves the lab down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import itertools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaos import Journal, RunContext, Steady
+from chaos.lab import Lab, LabPlatform
+
+RATES = (20, 50, 100)
+
+
+def cpu_share(start: Callable[[Steady], Any], seconds: float, journal: Path) -> float:
+    steady = Steady(RunContext(journal=Journal(journal)))
+    start(steady)
+    time.sleep(0.5)  # connections made, first samples taken: measure the steady cost
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    steady.stop()
+    return 100 * cpu / wall
+
+
+def httpx_get(url: str) -> Callable[[], Any]:
+    client = httpx.Client(timeout=1.0)
+    return lambda: client.get(url).json()
+
+
+def httpx_put(url: str) -> Callable[[], Any]:
+    client = httpx.Client(timeout=httpx.Timeout(1.0, connect=0.25))
+    seq = itertools.count()
+
+    def put() -> Any:
+        key = base64.b64encode(f"/chaos/bench/{next(seq)}".encode()).decode()
+        return client.post(f"{url}/v3/kv/put", json={"key": key, "value": "MQ=="}).json()
+
+    return put
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    lab = Lab()
+    lab.up("resilient")
+    try:
+        plat = LabPlatform(lab, RunContext())
+        entry = f"{plat.entry_url}/healthz"
+        member = lab.state().members[0].client_url  # type: ignore[union-attr]
+        lab.await_scrapes()
+        kinds: list[tuple[str, Callable[[Steady, float], Any]]] = [
+            ("no-op sampler (the floor)", lambda s, hz: s.watch("noop", lambda: 1, hz=hz)),
+            ("HTTP, entry URL", lambda s, hz: s.http("entry", entry, hz=hz)),
+            ("  baseline: httpx", lambda s, hz: s.watch("entry", httpx_get(entry), hz=hz)),
+            ("durability (etcd writes)", lambda s, hz: s.durability(plat.masters, hz=hz)),
+            ("  baseline: httpx", lambda s, hz: s.watch("writes", httpx_put(member), hz=hz)),
+            ("leadership (3 members asked)", lambda s, hz: s.leadership(plat.masters, hz=hz)),
+            ("PromQL (httpx)", lambda s, hz: s.promql("up", "sum(up)", plat.prometheus_url, hz=hz)),
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"{'probe':32} " + " ".join(f"{hz:>7} Hz" for hz in RATES) + "   (% of one core)")
+            for i, (name, start) in enumerate(kinds):
+                cells = []
+                for hz in RATES:
+                    runs = [
+                        cpu_share(
+                            lambda s, hz=hz, start=start: start(s, hz),
+                            args.seconds,
+                            Path(tmp) / f"j{i}-{hz}-{r}.json",
+                        )
+                        for r in range(args.runs)
+                    ]
+                    cells.append(statistics.median(runs))
+                print(f"{name:32} " + " ".join(f"{c:9.1f}%" for c in cells), flush=True)
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()
