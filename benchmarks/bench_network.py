@@ -1,10 +1,11 @@
 """Network fault benchmarks: medians over repeated runs.
 
-    .venv/bin/python benchmarks/bench_network.py [--runs 5]
+    .venv/bin/python benchmarks/bench_network.py [--runs 5] [--proxy-only]
 
 1. inject (verified) and revert time per fault kind on the lab;
-2. the fault proxy with no fault vs a direct connection on loopback: throughput (64 MiB
-   through an echo server) and added round-trip latency (p50 of 2000 one-byte ping-pongs);
+2. the fault proxy with no fault (its splice path, and its asyncio path as the baseline) vs a
+   direct connection on loopback, interleaved: throughput (64 MiB through an echo server) and
+   added round-trip latency (p50 of 2000 one-byte ping-pongs);
 3. failover and failback time through the traffic manager when east is cut off, over runs.
 Needs root; leaves the lab as it found it.
 """
@@ -82,30 +83,61 @@ def rtt_p50(port: int, n: int = 2000) -> float:
 
 
 def bench_proxy(runs: int) -> dict[str, float]:
+    """A direct connection, the proxy's splice path and its asyncio path (the one a latency
+    fault uses, and the only one before 0.8.0), interleaved in one run."""
     srv, port = echo_server()
-    pport = port + 1 if port < 65000 else port - 1
-    proxy = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chaos.lab.faultproxy",
-            "--listen",
-            f"127.0.0.1:{pport}",
-            "--upstream",
-            f"127.0.0.1:{port}",
-        ]
-    )
+    ports = {"splice": _free_port(), "asyncio": _free_port()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "chaos.lab.faultproxy", "--listen", f"127.0.0.1:{p}"]
+            + ["--upstream", f"127.0.0.1:{port}"]
+            + (["--no-splice"] if name == "asyncio" else [])
+        )
+        for name, p in ports.items()
+    }
+    paths = {"direct": port, **ports}
+    mb_s: dict[str, list[float]] = {name: [] for name in paths}
+    us: dict[str, list[float]] = {name: [] for name in paths}
     try:
-        wait_until(lambda: _listening(pport), timeout=10, interval=0.05, what="proxy")
-        direct_t = statistics.median(throughput(port) for _ in range(runs))
-        proxy_t = statistics.median(throughput(pport) for _ in range(runs))
-        direct_l = statistics.median(rtt_p50(port) for _ in range(runs))
-        proxy_l = statistics.median(rtt_p50(pport) for _ in range(runs))
+        for p in ports.values():
+            wait_until(lambda p=p: _listening(p), timeout=10, interval=0.05, what="proxy")
+        for _ in range(runs):
+            for name, p in paths.items():
+                mb_s[name].append(throughput(p))
+                us[name].append(rtt_p50(p))
     finally:
-        proxy.kill()
-        proxy.wait()
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
         srv.close()
-    return {"direct_mb_s": direct_t, "proxy_mb_s": proxy_t, "direct_us": direct_l, "proxy_us": proxy_l}
+    out = {f"{name}_mb_s": statistics.median(v) for name, v in mb_s.items()}
+    out.update({f"{name}_us": statistics.median(v) for name, v in us.items()})
+    return out
+
+
+def print_proxy(proxy: dict[str, float], runs: int) -> None:
+    print(
+        f"\nfault proxy, no fault, vs a direct connection on loopback (medians over {runs} runs, interleaved)"
+    )
+    print(
+        f"{'':22} {'direct':>10} {'splice':>10} {'asyncio':>10} {'splice/direct':>14} {'asyncio/direct':>15}"
+    )
+    print(
+        f"{'throughput MB/s':22} {proxy['direct_mb_s']:10.0f} {proxy['splice_mb_s']:10.0f} "
+        f"{proxy['asyncio_mb_s']:10.0f} {proxy['splice_mb_s'] / proxy['direct_mb_s']:14.2f} "
+        f"{proxy['asyncio_mb_s'] / proxy['direct_mb_s']:15.2f}"
+    )
+    print(
+        f"{'round trip p50 µs':22} {proxy['direct_us']:10.1f} {proxy['splice_us']:10.1f} "
+        f"{proxy['asyncio_us']:10.1f} {proxy['splice_us'] - proxy['direct_us']:+14.1f} "
+        f"{proxy['asyncio_us'] - proxy['direct_us']:+15.1f}"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -140,7 +172,12 @@ def bench_failover(plat: LabPlatform, runs: int, tmp: Path) -> tuple[list[float]
 
 
 def main() -> None:
-    args = parser(__doc__, 5).parse_args()
+    ap = parser(__doc__, 5)
+    ap.add_argument("--proxy-only", action="store_true", help="only 2. (no lab needed)")
+    args = ap.parse_args()
+    if args.proxy_only:
+        print_proxy(bench_proxy(args.runs), args.runs)
+        return
     with resilient_lab() as (lab, tmp):
         p = healthy_platform(lab, tmp)
         gws = ["east-gw1", "east-gw2"]
@@ -161,16 +198,7 @@ def main() -> None:
     print(f"{'fault':42} {'inject ms':>10} {'revert ms':>10}")
     for name, i, o in times:
         print(f"{name:42} {i * 1000:10.1f} {o * 1000:10.1f}")
-    print(f"\nfault proxy, no fault, vs direct on loopback (medians over {args.runs} runs)")
-    print(f"{'':22} {'direct':>10} {'proxy':>10} {'ratio/added':>12}")
-    print(
-        f"{'throughput MB/s':22} {proxy['direct_mb_s']:10.0f} {proxy['proxy_mb_s']:10.0f} "
-        f"{proxy['proxy_mb_s'] / proxy['direct_mb_s']:12.2f}"
-    )
-    print(
-        f"{'round trip p50 µs':22} {proxy['direct_us']:10.1f} {proxy['proxy_us']:10.1f} "
-        f"{proxy['proxy_us'] - proxy['direct_us']:12.1f}"
-    )
+    print_proxy(proxy, args.runs)
     print(f"\nfailover when east is cut off (50 Hz probe), {args.runs} runs: seconds")
     print(f"{'':10} {'min':>7} {'median':>7} {'max':>7}")
     for name, xs in (("failover", over), ("failback", back)):

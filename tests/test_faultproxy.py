@@ -40,7 +40,7 @@ def proxy():
     echo = EchoServer()
     started = []
 
-    def start(latency=0.0, jitter=0.0):
+    def start(latency=0.0, jitter=0.0, upstream=None):
         port = free_port()
         p = subprocess.Popen(
             [
@@ -50,7 +50,7 @@ def proxy():
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--upstream",
-                f"127.0.0.1:{echo.port}",
+                f"127.0.0.1:{upstream or echo.port}",
                 "--latency",
                 str(latency),
                 "--jitter",
@@ -103,3 +103,17 @@ def test_latency_is_added_to_each_request(proxy):
         assert s.recv(16) == b"ping"
         took = time.perf_counter() - t0
     assert 0.2 <= took < 0.4
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.02])
+def test_a_client_whose_upstream_refuses_sees_its_connection_closed(proxy, latency):
+    """Closed or reset (the splice path never read the request, so the kernel resets), never
+    left hanging."""
+    port = proxy(latency, upstream=free_port())
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"ping")
+        try:
+            got = s.recv(16)
+        except ConnectionResetError:
+            got = b""
+        assert got == b""
