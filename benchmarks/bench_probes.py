@@ -4,8 +4,8 @@
 
 Each probe runs alone for ``--seconds`` at 20, 50 and 100 Hz; the figure is the runner's CPU
 time over wall time (% of one core), the median of ``--runs``. Baselines in the same run: a
-probe whose sampler does nothing (the floor: ticks, threads, series), and the HTTP and
-durability probes' old transport (an httpx client, as before 0.8.0) over the same endpoints.
+probe whose sampler does nothing (the floor: ticks, threads, series), and the HTTP, durability
+and PromQL probes' old transport (an httpx client, as before 0.8.0) over the same endpoints.
 Leaves the lab down.
 """
 
@@ -67,6 +67,7 @@ def main() -> None:
         plat = LabPlatform(lab, RunContext())
         entry = f"{plat.entry_url}/healthz"
         member = lab.state().members[0].client_url  # type: ignore[union-attr]
+        query = f"{plat.prometheus_url}/api/v1/query?query=sum(up)"
         lab.await_scrapes()
         kinds: list[tuple[str, Callable[[Steady, float], Any]]] = [
             ("no-op sampler (the floor)", lambda s, hz: s.watch("noop", lambda: 1, hz=hz)),
@@ -75,7 +76,8 @@ def main() -> None:
             ("durability (etcd writes)", lambda s, hz: s.durability(plat.masters, hz=hz)),
             ("  baseline: httpx", lambda s, hz: s.watch("writes", httpx_put(member), hz=hz)),
             ("leadership (3 members asked)", lambda s, hz: s.leadership(plat.masters, hz=hz)),
-            ("PromQL (httpx)", lambda s, hz: s.promql("up", "sum(up)", plat.prometheus_url, hz=hz)),
+            ("PromQL", lambda s, hz: s.promql("up", "sum(up)", plat.prometheus_url, hz=hz)),
+            ("  baseline: httpx", lambda s, hz: s.watch("up", httpx_get(query), hz=hz)),
         ]
         with tempfile.TemporaryDirectory() as tmp:
             print(f"{'probe':32} " + " ".join(f"{hz:>7} Hz" for hz in RATES) + "   (% of one core)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -79,7 +79,10 @@ class PromQL:
         self.base_url = base_url.rstrip("/")
         self.shown = redact_url(self.base_url)
         self.query = query
+        self.timeout = timeout
         self._client = httpx.Client(timeout=timeout)
+        self._kept = KeepAlive(connect_timeout=timeout) if _plain(self.base_url) else None
+        self._path = f"{self.base_url}/api/v1/query?{urlencode({'query': query})}"
 
     def check_reachable(self) -> None:
         try:
@@ -93,14 +96,22 @@ class PromQL:
         if resp.status_code != 200:
             raise PrometheusUnavailable(f"Prometheus at {self.shown} is not ready (HTTP {resp.status_code})")
 
-    def __call__(self) -> float:
+    def _ask(self) -> tuple[Any, bytes]:
+        """Prometheus's answer, decoded, and its raw text (for an error message)."""
         try:
+            if self._kept is not None:  # a probe asks up to 100 times a second: kept alive
+                kept = self._kept.request("GET", self._path, timeout=self.timeout)
+                return kept.json(), kept.body
             resp = self._client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
-        except httpx.HTTPError as exc:
-            raise PrometheusUnavailable(f"Prometheus at {self.shown} unreachable: {exc}") from exc
-        body = resp.json()
+            return resp.json(), resp.content
+        except (httpx.HTTPError, PlatformError) as exc:
+            shown = str(exc).replace(self.base_url, self.shown)
+            raise PrometheusUnavailable(f"Prometheus at {self.shown} unreachable: {shown}") from None
+
+    def __call__(self) -> float:
+        body, raw = self._ask()
         if body.get("status") != "success":
-            error = f"PromQL {self.query!r} failed: {body.get('error', resp.text[:200])}"
+            error = f"PromQL {self.query!r} failed: {body.get('error', raw[:200].decode(errors='replace'))}"
             if body.get("errorType") == "bad_data":  # the query does not parse: asking again cannot help
                 raise ConfigError(error + "; fix the query")
             raise PlatformError(error)
