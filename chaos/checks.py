@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from chaos.errors import ConfigError
-from chaos.experiment import controls_of
+from chaos.marker import controls_of
 
 
 @dataclass(frozen=True)

@@ -364,7 +364,7 @@ class Degrade(LabFault):
             wait_until(
                 lambda: can_connect(ns, svc.address, proxy_port),
                 timeout=10,
-                interval=0.05,
+                interval=0.01,
                 what="the fault proxy to listen",
             )
         self.journaled(DROP_RULES, _undo_rules(rules, self.tag), f"remove rules of {self.describe()}")
