@@ -36,29 +36,61 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.config import GuardSpec, parse_duration
 from chaos.errors import ConfigError
 from chaos.lab.profiles import PROFILES
 from chaos.registry import PLATFORMS
+from chaos.typed import check, node_at
 from chaos.userfiles import read_user_file
 
-KEYS = (
-    "name",
-    "platform",
-    "profile",
-    "seed",
-    "experiments",
-    "guards",
-    "slo",
-    "contexts",
-    "namespaces",
-    "control_plane",
-    "topology",
-    "schedule",
-    "time_limit",
-    "reports",
-)
+
+class PlanFile(BaseModel):
+    """A game-day plan: which experiments to run where, with which guards, on what schedule."""
+
+    # types only: `load_plan` checks the rest (files exist, contexts are known, cron parses)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="chaos game-day plan (docs/gameday.md)",
+        json_schema_extra={"required": ["experiments"]},
+    )
+
+    name: str | None = Field(
+        None, description="the plan's name; the file's stem if left out", examples=["weekly"]
+    )
+    platform: str = Field("lab", examples=["lab"], json_schema_extra={"enum": list(PLATFORMS)})
+    profile: str = Field(
+        "resilient", description="a lab profile, or a lab topology's variant", examples=["resilient"]
+    )
+    seed: int = Field(0, examples=[7])
+    experiments: list[str] = Field(
+        default_factory=list,
+        description="files, directories or file::test, relative to where the plan is run",
+        examples=[["experiments/test_master_ha.py"]],
+        json_schema_extra={"minItems": 1},
+    )
+    guards: list[dict[str, str | int | float]] | None = Field(
+        None,
+        description="stop conditions for every experiment",
+        examples=[[{"http": "http://198.18.0.20/healthz", "max_error_rate": 0.5, "over": "3s"}]],
+    )
+    slo: dict[str, float] | None = Field(None, examples=[{"p99_ms": 300}])
+    contexts: dict[str, str] | None = Field(
+        None, description="kube only: role -> kubeconfig context", examples=[{"east": "kind-east"}]
+    )
+    namespaces: list[str] | None = Field(None, description="kube only: the blast radius", examples=[["shop"]])
+    control_plane: bool = Field(
+        False, description="kube only: allow faults on etcd members", examples=[False]
+    )
+    topology: str | None = Field(None, examples=["topology.yaml"])
+    schedule: str | None = Field(None, description="cron, 5 fields", examples=["0 3 * * 1"])
+    time_limit: str | float | None = Field(None, description="the whole run, e.g. 30m", examples=["30m"])
+    reports: str | None = Field(None, examples=["reports/gameday"])
+
+
+KEYS = tuple(PlanFile.model_fields)
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
@@ -85,13 +117,13 @@ class Plan:
 class Problems:
     """Every problem of a YAML file, each with the file and line: reported at once."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, prefix: str = "") -> None:
+        self.path, self.prefix = path, prefix
         self.items: list[str] = []
 
     def add(self, node: yaml.Node | None, message: str) -> None:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
-        self.items.append(f"{self.path}{line}: {message}")
+        self.items.append(f"{self.prefix}{self.path}{line}: {message}")
 
 
 def compose(path: Path, what: str) -> yaml.Node | None:
@@ -151,76 +183,37 @@ def load_plan(path: Path) -> Plan:
     root = compose(path, "plan")
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: a plan is a mapping of keys ({', '.join(KEYS)})")
-    nodes: dict[str, yaml.Node] = {}
-    for key_node, value_node in root.value:
-        key = str(key_node.value)
-        if key not in KEYS:
-            problems.add(key_node, f"unknown key {key!r}; plan keys are: {', '.join(KEYS)}")
-        nodes[key] = value_node
-    values = {k: scalar(n) for k, n in nodes.items() if k in KEYS}
+    given = scalar(root)
+    plan, bad = check(PlanFile, given, root, problems)
     base = Path.cwd()  # paths in a plan are relative to where it is run, as pytest's are
 
-    def text(key: str, default: str, example: str) -> str:
-        """The value of ``key`` as text, or ``default`` (with a problem) when it is not text."""
-        value = values.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            problems.add(nodes.get(key), f"{key}: {value!r} is not text; write e.g. {key}: {example}")
-            return default
-        return str(value)
+    def at(*loc: Any) -> yaml.Node | None:
+        return node_at(root, loc)
 
-    name = text("name", path.stem, "weekly")
-    platform = text("platform", "lab", "lab")
-    if platform not in PLATFORMS:
-        problems.add(nodes.get("platform"), f"platform {platform!r}: use one of {', '.join(PLATFORMS)}")
-    elif platform == "kube" and not values.get("contexts"):
-        problems.add(nodes.get("platform"), "platform kube needs contexts: {ROLE: kubeconfig context}")
-    namespaces = values.get("namespaces") or []
-    if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
-        problems.add(nodes.get("namespaces"), "namespaces: a list of namespace names, e.g. [shop]")
-        namespaces = []
+    platform = plan.platform
+    contexts = plan.contexts or {}
+    namespaces = plan.namespaces or []
+    if platform == "kube" and not contexts:
+        problems.add(at("platform"), "platform kube needs contexts: {ROLE: kubeconfig context}")
     if platform == "kube" and not namespaces:
-        problems.add(nodes.get("platform"), "platform kube needs namespaces: the blast radius, e.g. [shop]")
-    control_plane = values.get("control_plane", False)
-    if not isinstance(control_plane, bool):
-        problems.add(nodes.get("control_plane"), f"control_plane {control_plane!r}: true or false")
-        control_plane = False
-    profile = text("profile", "resilient", "resilient")
-    if profile not in PROFILES and not (platform == "lab" and values.get("topology")):  # else a variant
-        problems.add(nodes.get("profile"), f"profile {profile!r}: use one of {', '.join(PROFILES)}")
-    seed = values.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        problems.add(nodes.get("seed"), f"seed {seed!r}: an integer")
-        seed = 0
+        problems.add(at("platform"), "platform kube needs namespaces: the blast radius, e.g. [shop]")
+    if plan.profile not in PROFILES and not (platform == "lab" and plan.topology):  # else a variant
+        problems.add(at("profile"), f"profile {plan.profile!r}: use one of {', '.join(PROFILES)}")
 
     experiments: list[str] = []
-    exp_node = nodes.get("experiments")
-    if not isinstance(exp_node, yaml.SequenceNode) or not exp_node.value:
-        problems.add(exp_node or root, "experiments: a list of files or file::test, at least one")
-    else:
-        for item in exp_node.value:
-            spec = scalar(item)
-            if not isinstance(spec, str):
-                problems.add(item, f"experiment {spec!r}: a path such as experiments/test_master_ha.py")
-                continue
-            why = _check_experiment(base, spec)
-            if why:
-                problems.add(item, why)
-            experiments.append(str(base / spec))
+    if platform not in PLATFORMS:
+        problems.add(at("platform"), f"platform {platform!r}: use one of {', '.join(PLATFORMS)}")
+    if not plan.experiments and "experiments" not in bad:
+        problems.add(at("experiments") or root, "experiments: a list of files or file::test, at least one")
+    for i, spec in enumerate(plan.experiments):
+        why = _check_experiment(base, spec)
+        if why:
+            problems.add(at("experiments", i), why)
+        experiments.append(str(base / spec))
 
     guards: list[GuardSpec] = []
     guard_args: list[str] = []
-    guard_node = nodes.get("guards")
-    if guard_node is not None and not isinstance(guard_node, yaml.SequenceNode):
-        problems.add(
-            guard_node, "guards: a list of {http: URL, max_error_rate: X, over: 2s} or {promql: Q, max: X}"
-        )
-    for item in guard_node.value if isinstance(guard_node, yaml.SequenceNode) else []:
-        g = scalar(item)
-        if not isinstance(g, dict):
-            problems.add(item, "a guard is a mapping, e.g. {http: URL, max_error_rate: 0.5, over: 3s}")
-            continue
+    for i, g in enumerate(plan.guards or []):
         # the command-line form: options first, the target last (a query may hold commas)
         parts = [f"{k}={v}" for k, v in g.items() if k not in ("http", "promql")]
         parts += [f"{k}={g[k]}" for k in ("http", "promql") if k in g]
@@ -230,95 +223,74 @@ def load_plan(path: Path) -> Plan:
             guard_args.append(arg)
         except ConfigError as exc:
             for p in exc.problems:
-                problems.add(item, p)
+                problems.add(at("guards", i), p)
 
-    slo: dict[str, float] = {}
-    slo_raw = values.get("slo") or {}
-    if not isinstance(slo_raw, dict):
-        problems.add(nodes.get("slo"), "slo: a mapping of NAME: NUMBER, e.g. {p99_ms: 300}")
-    else:
-        for k, v in slo_raw.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                problems.add(nodes.get("slo"), f"slo {k}: {v!r} is not a number")
-            else:
-                slo[str(k)] = float(v)
-
-    contexts_raw = values.get("contexts") or {}
-    contexts: dict[str, str] = {}
-    if not isinstance(contexts_raw, dict):
-        problems.add(
-            nodes.get("contexts"), "contexts: a mapping of role: kubeconfig context, e.g. {east: kind-east}"
-        )
-    elif contexts_raw:
+    if contexts:
         known = kube_contexts()
-        for role, ctx in contexts_raw.items():
-            contexts[str(role)] = str(ctx)
+        for role, ctx in contexts.items():
             if known is None:
-                problems.add(
-                    nodes.get("contexts"), f"context {ctx!r} (role {role}): no kubeconfig to find it in"
-                )
+                problems.add(at("contexts"), f"context {ctx!r} (role {role}): no kubeconfig to find it in")
             elif ctx not in known:
                 problems.add(
-                    nodes.get("contexts"),
+                    at("contexts"),
                     f"unknown context {ctx!r} (role {role}); "
                     f"the kubeconfig has: {', '.join(known) or 'none'}",
                 )
         if platform == "lab":
-            problems.add(nodes.get("contexts"), "contexts apply to platform kube, not to the lab")
+            problems.add(at("contexts"), "contexts apply to platform kube, not to the lab")
 
     topology = None
-    if text("topology", "", "topology.yaml"):
-        topology = base / str(values["topology"])
+    if plan.topology:
+        topology = base / plan.topology
         if platform == "lab":
             from chaos.lab.topofile import load_topology as load_lab_topology
             from chaos.lab.topofile import variant_of
 
             try:
-                load_lab_topology(topology, variant_of(str(values.get("profile", "resilient"))))
+                load_lab_topology(topology, variant_of(plan.profile))
             except ConfigError as exc:
                 for p in exc.problems:
-                    problems.add(nodes.get("topology"), p)
+                    problems.add(at("topology"), p)
         elif platform == "kube":
             from chaos.kube.topology import load_topology
 
             found: list[str] = []
             load_topology(topology, set(contexts), found)
             for p in found:
-                problems.add(nodes.get("topology"), p)
+                problems.add(at("topology"), p)
 
-    schedule = text("schedule", "", "'0 3 * * 1'") or None
+    schedule = plan.schedule or None
     if schedule is not None:
-        fields = str(schedule).split()
+        fields = schedule.split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             problems.add(
-                nodes.get("schedule"),
-                f"schedule {schedule!r}: a cron expression of 5 fields, e.g. '0 3 * * 1'",
+                at("schedule"), f"schedule {schedule!r}: a cron expression of 5 fields, e.g. '0 3 * * 1'"
             )
 
     time_limit = 3600.0
-    if "time_limit" in values:
+    if plan.time_limit is not None:
         try:
-            time_limit = parse_duration(values["time_limit"], what="time_limit")
+            time_limit = parse_duration(plan.time_limit, what="time_limit")
         except ConfigError as exc:
             for p in exc.problems:
-                problems.add(nodes.get("time_limit"), p)
+                problems.add(at("time_limit"), p)
 
-    reports = Path(text("reports", "", "reports/gameday") or "reports/gameday")
+    reports = Path(plan.reports or "reports/gameday")
     if problems.items:
         raise ConfigError(problems.items)
     return Plan(
         path=path,
-        name=name,
+        name=plan.name or path.stem,
         experiments=tuple(experiments),
         platform=platform,
-        profile=profile,
-        seed=seed,
+        profile=plan.profile,
+        seed=plan.seed,
         guards=tuple(guards),
         guard_args=tuple(guard_args),
-        slo=slo,
-        contexts=contexts,
+        slo=dict(plan.slo or {}),
+        contexts=dict(contexts),
         namespaces=tuple(namespaces),
-        control_plane=control_plane,
+        control_plane=plan.control_plane,
         topology=topology,
         schedule=schedule,
         time_limit=time_limit,

@@ -125,62 +125,17 @@ def topology() -> Schema:
 
 
 def plan() -> Schema:
-    from chaos.registry import PLATFORMS
+    """From the model the loader checks types with (`chaos.plan.PlanFile`): one source."""
+    from chaos.plan import PlanFile
 
-    return _document(
-        "chaos game-day plan (docs/gameday.md)",
-        {
-            "name": _TEXT,
-            "platform": {"enum": list(PLATFORMS)},
-            "profile": {"type": "string", "description": "a lab profile, or a lab topology's variant"},
-            "seed": {"type": "integer"},
-            "experiments": {"type": "array", "items": _TEXT, "minItems": 1},
-            "guards": {"type": "array", "items": {"type": "object", "additionalProperties": _SCALAR}},
-            "slo": {"type": "object", "additionalProperties": {"type": "number"}},
-            "contexts": {"type": "object", "additionalProperties": _TEXT},
-            "namespaces": {"type": "array", "items": _TEXT},
-            "control_plane": {"type": "boolean"},
-            "topology": _TEXT,
-            "schedule": {"type": "string", "description": "cron, 5 fields"},
-            "time_limit": {"type": ["string", "number"], "description": "e.g. 30m"},
-            "reports": _TEXT,
-        },
-        ("experiments",),
-    )
+    return {"$schema": DRAFT, **PlanFile.model_json_schema()}
 
 
 def kube_topology() -> Schema:
-    from chaos.load.spec import MAX_WORKERS
+    """From the model the loader checks types with (`chaos.kube.topology.KubeTopologyFile`)."""
+    from chaos.kube.topology import KubeTopologyFile
 
-    url: Schema = {"type": "string", "pattern": "^https?://"}
-    service = _closed(
-        {
-            "cluster": _TEXT,
-            "namespace": _TEXT,
-            "labels": {"type": "string", "description": "key=value[,key=value]"},
-            "deployment": _TEXT,
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-            "claim": _TEXT,
-            "external": {"type": "boolean"},
-        }
-    )
-    return _document(
-        "chaos kube topology (docs/kube.md)",
-        {
-            "entry_url": url,
-            "cluster_urls": {"type": "object", "additionalProperties": url},
-            "prometheus_url": url,
-            "services": {"type": "object", "additionalProperties": service},
-            "storage_backend": service,
-            "scale": _closed(
-                {"cluster": _TEXT, "namespace": _TEXT, "deployment": _TEXT},
-                ("cluster", "namespace", "deployment"),
-            ),
-            "probe_image": _TEXT,
-            "locust_image": _TEXT,
-            "locust_workers": {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
-        },
-    )
+    return {"$schema": DRAFT, **KubeTopologyFile.model_json_schema()}
 
 
 SCHEMAS = {"topology": topology, "plan": plan, "kube-topology": kube_topology}

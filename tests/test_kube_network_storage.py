@@ -326,7 +326,7 @@ def test_capacity_reads_the_scaled_workload_and_its_hpa(emu, plat):
     assert cap["hpa"] == {"current": 2, "desired": 3, "min": 2, "max": 6}
 
 
-def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
+def test_a_bad_topology_reports_every_problem_at_once_with_its_line(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(
         "entry_url: shop.example.com\n"
@@ -342,18 +342,19 @@ def test_a_bad_topology_reports_every_problem_at_once(tmp_path):
     load_topology(path, {"east"}, problems)
     text = "\n".join(problems)
     for expected in (
-        "unknown key(s) colour",
-        "entry_url 'shop.example.com': an http:// or https:// URL",
-        "services.a: port 99999: a TCP port number",
-        "services.a: labels 'app!=x': write key=value",
-        "services.b: unknown key(s) replicas",
-        "services.b: cluster 'mars' is not a context's role (east)",
-        "services.c: a mapping",
-        "locust_workers 50: 1 to 8 worker pods",
-        "cluster_urls.east None: an http:// or https:// URL",
-        "cluster_urls.mars: not a context's role (east)",
+        f"{path}:2: unknown key 'colour'",
+        f"{path}:1: entry_url 'shop.example.com': an http:// or https:// URL",
+        f"{path}:4: services.a.port: 99999: should be less than or equal to 65535",
+        f"{path}:4: services.a: labels 'app!=x': write key=value",
+        f"{path}:5: unknown key 'services.b.replicas'",
+        f"{path}:5: services.b: cluster 'mars' is not a context's role (east)",
+        f"{path}:6: services.c: a mapping",
+        f"{path}:7: locust_workers: 50: should be less than or equal to 8",
+        f"{path}:8: cluster_urls.east None: an http:// or https:// URL",
+        f"{path}:8: cluster_urls.mars: not a context's role (east)",
     ):
         assert expected in text, expected
+    assert all(p.startswith(f"--kube-topology {path}:") for p in problems), problems
 
 
 _VALID_TOPOLOGY = {

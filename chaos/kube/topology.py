@@ -23,10 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
 from chaos.errors import ConfigError
+from chaos.load.spec import MAX_WORKERS
+from chaos.plan import Problems, compose, scalar
+from chaos.typed import check, node_at
 
 LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$")
-SERVICE_KEYS = {"cluster", "namespace", "labels", "deployment", "port", "claim", "external"}
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -85,129 +90,165 @@ class Topology:
         return self.services[name]
 
 
-def _service(name: str, raw: Any, where: str, roles: set[str], problems: list[str]) -> Service | None:
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: a mapping such as {{cluster: east, namespace: shop, labels: app=x}}")
-        return None
-    unknown = set(raw) - SERVICE_KEYS
-    if unknown:
-        problems.append(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(SERVICE_KEYS))}"
-        )
-    if raw.get("external"):
-        return Service(name, external=True)
-    before = len(problems)
-    for key in ("cluster", "namespace", "labels"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            problems.append(f"{where}: {key} is missing")
-    if roles and isinstance(raw.get("cluster"), str) and raw["cluster"] not in roles:
-        problems.append(
-            f"{where}: cluster {raw['cluster']!r} is not a context's role ({', '.join(sorted(roles))})"
-        )
-    port = raw.get("port", 0)
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        problems.append(f"{where}: port {port!r}: a TCP port number")
-    labels: dict[str, str] = {}
-    if isinstance(raw.get("labels"), str):
-        try:
-            labels = parse_labels(raw["labels"])
-        except ConfigError as exc:
-            problems.extend(f"{where}: {p}" for p in exc.problems)
-    if len(problems) > before:
-        return None
-    return Service(
-        name,
-        raw["cluster"],
-        raw["namespace"],
-        labels,
-        str(raw.get("deployment", "")),
-        int(port),
-        str(raw.get("claim", "")),
+URL = "^https?://"
+
+
+class ServiceFile(BaseModel):
+    """A named group of pods on one cluster, or ``external: true``: something outside them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str = Field("", description="the context's role", examples=["east"])
+    namespace: str = Field("", examples=["shop"])
+    labels: str = Field("", description="key=value[,key=value]", examples=["app=router"])
+    deployment: str = Field("", examples=["router"])
+    port: int | None = Field(None, ge=1, le=65535, examples=[8080])
+    claim: str = Field("", description="its data's PersistentVolumeClaim", examples=["inventory-data"])
+    external: bool = Field(False, examples=[True])
+
+
+class ScaleFile(BaseModel):
+    """The autoscaled workload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str = Field(examples=["east"])
+    namespace: str = Field(examples=["shop"])
+    deployment: str = Field(examples=["gateway"])
+
+
+class KubeTopologyFile(BaseModel):
+    """What the experiments' names mean on real clusters (docs/kube.md)."""
+
+    # types only: `load_topology` checks the rest (URLs, roles, label selectors)
+    model_config = ConfigDict(extra="forbid", title="chaos kube topology (docs/kube.md)")
+
+    entry_url: str | None = Field(
+        None,
+        description="the global entry",
+        examples=["https://shop.example.com"],
+        json_schema_extra={"pattern": URL},
     )
+    cluster_urls: dict[str, str | None] | None = Field(
+        None,
+        description="each cluster's own entry, by role",
+        examples=[{"east": "https://east.shop.example.com"}],
+    )
+    prometheus_url: str | None = Field(
+        None, examples=["http://prometheus.example.com:9090"], json_schema_extra={"pattern": URL}
+    )
+    services: dict[str, ServiceFile] | None = Field(
+        None, examples=[{"east-router": {"cluster": "east", "namespace": "ingress", "labels": "app=router"}}]
+    )
+    storage_backend: ServiceFile | None = Field(
+        None, examples=[{"cluster": "east", "namespace": "storage", "labels": "app=csi-node"}]
+    )
+    scale: ScaleFile | None = Field(
+        None, examples=[{"cluster": "east", "namespace": "shop", "deployment": "gateway"}]
+    )
+    probe_image: str | None = Field(None, examples=["busybox:1.36"])
+    locust_image: str | None = Field(None, examples=["locustio/locust:2.47.0"])
+    locust_workers: int = Field(2, ge=1, le=MAX_WORKERS, examples=[2])
+
+
+SERVICE_KEYS = set(ServiceFile.model_fields)
+
+
+def _service(
+    name: str, raw: ServiceFile, node: yaml.Node | None, where: str, *, roles: set[str], problems: Problems
+) -> Service | None:
+    if raw.external:
+        return Service(name, external=True)
+    before = len(problems.items)
+    for key in ("cluster", "namespace", "labels"):
+        if not getattr(raw, key):
+            problems.add(node, f"{where}: {key} is missing")
+    if roles and raw.cluster and raw.cluster not in roles:
+        problems.add(
+            node, f"{where}: cluster {raw.cluster!r} is not a context's role ({', '.join(sorted(roles))})"
+        )
+    labels: dict[str, str] = {}
+    if raw.labels:
+        try:
+            labels = parse_labels(raw.labels)
+        except ConfigError as exc:
+            for p in exc.problems:
+                problems.add(node_at(node, ("labels",)) if node else None, f"{where}: {p}")
+    if len(problems.items) > before:
+        return None
+    return Service(name, raw.cluster, raw.namespace, labels, raw.deployment, raw.port or 0, raw.claim)
 
 
 def load_topology(path: Path | None, roles: set[str], problems: list[str]) -> Topology:
-    """The topology file, every problem collected in ``problems`` (none: an empty topology)."""
+    """The topology file, every problem collected in ``problems`` (none: an empty topology),
+    each with its file and line."""
     if path is None:
         return Topology()
-    import yaml
-
-    from chaos.userfiles import read_user_file
-
+    found = Problems(path, prefix="--kube-topology ")
     try:
-        doc = yaml.safe_load(read_user_file(path, "kube topology"))
+        return _load(path, roles, found)
     except ConfigError as exc:
-        problems += [f"--kube-topology {p}" for p in exc.problems]
+        found.items += [f"--kube-topology {p}" for p in exc.problems]
         return Topology()
-    except yaml.YAMLError as exc:
-        problems.append(f"--kube-topology {path}: not valid YAML: {exc}")
+    finally:
+        problems += found.items
+
+
+def _load(path: Path, roles: set[str], problems: Problems) -> Topology:
+    root = compose(path, "kube topology")
+    if not isinstance(root, yaml.MappingNode):
+        problems.add(root, "a mapping with services:, entry_url:, prometheus_url:")
         return Topology()
-    if not isinstance(doc, dict):
-        problems.append(f"--kube-topology {path}: a mapping with services:, entry_url:, prometheus_url:")
-        return Topology()
-    known = {"entry_url", "prometheus_url", "services", "storage_backend", "scale", "probe_image"}
-    known |= {"locust_image", "locust_workers", "cluster_urls"}
-    if set(doc) - known:
-        problems.append(f"--kube-topology {path}: unknown key(s) {', '.join(sorted(set(doc) - known))}")
-    cluster_urls = doc.get("cluster_urls") or {}
-    if not isinstance(cluster_urls, dict):
-        problems.append(f"--kube-topology {path}: cluster_urls: a mapping of cluster role: URL")
-        cluster_urls = {}
-    urls = {key: doc.get(key, "") for key in ("entry_url", "prometheus_url")}
-    urls |= {f"cluster_urls.{role}": url for role, url in cluster_urls.items()}
-    for key, url in urls.items():
-        given = bool(url) or key.startswith("cluster_urls.")  # a role named must have its URL
+    doc = scalar(root)
+    raw_services = doc.pop("services", None) or {}  # each service is checked on its own
+    topo, _ = check(KubeTopologyFile, doc, root, problems)
+    cluster_urls = topo.cluster_urls or {}
+    urls: dict[tuple[str, ...], Any] = {(key,): getattr(topo, key) for key in ("entry_url", "prometheus_url")}
+    urls |= {("cluster_urls", role): url for role, url in cluster_urls.items()}
+    for loc, url in urls.items():
+        given = bool(url) or loc[0] == "cluster_urls"  # a role named must have its URL
         if given and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            problems.append(f"--kube-topology {path}: {key} {url!r}: an http:// or https:// URL")
+            problems.add(node_at(root, loc), f"{'.'.join(loc)} {url!r}: an http:// or https:// URL")
     for role in cluster_urls:
         if roles and role not in roles:
-            problems.append(
-                f"--kube-topology {path}: cluster_urls.{role}: not a context's role "
-                f"({', '.join(sorted(roles))})"
+            problems.add(
+                node_at(root, ("cluster_urls", role)),
+                f"cluster_urls.{role}: not a context's role ({', '.join(sorted(roles))})",
             )
     services = {}
-    raw_services = doc.get("services") or {}
     if not isinstance(raw_services, dict):
-        problems.append(
-            f"--kube-topology {path}: services: a mapping of name: {{cluster, namespace, labels}}"
+        problems.add(
+            node_at(root, ("services",)), "services: a mapping of name: {cluster, namespace, labels}"
         )
         raw_services = {}
     for name, raw in raw_services.items():
-        svc = _service(str(name), raw, f"--kube-topology {path}: services.{name}", roles, problems)
+        node = node_at(root, ("services", name))
+        where = f"services.{name}"
+        if not isinstance(raw, dict):
+            problems.add(
+                node, f"{where}: a mapping such as {{cluster: east, namespace: shop, labels: app=x}}"
+            )
+            continue
+        assert node is not None
+        typed, _ = check(ServiceFile, raw, node, problems, ("services", name))
+        svc = _service(str(name), typed, node, where, roles=roles, problems=problems)
         if svc is not None:
             services[str(name)] = svc
     backend = None
-    if doc.get("storage_backend") is not None:
+    if topo.storage_backend is not None:
+        node = node_at(root, ("storage_backend",))
         backend = _service(
-            "storage backend",
-            doc["storage_backend"],
-            f"--kube-topology {path}: storage_backend",
-            roles,
-            problems,
+            "storage backend", topo.storage_backend, node, "storage_backend", roles=roles, problems=problems
         )
-    scale = doc.get("scale") or {}
-    if not isinstance(scale, dict) or (scale and not {"cluster", "namespace", "deployment"} <= set(scale)):
-        problems.append(
-            f"--kube-topology {path}: scale: {{cluster, namespace, deployment}} of the autoscaled workload"
-        )
-        scale = {}
+    scale = topo.scale.model_dump() if topo.scale else {}
     return Topology(
-        str(doc.get("entry_url") or ""),
-        str(doc.get("prometheus_url") or ""),
+        topo.entry_url or "",
+        topo.prometheus_url or "",
         services,
         backend,
-        {str(k): str(v) for k, v in scale.items()},
-        str(doc.get("probe_image") or "busybox:1.36"),
-        str(doc.get("locust_image") or ""),
-        _workers(doc.get("locust_workers", 2), path, problems),
+        scale,
+        topo.probe_image or "busybox:1.36",
+        topo.locust_image or "",
+        topo.locust_workers,
         {str(k): str(v) for k, v in cluster_urls.items()},
     )
-
-
-def _workers(raw: Any, path: Path, problems: list[str]) -> int:
-    from chaos.load import MAX_WORKERS
-
-    if not isinstance(raw, int) or not 1 <= raw <= MAX_WORKERS:
-        problems.append(f"--kube-topology {path}: locust_workers {raw!r}: 1 to {MAX_WORKERS} worker pods")
-        return 1
-    return raw
