@@ -71,6 +71,8 @@ def main() -> None:
     )
     for kind in kinds:
         mine = [t for t in trials if t.kind == kind]
+        if not mine:  # --trials 0: only the harder cases
+            continue
         counts = " ".join(f"{phases[(kind, p)]:>12}" for p in PHASES)
         left = sum(1 for t in mine if t.leftovers)
         print(f"{kind:<18} {counts}  {left:>9}  {max(t.clean_s for t in mine):>17.2f}")
@@ -81,8 +83,9 @@ def main() -> None:
         print(f"{case:<36} trials {len(mine)}, leftovers {left}, slowest clean {slowest_case:.2f} s")
     everything = trials + hard
     leftovers = sum(1 for t in everything if t.leftovers)
-    slowest = max(t.clean_s for t in trials)
-    print(f"slowest recovery with chaos recover: {slowest:.2f} s (kill to a clean, healthy lab)")
+    if trials:
+        slowest = max(t.clean_s for t in trials)
+        print(f"slowest recovery with chaos recover: {slowest:.2f} s (kill to a clean, healthy lab)")
     print(f"trials: {len(everything)}, leftovers: {leftovers}")
 
 

@@ -103,6 +103,9 @@ class LabLifecycle(LabStore):
             procs.kill(owner)
             served = st.daemon(name)
             volumes.unserve(vol, served.proc if served else None)
+            # a remount killed after starting its daemon and before recording it left one
+            # that still holds the disk: the disk cannot be unmounted until it is gone
+            procs.evict(procs.role_of(self.root, name, "storage"))
             volumes.unmount_disk(vol)
             self._make_volume(st, name)
 

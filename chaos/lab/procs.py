@@ -95,9 +95,10 @@ def as_user(user: str) -> list[str]:
     return ["setpriv", f"--reuid={user}", f"--regid={gid}", "--init-groups", "--"]
 
 
-def role_of(root: Path, name: str) -> str:
-    """The role of node ``name``'s main process in the lab kept under ``root``."""
-    return f"{root}:{name}"
+def role_of(root: Path, name: str, part: str = "main") -> str:
+    """The role of node ``name``'s ``part`` (its main process, or its "storage" daemon) in the
+    lab kept under ``root``."""
+    return f"{root}:{name}:{part}"
 
 
 def evict(role: str) -> list[Proc]:

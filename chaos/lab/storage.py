@@ -182,6 +182,11 @@ def _restore(undo: dict[str, Any]) -> None:
             # a daemon that no longer takes rules (2 of 512 crash trials: a run killed just as
             # it journaled a storage fault) is replaced by a fresh mount, as a dead one is
             lab.remount_volume(name)
+    else:
+        # its daemon is gone: killed by the fault (`lost`), or by a recovery itself killed
+        # half-way, which may have left a new daemon serving that it never recorded (crash
+        # trials, 1 of 4): a working mount would hide it, so always mount afresh
+        lab.remount_volume(name)
     # a shut-down disk refuses even this; the fresh mount below cleans it up
     with contextlib.suppress(OSError):
         _remove_scratch(vol.disk, tag)

@@ -68,7 +68,8 @@ class LabStore:
         """Create (or remount) volume ``name`` and start its storage daemon; recorded."""
         vol = self.volume(name)
         volumes.create_disk(vol, size_mb)
-        proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}")
+        role = procs.role_of(self.root, name, "storage")
+        proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}", role)
         served = Served(name, proc.pid, proc.start)
         known = [v.name for v in st.volumes]
         listed = (

@@ -118,7 +118,7 @@ def create_disk(vol: Volume, size_mb: int) -> None:
     _run(["mount", "-o", "loop", str(vol.image), str(vol.disk)])
 
 
-def serve(vol: Volume, log: Path, netns: str | None) -> procs.Proc:
+def serve(vol: Volume, log: Path, netns: str | None, role: str = "") -> procs.Proc:
     """Start the storage daemon over the disk and wait until the mount is served. It runs in
     the node's network namespace so `lab down` finds it with the node's other processes."""
     vol.mountpoint.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def serve(vol: Volume, log: Path, netns: str | None) -> procs.Proc:
     argv = [sys.executable, "-m", "chaos.lab.faultfs", "--name", vol.name]
     argv += ["--source", str(vol.disk), "--mountpoint", str(vol.mountpoint)]
     argv += ["--control", str(vol.control), "--status", str(vol.status)]
-    proc = procs.spawn(argv, log, netns=netns)
+    proc = procs.spawn(argv, log, netns=netns, role=role)
     try:
         wait_until(
             lambda: mounts().get(str(vol.mountpoint), ("", ""))[1] == FUSE_TYPE,

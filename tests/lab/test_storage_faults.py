@@ -18,7 +18,7 @@ from chaos import (
     kill_service,
 )
 from chaos.context import default_journal
-from chaos.lab import LabPlatform
+from chaos.lab import LabPlatform, procs, volumes
 from chaos.lab.storage import io_problem
 from chaos.lab.volumes import Volume, managed
 from tests.lab.conftest import chaos_cli, kill_a_run_when_ready
@@ -210,4 +210,24 @@ def test_a_full_disk_stays_full_when_its_owner_frees_a_few_blocks(resilient_lab)
             fault.verify()
             assert io_problem(vol.mountpoint).startswith("ENOSPC")
     assert io_problem(vol.mountpoint) is None
+    assert default_journal().entries() == []
+
+
+def test_a_storage_daemon_started_but_never_recorded_is_replaced_when_the_fault_reverts(resilient_lab):
+    """`chaos recover` killed half-way through restoring a volume (crash trials: 1 of 4) left
+    the recorded daemon gone and a new one serving that it never recorded. The mount worked, so
+    the next restore saw nothing to do and the lab kept a daemon it did not know. A restore now
+    remounts whenever the recorded daemon is gone, stopping any daemon of that volume first."""
+    lab, name = resilient_lab, "m3"
+    with fail_storage(LabPlatform(lab, RunContext()), name, "io_error"):
+        st, vol = lab.state(), lab.volume(name)
+        procs.kill(st.member(name).proc)
+        volumes.unserve(vol, st.daemon(name).proc)
+        volumes.unmount_disk(vol)
+        volumes.create_disk(vol, 0)  # the image exists: mounted afresh, as the recovery did
+        role = procs.role_of(lab.root, name, "storage")
+        stray = volumes.serve(vol, lab.logs / "faultfs-stray.log", f"chaos-{name}", role)
+    assert not stray.alive()
+    assert lab.state().daemon(name).proc.alive()
+    assert lab.status().problems == []
     assert default_journal().entries() == []
