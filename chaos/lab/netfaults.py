@@ -160,8 +160,9 @@ class Partition(LabFault):
         # a node that does not answer from outside the partition either (another fault killed
         # it) cannot show the cut: its pairs are left out unless nothing else is left
         checked = [(x, y) for x, y in pairs if y in answering] or pairs
-        # a dropped SYN waits out the timeout: check every pair at once, not one by one
-        with ThreadPoolExecutor(max_workers=min(16, len(checked))) as pool:
+        # a dropped SYN waits out the timeout: check every pair at once, not one by one (nor
+        # 16 at a time: a node isolated from a 20-node lab is 40 pairs, three timeouts in a row)
+        with ThreadPoolExecutor(max_workers=min(MAX_PROBES, len(checked))) as pool:
             reached = list(
                 pool.map(lambda xy: can_connect(f"chaos-{xy[0]}", *nodes[xy[1]], timeout=timeout), checked)
             )
@@ -173,6 +174,7 @@ class Partition(LabFault):
 CUT_TIMEOUT_MIN = 0.02
 CUT_TIMEOUT_MAX = 0.3
 CUT_MARGIN = 20  # a blocked pair waits this many times the slowest connection that got through
+MAX_PROBES = 64  # connection attempts in flight at once (threads; each mostly waits)
 
 
 def _cut_timeout(nodes: dict[str, tuple[str, int]], dests: set[str]) -> tuple[float, set[str]]:
@@ -192,7 +194,7 @@ def _cut_timeout(nodes: dict[str, tuple[str, int]], dests: set[str]) -> tuple[fl
         except OSError:
             return None
 
-    with ThreadPoolExecutor(max_workers=min(16, len(dests))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_PROBES, len(dests))) as pool:
         took = dict(zip(sorted(dests), pool.map(control, sorted(dests)), strict=True))
     answered = {name: t for name, t in took.items() if t is not None}
     if not answered:
