@@ -31,6 +31,7 @@ from chaos.kube import BlastRadius, connect
 from chaos.kube.masters import EXPIRES, MANAGED
 from chaos.kube.platform import KubePlatform, reap
 from chaos.kube.topology import load_topology
+from chaos.wait import wait_until
 from tests.fuzzing import replaced, replacements
 from tests.kube_emulator import Emulator
 
@@ -280,9 +281,15 @@ def test_master_volumes_and_unknown_volumes_say_why(emu, plat):
 
 
 def test_kill_service_scales_the_named_deployment_to_zero_and_back(emu, plat):
+    def routers() -> int:
+        return len([p for p in emu.pods.values() if p["metadata"]["labels"].get("app") == "router"])
+
     with kill_service(plat, "east-router"):
         assert not [p for p in emu.active() if p["metadata"]["labels"].get("app") == "router"]
-    assert len([p for p in emu.pods.values() if p["metadata"]["labels"].get("app") == "router"]) == 2
+    assert emu.deployments[("chaos", "router")]["spec"]["replicas"] == 2
+    # the replica set controller acts on the scale-up 50 ms later, from its own thread (a
+    # fresh-clone run, at nice 19, once looked before it had)
+    wait_until(lambda: routers() == 2, timeout=5, interval=0.02, what="two router pods again")
 
 
 def test_a_scale_down_whose_pods_stay_ready_is_not_in_effect_and_is_scaled_back(emu, plat):
