@@ -16,6 +16,7 @@ from chaos.kube import BlastRadius, connect
 from chaos.kube.locust import KubeLoad
 from chaos.kube.masters import MANAGED
 from chaos.load import LOADTESTS_DIR, LoadSpec
+from chaos.wait import wait_until
 from tests.kube_dataplane import GlobalEntry, RequestRateAutoscaler, cluster_ingress
 from tests.kube_emulator import Emulator
 from tests.lab.conftest import ROOT
@@ -137,7 +138,13 @@ def test_a_gtm_without_health_checks_and_an_autoscaler_without_room_fail_their_e
     assert "[VIOLATED] entry failover to west" in out.stdout  # the GTM kept sending traffic east
     assert "[VIOLATED] east replicas scaled out" in out.stdout
     assert max(rate for _, rate, _ in hpa.history) >= 30  # the spike came; there was nowhere to go
-    assert len([n for (ns, n) in emu.pods if n.startswith("router-")]) == 2  # the router scaled back
+    # the router scaled back (the emulator's replica set controller acts from its own thread)
+    wait_until(
+        lambda: len([n for (ns, n) in emu.pods if n.startswith("router-")]) == 2,
+        timeout=5,
+        interval=0.02,
+        what="two router pods again",
+    )
     assert [p for p in emu.pods.values() if MANAGED in p["metadata"]["labels"]] == []  # nothing else left
 
 

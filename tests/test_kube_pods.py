@@ -12,6 +12,7 @@ from chaos import ConfigError, EnvironmentNotReady, Journal, PlatformError, RunC
 from chaos.journal import recover
 from chaos.kube import BlastRadius, KillPods, ScaleDeployment, connect, select_pods
 from chaos.kube.connect import Forbidden
+from chaos.wait import wait_until
 from tests.kube_emulator import Emulator
 
 SHOP = BlastRadius(("shop",))
@@ -144,7 +145,13 @@ def test_scale_to_zero_and_back(cluster, emu, ctx):
         assert not emu.active({"app": "gateway"})  # the rest Terminating
         assert fault.describe() == "scale deployment shop/gateway on east to 0 (from 3)"
     assert emu.deployments[("shop", "gateway")]["spec"]["replicas"] == 3
-    assert len([p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]) == 3
+    # the emulator's replica set controller acts on the scale-up from its own thread, later
+    wait_until(
+        lambda: len([p for p in emu.pods.values() if p["metadata"]["labels"] == {"app": "gateway"}]) == 3,
+        timeout=5,
+        interval=0.02,
+        what="three gateway pods again",
+    )
 
 
 def test_a_killed_run_is_recovered_from_the_journal(cluster, emu, ctx):
