@@ -41,7 +41,8 @@ def log_path(root: Path, name: str) -> Path:
     return root / "logs" / f"{name}.log"
 
 
-def spawn(topo: Topology, node: Node, root: Path) -> procs.Proc:
+def spawn(topo: Topology, node: Node, root: Path, *, restart: bool = False) -> procs.Proc:
+    """Start ``node``'s process; a ``restart`` first stops any stray of it (see `procs.evict`)."""
     write_files(topo, node, root)
     return procs.spawn(
         topo.argv(node, root),
@@ -51,6 +52,7 @@ def spawn(topo: Topology, node: Node, root: Path) -> procs.Proc:
         user=node.user,
         cwd=config_dir(root, node.name),
         role=procs.role_of(root, node.name),
+        replacing=restart,
     )
 
 

@@ -23,7 +23,6 @@ import random
 import socket
 import threading
 
-F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ arrives in Python 3.10 on some builds only
 PIPE_SIZE = 1 << 20
 
 
@@ -163,7 +162,7 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     (the peer's answer may still be coming). A reset on either side ends both directions."""
     r, w = os.pipe()
     with contextlib.suppress(OSError):  # above the unprivileged limit: the default 64 KiB will do
-        fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     try:
         while n := os.splice(src.fileno(), w, PIPE_SIZE):
             while n:

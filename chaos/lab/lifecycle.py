@@ -39,8 +39,7 @@ class LabLifecycle(LabStore):
     def _start_node(self, topo: Topology, name: str) -> procs.Proc:
         """Start a topology's stopped process again (under the lock) and record it."""
         st = self._require_state()
-        procs.evict(procs.role_of(self.root, name))
-        proc = custom.spawn(topo, topo.node(name), self.root)
+        proc = custom.spawn(topo, topo.node(name), self.root, restart=True)
         if st.is_member(name):
             members = tuple(
                 replace(m, pid=proc.pid, start=proc.start) if m.name == name else m for m in st.members
@@ -105,7 +104,7 @@ class LabLifecycle(LabStore):
             volumes.unserve(vol, served.proc if served else None)
             # a remount killed after starting its daemon and before recording it left one
             # that still holds the disk: the disk cannot be unmounted until it is gone
-            procs.evict(procs.role_of(self.root, name, "storage"))
+            procs.evict(self._daemon_role(name))
             volumes.unmount_disk(vol)
             self._make_volume(st, name)
 
@@ -130,7 +129,6 @@ class LabLifecycle(LabStore):
             for name in names:
                 if not st.service(name).proc.alive():
                     plan = next(p for p in topology.services(profile) if p.name == name)
-                    procs.evict(procs.role_of(self.root, name))
                     fresh = services.spawn(plan, profile, self.root, etcd_urls, restart=True)
                     st = replace(st, services=tuple(fresh if x.name == name else x for x in st.services))
                     self._save(st)
@@ -161,13 +159,12 @@ class LabLifecycle(LabStore):
             st = self._require_state()
             m = st.member(name)
             if not (m.pid and m.proc.alive()):
-                role = procs.role_of(self.root, m.name)
-                procs.evict(role)
                 proc = procs.spawn(
                     etcd_argv(find("etcd"), m, st.members, st.shape, restart=True),
                     self.logs / f"{m.name}.log",
                     netns=f"chaos-{m.name}",
-                    role=role,
+                    role=procs.role_of(self.root, m.name),
+                    replacing=True,
                 )
                 m = replace(m, pid=proc.pid, start=proc.start)
                 st = replace(st, members=tuple(m if x.name == name else x for x in st.members))

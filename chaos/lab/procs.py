@@ -54,16 +54,20 @@ def spawn(
     user: str = "",
     cwd: Path | None = None,
     role: str = "",
+    replacing: bool = False,
 ) -> Proc:
     """Start a long-lived daemon in its own session (it outlives the caller). In a node's
     network namespace it enters only that namespace: `ip netns exec` would also give it a
     private copy of every mount, which keeps a volume's file system alive after the lab
     unmounts it (a disk shut down by an I/O-error fault could then never be mounted afresh).
     ``role`` (see `role_of`) is carried in its environment, so `evict` finds it even when
-    its pid was never recorded."""
+    its pid was never recorded; ``replacing`` (a restart) stops such strays of the role first
+    (not at lab up: its namespaces are new, and scanning /proc for each process costs)."""
     cmd = (["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []) + as_user(user) + argv
     if role:
         env = {**(env or {}), ROLE_ENV: role}
+        if replacing:
+            evict(role)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         try:
@@ -105,7 +109,8 @@ def evict(role: str) -> list[Proc]:
     """Stop every process still running in ``role``: one started by a run killed between
     spawning it and recording its pid. A restart calls this first; otherwise the stray keeps
     the node's port, the fresh process cannot bind and exits, and the lab records a process
-    that is not running while one it does not know serves."""
+    that is not running while one it does not know serves. A restart gets this through
+    `spawn(..., replacing=True)`."""
     # the group's leader only: its workers inherit the role and go with its group
     strays = [p for p in _listing("environ", f"{ROLE_ENV}={role}") if _session(p.pid) == p.pid]
     for proc in strays:

@@ -205,7 +205,8 @@ def autoscaler_state(root: Path, cluster: str) -> Path:
 def spawn(
     svc: Service, profile: Profile, root: Path, etcd_urls: list[str], *, restart: bool = False
 ) -> Running:
-    """Start ``svc``. A restart of a backup cluster's gateway (a cold standby activated) waits
+    """Start ``svc``; a ``restart`` first stops any stray of it (see `procs.evict`). A restart
+    of a backup cluster's gateway (a cold standby activated) waits
     ``profile.standby_start_delay_s`` first, in a shell that then becomes the gateway, so the
     pid recorded is the gateway's."""
     netns = f"chaos-{svc.name}" if svc.address else None  # no address: the root namespace
@@ -214,7 +215,11 @@ def spawn(
     if restart and delay and svc.kind == "gateway" and svc.cluster != profile.clusters[0]:
         argv = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{delay:g}", *argv]
     proc = procs.spawn(
-        argv, root / "logs" / f"{svc.name}.log", netns=netns, role=procs.role_of(root, svc.name)
+        argv,
+        root / "logs" / f"{svc.name}.log",
+        netns=netns,
+        role=procs.role_of(root, svc.name),
+        replacing=restart,
     )
     return Running(
         svc.name, svc.kind, svc.cluster, svc.address, svc.port, svc.health_path, proc.pid, proc.start

@@ -64,12 +64,15 @@ class LabStore:
     def volume(self, name: str) -> volumes.Volume:
         return volumes.Volume.under(self.root, name)
 
+    def _daemon_role(self, volume: str) -> str:
+        """How volume ``volume``'s storage daemon is found, recorded or not (`procs.evict`)."""
+        return procs.role_of(self.root, volume, "storage")
+
     def _make_volume(self, st: LabState, name: str, size_mb: int = VOLUME_MB) -> LabState:
         """Create (or remount) volume ``name`` and start its storage daemon; recorded."""
         vol = self.volume(name)
         volumes.create_disk(vol, size_mb)
-        role = procs.role_of(self.root, name, "storage")
-        proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}", role)
+        proc = volumes.serve(vol, self.logs / f"faultfs-{name}.log", f"chaos-{name}", self._daemon_role(name))
         served = Served(name, proc.pid, proc.start)
         known = [v.name for v in st.volumes]
         listed = (
