@@ -160,21 +160,26 @@ class MemoryMasters(Masters):
             return 0  # a member with the majority has every committed write
 
     # -- what the faults do ----------------------------------------------------------------------
+    # each first completes an election already due: it happened under the state before this
+    # change, whenever a probe next looks (a starved probe must not move it into the fault)
     def stop(self, name: str) -> None:
         c = self._c
         with c.lock:
+            self._settle(c)
             c.alive.discard(name)
             self._lose(c, name)
 
     def start(self, name: str) -> None:
         c = self._c
         with c.lock:
+            self._settle(c)
             c.alive.add(name)
             self._settle(c)
 
     def isolate(self, members: list[str]) -> None:
         c = self._c
         with c.lock:
+            self._settle(c)
             c.cut |= set(members)
             for name in members:
                 self._lose(c, name)
@@ -182,6 +187,7 @@ class MemoryMasters(Masters):
     def heal(self, members: list[str]) -> None:
         c = self._c
         with c.lock:
+            self._settle(c)
             c.cut -= set(members)
             self._settle(c)
 
