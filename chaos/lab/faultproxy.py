@@ -4,17 +4,18 @@ reordering, dropping or altering a byte.
 
     python -m chaos.lab.faultproxy --listen ADDR:PORT --upstream ADDR:PORT --latency S [--jitter S]
 
-Built on asyncio protocols (not streams): bytes go from one transport to the other in the
-callback that received them, and back-pressure pauses reading on the other side. With no
-latency and no jitter there is nothing to delay, and bytes move between the sockets through a
-pipe with splice(2), never copied into Python (`benchmarks/bench_network.py` compares both
-with a direct connection).
+Threads and blocking sockets, no asyncio: importing asyncio alone took 27 ms of the proxy's
+~60 ms start, and the proxy's start is on the critical path of every latency fault (the
+redirect may only go in once it listens). Each connection gets a thread per direction; the
+delayed direction also a delay line, whose writer sends each read no earlier than its due
+time (and never before an earlier one: no reordering). Bytes going back, and both directions
+when there is nothing to delay, move between the sockets through a pipe with splice(2), never
+copied into Python (`benchmarks/bench_network.py` compares both with a direct connection).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import fcntl
@@ -22,139 +23,117 @@ import os
 import random
 import socket
 import threading
+import time
+from collections.abc import Callable
 
 PIPE_SIZE = 1 << 20
+MAX_QUEUED = 4 << 20  # bytes held in a delay line before reading pauses (back-pressure)
 
 
-class _Pipe(asyncio.Protocol):
-    """One side of a proxied connection; forwards what it reads to its peer."""
+class DelayLine:
+    """Bytes due at their arrival time plus ``delay()``, released in order by ``drain``."""
 
-    def __init__(self, latency: float = 0.0, jitter: float = 0.0, rng: random.Random | None = None) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.peer: _Pipe | None = None
-        self.latency, self.jitter = latency, jitter
-        self.rng = rng or random.Random()
-        self._line: collections.deque[tuple[float, bytes]] = collections.deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._eof_pending = False
-        self._early: list[bytes] = []
+    def __init__(
+        self, delay: Callable[[], float], clock: Callable[[], float] = time.monotonic, limit: int = MAX_QUEUED
+    ) -> None:
+        self.delay, self.clock, self.limit = delay, clock, limit
+        self._cond = threading.Condition()
+        self._line: collections.deque[tuple[float, bytes | None]] = collections.deque()
+        self._queued = 0
+        self._last_due = 0.0
+        self.aborted = False
 
-    # -- asyncio callbacks ------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def put(self, data: bytes | None) -> None:
+        """Queue ``data`` (None: the end of the stream, after everything before it); waits
+        while the line holds more than ``limit`` bytes."""
+        with self._cond:
+            while self._queued > self.limit and not self.aborted:
+                self._cond.wait()
+            # release times never go backwards: jitter delays, it does not reorder
+            self._last_due = max(self.clock() + self.delay(), self._last_due)
+            self._line.append((self._last_due, data))
+            self._queued += len(data or b"")
+            self._cond.notify_all()
 
-    def data_received(self, data: bytes) -> None:
-        if self.peer is None or self.peer.transport is None:
-            self._early.append(data)  # upstream still connecting
-            return
-        if not (self.latency or self.jitter):
-            self.peer.transport.write(data)
-            return
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.latency + self.rng.uniform(-self.jitter, self.jitter)
-        if self._line:
-            due = max(due, self._line[-1][0])  # release times never go backwards: no reordering
-        self._line.append((due, data))
-        if self._timer is None:
-            self._timer = loop.call_at(due, self._release)
+    def abort(self) -> None:
+        with self._cond:
+            self.aborted = True
+            self._cond.notify_all()
 
-    def eof_received(self) -> bool:
-        if self._line:
-            self._eof_pending = True
-        elif (
-            self.peer is not None and self.peer.transport is not None and self.peer.transport.can_write_eof()
-        ):
-            self.peer.transport.write_eof()
-        return True  # keep our side open for the peer's remaining answer
+    def _next(self) -> tuple[float, bytes | None] | None:
+        """The next item once it is due; None once aborted."""
+        with self._cond:
+            while not self.aborted:
+                if self._line and (wait := self._line[0][0] - self.clock()) <= 0:
+                    item = self._line.popleft()
+                    self._queued -= len(item[1] or b"")
+                    self._cond.notify_all()
+                    return item
+                # the condition is the delay line's clock: woken early by a put or an abort
+                self._cond.wait(wait if self._line else None)
+            return None
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self.peer is not None and self.peer.transport is not None and not self._line:
-            self.peer.transport.close()
-
-    # back-pressure: our peer's writes are blocked, so stop reading here
-    def pause_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.resume_reading()
-
-    # -- the delay line ---------------------------------------------------------------------------
-    def _release(self) -> None:
-        self._timer = None
-        loop = asyncio.get_running_loop()
-        assert self.peer is not None and self.peer.transport is not None
-        now = loop.time()
-        while self._line and self._line[0][0] <= now:
-            self.peer.transport.write(self._line.popleft()[1])
-        if self._line:
-            self._timer = loop.call_at(self._line[0][0], self._release)
-        elif self._eof_pending and self.peer.transport.can_write_eof():
-            self.peer.transport.write_eof()
-
-    def link(self, peer: _Pipe) -> None:
-        self.peer = peer
-        for data in self._early:
-            self.data_received(data)
-        self._early.clear()
+    def drain(self, dst: socket.socket, src: socket.socket) -> None:
+        """Send what is due to ``dst`` until the end of the stream (then end ``dst``'s writing
+        half) or an error (then end both sockets, as a reset does)."""
+        while (item := self._next()) is not None:
+            try:
+                if item[1] is None:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(item[1])
+            except OSError:
+                self.abort()
+                _end(src, dst)
+                return
 
 
-async def serve(listen: tuple[str, int], upstream: tuple[str, int], latency: float, jitter: float) -> None:
-    loop = asyncio.get_running_loop()
-    rng = random.Random()
-
-    async def connect_upstream(client: _Pipe) -> None:
-        try:
-            _, server = await loop.create_connection(_Pipe, *upstream)
-        except OSError:
-            if client.transport is not None:
-                client.transport.close()
-            return
-        server.link(client)
-        client.link(server)
-
-    pending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-
-    def accept() -> _Pipe:
-        client = _Pipe(latency, jitter, rng)
-        task = loop.create_task(connect_upstream(client))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-        return client
-
-    server = await loop.create_server(accept, *listen, reuse_address=True, backlog=512)
-    async with server:
-        await server.serve_forever()
-
-
-def serve_spliced(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
-    """Forward every connection with splice(2): one thread per direction, blocking."""
-    server = socket.create_server(listen, backlog=512)  # SO_REUSEADDR set, as asyncio's
+def serve(listen: tuple[str, int], upstream: tuple[str, int], delay: Callable[[], float] | None) -> None:
+    """Accept connections for ever; each is forwarded on threads of its own."""
+    server = socket.create_server(listen, backlog=512)  # SO_REUSEADDR set
     while True:
         client, _ = server.accept()
-        threading.Thread(target=_spliced, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=_proxied, args=(client, upstream, delay), daemon=True).start()
 
 
-def _spliced(client: socket.socket, upstream: tuple[str, int]) -> None:
+def _proxied(client: socket.socket, upstream: tuple[str, int], delay: Callable[[], float] | None) -> None:
     with client:
         try:
             server = socket.create_connection(upstream)
         except OSError:
-            return  # as the asyncio path does: the client sees its connection closed
+            return  # the client sees its connection closed
         with server:
             for s in (client, server):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             back = threading.Thread(target=_pump, args=(server, client), daemon=True)
             back.start()
-            _pump(client, server)
+            if delay is None:
+                _pump(client, server)
+            else:
+                _delayed(client, server, DelayLine(delay))
             back.join()
+
+
+def _delayed(src: socket.socket, dst: socket.socket, line: DelayLine) -> None:
+    writer = threading.Thread(target=line.drain, args=(dst, src), daemon=True)
+    writer.start()
+    try:
+        while data := src.recv(65536):
+            line.put(data)
+            if line.aborted:
+                break
+        line.put(None)
+    except OSError:
+        line.abort()
+        _end(src, dst)
+    writer.join()
+
+
+def _end(*socks: socket.socket) -> None:
+    """End both directions of every socket (a reset or a closed peer is how connections end)."""
+    for s in socks:
+        with contextlib.suppress(OSError):  # already shut down
+            s.shutdown(socket.SHUT_RDWR)
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -169,10 +148,7 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
                 n -= os.splice(r, dst.fileno(), n)
         dst.shutdown(socket.SHUT_WR)
     except OSError:
-        # a reset or a closed peer is how connections end; wake the other direction too
-        for s in (src, dst):
-            with contextlib.suppress(OSError):  # already shut down
-                s.shutdown(socket.SHUT_RDWR)
+        _end(src, dst)  # and wake the other direction too
     finally:
         os.close(r)
         os.close(w)
@@ -185,14 +161,15 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--jitter", type=float, default=0.0)
     ap.add_argument("--tag", default="", help="the fault's tag: how its undo finds this process")
-    ap.add_argument("--no-splice", action="store_true", help="copy through asyncio even with no delay")
+    ap.add_argument("--no-splice", action="store_true", help="use the delay line even with no delay")
+    ap.add_argument("--seed", type=int, default=None, help="seed the jitter (default: unseeded)")
     args = ap.parse_args()
     lh, _, lp = args.listen.rpartition(":")
     uh, _, up = args.upstream.rpartition(":")
-    if args.latency or args.jitter or args.no_splice:
-        asyncio.run(serve((lh, int(lp)), (uh, int(up)), args.latency, args.jitter))
-    else:
-        serve_spliced((lh, int(lp)), (uh, int(up)))
+    rng = random.Random(args.seed)
+    latency, jitter = args.latency, args.jitter
+    delayed = bool(latency or jitter or args.no_splice)
+    serve((lh, int(lp)), (uh, int(up)), (lambda: latency + rng.uniform(-jitter, jitter)) if delayed else None)
 
 
 if __name__ == "__main__":

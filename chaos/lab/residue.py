@@ -24,6 +24,11 @@ def _in_netns(ns: str, *argv: str) -> str:
     ).stdout
 
 
+def _runs(cmdline: str, module: str) -> bool:
+    """Whether a command line runs ``module``, by name (``-m``) or by its file's path."""
+    return f"-m {module} " in f"{cmdline} " or f"/{module.replace('.', '/')}.py " in f"{cmdline} "
+
+
 def fault_processes() -> list[str]:
     out = []
     for p in Path("/proc").iterdir():
@@ -33,7 +38,7 @@ def fault_processes() -> list[str]:
             cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue  # gone since the listing
-        marker = next((m for m in FAULT_PROCESSES if f"-m {m} " in f"{cmdline} "), None)
+        marker = next((m for m in FAULT_PROCESSES if _runs(cmdline, m)), None)
         if marker:
             out.append(f"process {marker.rsplit('.', 1)[1]} (pid {p.name})")
     return out

@@ -27,6 +27,16 @@ def test_a_run_killed_in_force_leaves_traces_the_check_sees(resilient_lab, tmp_p
     )
 
 
+def test_a_fault_proxy_left_by_a_killed_run_is_seen_and_recovered(resilient_lab, tmp_path):
+    trial = run_trial(resilient_lab, "degrade", "in force", 0.2, tmp_path, recover=False)
+    assert trial.phase == "in force"
+    assert any(line.startswith("process faultproxy (pid ") for line in trial.leftovers), trial.leftovers
+    assert chaos_cli("recover").returncode == 0
+    wait_until(
+        lambda: not residue(resilient_lab) and not unhealthy(resilient_lab), timeout=10, what="a clean lab"
+    )
+
+
 def test_runs_killed_at_any_moment_of_any_fault_leave_nothing_after_recover(resilient_lab, tmp_path):
     trials = run_trials(resilient_lab, list(FAULTS), per_kind=1, seed=20, workdir=tmp_path)
     left = {f"{t.kind} killed {t.delay:.2f} s after {t.moment} ({t.phase})": t.leftovers for t in trials}

@@ -50,6 +50,8 @@ def chaos_rules(plat):
 def test_isolating_a_node_cuts_it_from_every_other_and_revert_heals(plat):
     with isolate(plat, "m1"):
         assert not reach(plat, "m1", "m2") and not reach(plat, "m3", "m1") and not reach(plat, "gtm", "m1")
+        # the isolated node's own rules cut both directions: no other namespace is touched
+        assert [n for n in plat.nodes() if rules_tagged(f"chaos-{n}")] == ["m1"]
         assert reach(plat, "m2", "m3")
     assert reach(plat, "m1", "m2") and reach(plat, "m3", "m1")
     assert chaos_rules(plat) == 0
