@@ -6,20 +6,24 @@ Each probe runs alone for ``--seconds`` at 20, 50 and 100 Hz; the figure is the 
 time over wall time (% of one core), the median of ``--runs``. Baselines in the same run: a
 probe whose sampler does nothing (the floor: ticks, threads, series), and the HTTP, durability
 and PromQL probes' old transport (an httpx client, as before 0.8.0) over the same endpoints.
-Leaves the lab down.
+Then the CPU of one etcd write in a tight loop, per transport: ours, `http.client` (0.8.0)
+and httpx (before), with ratios to ours. Leaves the lab down.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import itertools
+import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -56,10 +60,51 @@ def httpx_put(url: str) -> Callable[[], Any]:
     return put
 
 
+def http_client_put(url: str) -> Callable[[], Any]:
+    """The 0.8.0 transport: the standard library's client on one kept-alive connection."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=1.0)
+    seq = itertools.count()
+
+    def put() -> Any:
+        key = base64.b64encode(f"/chaos/bench/{next(seq)}".encode()).decode()
+        body = json.dumps({"key": key, "value": "MQ=="}).encode()
+        conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
+        return json.loads(conn.getresponse().read())
+
+    return put
+
+
+def tight_loop_us(call: Callable[[], Any], count: int) -> float:
+    """CPU per call, in µs, of ``count`` calls one after another (after 20 to warm up)."""
+    for _ in range(20):
+        call()
+    cpu0 = time.process_time()
+    for _ in range(count):
+        call()
+    return (time.process_time() - cpu0) / count * 1e6
+
+
+def print_tight_loop(plat: LabPlatform, member: str, runs: int) -> None:
+    kv = plat.masters.kv()
+    seq = itertools.count()
+    clients: list[tuple[str, Callable[[], Any]]] = [
+        ("chaos.keepalive (since 0.9.0)", lambda: kv.put(f"/chaos/bench/{next(seq)}", "1", 1.0)),
+        ("http.client (0.8.0)", http_client_put(member)),
+        ("httpx (before 0.8.0)", httpx_put(member)),
+    ]
+    cells = {name: statistics.median(tight_loop_us(call, 500) for _ in range(runs)) for name, call in clients}
+    ours = cells[clients[0][0]]
+    print(f"\n{'one etcd write, CPU per request':32} {'µs':>7} {'ratio':>7}")
+    for name, us in cells.items():
+        print(f"{name:32} {us:7.0f} {us / ours:7.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tight-only", action="store_true", help="only the tight-loop CPU per etcd write")
     args = ap.parse_args()
     lab = Lab()
     lab.up("resilient")
@@ -80,6 +125,8 @@ def main() -> None:
             ("  baseline: httpx", lambda s, hz: s.watch("up", httpx_get(query), hz=hz)),
         ]
         with tempfile.TemporaryDirectory() as tmp:
+            if args.tight_only:
+                kinds = []
             print(f"{'probe':32} " + " ".join(f"{hz:>7} Hz" for hz in RATES) + "   (% of one core)")
             for i, (name, start) in enumerate(kinds):
                 cells = []
@@ -94,6 +141,7 @@ def main() -> None:
                     ]
                     cells.append(statistics.median(runs))
                 print(f"{name:32} " + " ".join(f"{c:9.1f}%" for c in cells), flush=True)
+        print_tight_loop(plat, member, args.runs)
     finally:
         lab.down()
 

@@ -143,3 +143,116 @@ def test_the_http_probe_samples_plain_urls_on_one_connection(server):
     silent = server("hang")
     with pytest.raises(NoAnswer, match="/healthz: TimeoutError"):
         http_sampler(f"{silent.url}/healthz", timeout=0.2)()
+
+
+class Scripted:
+    """Answers the n-th request with the n-th canned reply (raw bytes), closing the connection
+    after a reply when told to; records every request as it arrived."""
+
+    def __init__(self, replies: list[tuple[bytes, bool]]) -> None:
+        self.replies = list(replies)
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.replies:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                self._serve(conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        while self.replies:
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    (
+                        v
+                        for k, _, v in (x.partition(b":") for x in head.split(b"\r\n"))
+                        if k.lower() == b"content-length"
+                    ),
+                    b"0",
+                )
+            )
+            while len(buf) < length:
+                buf += conn.recv(65536)
+            self.requests.append(head + b"\r\n\r\n" + buf[:length])
+            buf = buf[length:]
+            reply, close = self.replies.pop(0)
+            conn.sendall(reply)
+            if close:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_every_way_an_answer_can_be_framed_is_read_whole():
+    """A chunked body (with an extension and a trailer), an interim 100 before the answer, an
+    HTTP/1.0 body that ends with the connection, and a server that says it closes: each is read
+    whole, and only a connection that can carry another request is reused."""
+    srv = Scripted(
+        [
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+                False,
+            ),
+            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", False),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", False),
+            (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye", True),
+            (b"HTTP/1.0 200 OK\r\n\r\nuntil the end", True),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz", False),
+        ]
+    )
+    http = KeepAlive()
+    try:
+        got = [http.request("GET", f"{srv.url}/a", timeout=1.0)]
+        got.append(http.request("PUT", f"{srv.url}/b?x=1", body=b"12345", timeout=1.0))
+        got += [http.request("DELETE", f"{srv.url}/c", timeout=1.0) for _ in range(4)]
+    finally:
+        srv.close()
+    assert [(r.status, r.body) for r in got] == [
+        (200, b"hello world"),
+        (201, b"ok"),
+        (204, b""),
+        (200, b"bye"),
+        (200, b"until the end"),
+        (200, b"z"),
+    ]
+    assert srv.connections == 3  # the first four on one; "close" and the 1.0 body each end theirs
+    port = srv.url.rsplit(":", 1)[1]
+    assert srv.requests[0].startswith(f"GET /a HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+    assert srv.requests[1].startswith(b"PUT /b?x=1 HTTP/1.1\r\n")
+    assert b"\r\nContent-Length: 5\r\n\r\n12345" in srv.requests[1]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
+def test_an_answer_that_is_not_http_or_is_cut_short_is_no_answer(reply):
+    srv = Scripted([(reply, True)])
+    try:
+        with pytest.raises(NoAnswer, match=srv.url.replace(".", r"\.")):
+            KeepAlive().request("POST", f"{srv.url}/put", body=b"{}", timeout=1.0)
+    finally:
+        srv.close()
+    assert len(srv.requests) == 1  # it arrived, so its outcome is unknown, never "not sent"
