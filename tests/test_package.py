@@ -6,6 +6,7 @@ import pkgutil
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import chaos
 
@@ -27,3 +28,20 @@ def test_importing_chaos_loads_neither_pytest_nor_httpx():
     code = f"import sys, chaos, chaos.lab; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_lab_s_daemons_load_only_what_they_run():
+    """A lab starts twenty of these, and a fault's revert restarts one: what each imports is
+    time the outage lasts. The inventory needs neither the gateway's HTTP client nor the
+    framework; the fault proxy needs nothing but the standard library."""
+    heavy = "('httpx', 'chaos.platform', 'chaos.lab.profiles', 'asyncio')"
+    check = f"print(sorted(m for m in {heavy} if m in sys.modules))"
+    inventory = (
+        "import sys, chaos.lab.workload.__main__ as w, chaos.lab.workload.inventory, "
+        f"chaos.lab.workload.server; {check}"
+    )
+    path = Path(chaos.__file__).parent / "lab" / "faultproxy.py"
+    proxy = f"import sys, runpy; runpy.run_path({str(path)!r}); {check}"
+    for code in (inventory, proxy):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", code

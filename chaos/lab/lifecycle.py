@@ -26,7 +26,7 @@ class LabLifecycle(LabStore):
             wait_until(
                 lambda: custom.ready(topo, node, self.root, http),
                 timeout=node.ready.within,
-                interval=0.05,
+                interval=0.01,  # on a revert's path: a late poll is outage time
                 what=f"{node.name}: {custom.describe_ready(node)}",
                 abort=lambda: None if proc.alive() else f"{node.name} exited",
             )
@@ -72,7 +72,7 @@ class LabLifecycle(LabStore):
         wait_until(
             lambda: services.healthy(svc, http),
             timeout=30,
-            interval=0.05,
+            interval=0.01,  # on a revert's path: a late poll is outage time
             what=f"{svc.kind} {svc.name} to answer {svc.health_path}",
             abort=dead,
         )
@@ -151,7 +151,7 @@ class LabLifecycle(LabStore):
                 wait_until(
                     lambda: self.leader() is not None,
                     timeout=timeout,
-                    interval=0.05,
+                    interval=0.01,  # on a revert's path: a late poll is outage time
                     what=f"the masters to agree on a leader again after {name} restarted",
                 )
             return
@@ -174,7 +174,7 @@ class LabLifecycle(LabStore):
             wait_until(
                 lambda: client.healthy(m.client_url, 0.5) and client.status(m.client_url, 0.5).leader_id != 0,
                 timeout=timeout + st.shape.restart_delay_s,
-                interval=0.05,
+                interval=0.01,  # on a revert's path: a late poll is outage time
                 what=f"etcd {name} to rejoin the cluster",
                 abort=lambda: (
                     None if m.proc.alive() else f"etcd {name} exited: {log_tail(self.logs / (name + '.log'))}"

@@ -12,25 +12,11 @@ import math
 from dataclasses import dataclass
 
 from chaos.errors import ConfigError
+from chaos.lab.workload.choices import CONFIG_MODES, GATEWAY_FLAWS, INVENTORY_FLAWS, POOLS, RETRIES, WARMUPS
 from chaos.platform import quorum
 
 MASTERS_API = ("direct", "write-back", "unchecked-lb", "spooling")
-# the resilient inventory fsyncs before acknowledging, refuses what its disk refuses and reads
-# from memory; each flaw takes one of those properties away (see the workload's inventory)
-INVENTORY_FLAWS = (
-    "acks-failed-writes",
-    "reads-from-disk",
-    "no-fsync",
-    "read-audit",
-    "sticky-read-only",
-    "memory-buffer",
-)
-GATEWAY_FLAWS = ("slow", "flaky", "no-metrics")
-WARMUPS = ("", "slow", "fail")
 PLACEMENTS = ("spread", "packed")
-RETRIES = ("budget", "unbounded")  # how gateways retry catalogue reads (the workload's --retries)
-POOLS = ("bulkhead", "shared")  # how gateways share their capacity between request kinds
-CONFIG_MODES = ("last-known", "fail-closed", "frozen")  # gateways without their config centre
 
 
 @dataclass(frozen=True)

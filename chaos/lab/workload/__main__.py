@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chaos.lab.profiles import CONFIG_MODES, INVENTORY_FLAWS, POOLS, RETRIES
+from chaos.lab.workload.choices import CONFIG_MODES, GATEWAY_FLAWS, INVENTORY_FLAWS, POOLS, RETRIES, WARMUPS
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     gw.add_argument("--inventory-timeout", type=float, default=0.2, help="seconds (default 0.2)")
     gw.add_argument("--fail-max", type=int, default=3, help="failures that open the breaker (default 3)")
     gw.add_argument("--reset-s", type=float, default=3.0, help="seconds the breaker stays open (default 3)")
-    gw.add_argument("--flaw", choices=("slow", "flaky", "no-metrics"), default="", help="a gray failure")
-    gw.add_argument("--cold", choices=("slow", "fail"), default="", help="start cold (a cold reserve)")
+    gw.add_argument("--flaw", choices=GATEWAY_FLAWS, default="", help="a gray failure")
+    gw.add_argument("--cold", choices=[w for w in WARMUPS if w], default="", help="start cold (a reserve)")
     gw.add_argument(
         "--retries",
         choices=RETRIES,
@@ -55,10 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
 
-    from chaos.lab.workload import gateway, inventory
+    # only the service asked for: the inventory has no use for the gateway's HTTP client
     from chaos.lab.workload.server import serve
 
     if args.service == "gateway":
+        from chaos.lab.workload import gateway
+
         app = gateway.build(
             cluster=args.cluster,
             replica=args.replica,
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
             config=args.config,
         )
     else:
+        from chaos.lab.workload import inventory
+
         app = inventory.build(args.data_dir, args.replica, flaws=tuple(args.flaw), state_file=args.state_file)
     server = serve(app, host, int(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
