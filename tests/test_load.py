@@ -66,6 +66,16 @@ def test_two_worker_processes(ctx, target):
     assert group_gone(run.pid)
 
 
+def test_two_multi_process_loads_on_one_machine_do_not_share_a_master_port(ctx, target):
+    """Locust's master listens on 5557 on every interface unless told; CI runs the lab suite
+    beside the unit tests, and a second master on the same port died at start."""
+    spec = LoadSpec(LOCUSTFILE, target, users=2, duration=3, user_rps=5, workers=2)
+    with Load(ctx, spec) as first, Load(ctx, spec) as second:
+        first.wait()
+        second.wait()
+    assert first.requests() > 5 and second.requests() > 5
+
+
 def test_a_locust_that_dies_is_reported_with_its_file(ctx, target):
     spec = LoadSpec(LOCUSTFILE, target, users=2, duration=60)
     with pytest.raises(LoadError, match=r"locust \(locustfile .*workload.py\) died with code -9"):
