@@ -7,9 +7,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+import chaos
 from chaos.wait import wait_until
 from tests.conftest import free_port
 
@@ -117,3 +119,15 @@ def test_a_client_whose_upstream_refuses_sees_its_connection_closed(proxy, laten
         except ConnectionResetError:
             got = b""
         assert got == b""
+
+
+def test_bad_arguments_say_what_is_wrong_and_exit_2():
+    path = Path(chaos.__file__).parent / "lab" / "faultproxy.py"
+    for argv, said in (
+        (["--listen", "127.0.0.1:1"], "--upstream required"),
+        (["--listen=127.0.0.1:1", "--upstream", "127.0.0.1:2", "--latency", "soon"], "could not convert"),
+        (["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2", "--fast"], "unknown argument '--fast'"),
+        (["--listen", "127.0.0.1:1", "--upstream"], "--upstream needs a value"),
+    ):
+        out = subprocess.run([sys.executable, "-I", "-S", str(path), *argv], capture_output=True, text=True)
+        assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -15,13 +15,13 @@ copied into Python (`benchmarks/bench_network.py` compares both with a direct co
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
 import fcntl
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -154,22 +154,54 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
         os.close(w)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m chaos.lab.faultproxy")
-    ap.add_argument("--listen", required=True)
-    ap.add_argument("--upstream", required=True)
-    ap.add_argument("--latency", type=float, default=0.0)
-    ap.add_argument("--jitter", type=float, default=0.0)
-    ap.add_argument("--tag", default="", help="the fault's tag: how its undo finds this process")
-    ap.add_argument("--no-splice", action="store_true", help="use the delay line even with no delay")
-    ap.add_argument("--seed", type=int, default=None, help="seed the jitter (default: unseeded)")
-    args = ap.parse_args()
-    lh, _, lp = args.listen.rpartition(":")
-    uh, _, up = args.upstream.rpartition(":")
-    rng = random.Random(args.seed)
-    latency, jitter = args.latency, args.jitter
-    delayed = bool(latency or jitter or args.no_splice)
-    serve((lh, int(lp)), (uh, int(up)), (lambda: latency + rng.uniform(-jitter, jitter)) if delayed else None)
+USAGE = (
+    "usage: faultproxy --listen ADDR:PORT --upstream ADDR:PORT [--latency S] [--jitter S] "
+    "[--tag TAG] [--seed N] [--no-splice]"
+)
+VALUED = ("--listen", "--upstream", "--latency", "--jitter", "--tag", "--seed")
+
+
+def parse(argv: list[str]) -> dict[str, str]:
+    """``--name value`` and ``--name=value`` pairs (and the ``--no-splice`` flag). Not argparse:
+    importing it (with re, gettext and shutil) was a fifth of the proxy's start, and the start
+    is part of every latency fault's time to take effect. Raises ValueError with what is wrong."""
+    out: dict[str, str] = {}
+    rest = list(argv)
+    while rest:
+        name, eq, value = rest.pop(0).partition("=")
+        if name == "--no-splice" and not eq:
+            out[name] = "1"
+        elif name in VALUED:
+            if not eq:
+                if not rest:
+                    raise ValueError(f"{name} needs a value")
+                value = rest.pop(0)
+            out[name] = value
+        else:
+            raise ValueError(f"unknown argument {name!r}")
+    missing = [n for n in ("--listen", "--upstream") if n not in out]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} required")
+    return out
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        listen, upstream = _address(args["--listen"]), _address(args["--upstream"])
+        latency, jitter = float(args.get("--latency", 0)), float(args.get("--jitter", 0))
+        seed = int(args["--seed"]) if "--seed" in args else None
+    except ValueError as exc:
+        print(f"{USAGE}\nfaultproxy: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    rng = random.Random(seed)
+    delayed = bool(latency or jitter or "--no-splice" in args)
+    serve(listen, upstream, (lambda: latency + rng.uniform(-jitter, jitter)) if delayed else None)
 
 
 if __name__ == "__main__":
