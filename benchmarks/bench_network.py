@@ -26,6 +26,7 @@ from benchlab import healthy_platform, parser, resilient_lab, time_fault
 from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
 from chaos.fault import Fault
 from chaos.lab import LabPlatform
+from chaos.ports import free_port
 from chaos.wait import wait_until
 
 
@@ -86,7 +87,7 @@ def bench_proxy(runs: int) -> dict[str, float]:
     """A direct connection, the proxy's splice path and its delay line at zero delay (the one a latency
     fault uses; asyncio before 0.9.0, and the only path before 0.8.0), interleaved in one run."""
     srv, port = echo_server()
-    ports = {"splice": _free_port(), "delay line": _free_port()}
+    ports = {"splice": free_port(), "delay line": free_port()}
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", "chaos.lab.faultproxy", "--listen", f"127.0.0.1:{p}"]
@@ -133,12 +134,6 @@ def print_proxy(proxy: dict[str, float], runs: int) -> None:
         f"{proxy['delay_us']:10.1f} {proxy['splice_us'] - proxy['direct_us']:+14.1f} "
         f"{proxy['delay_us'] - proxy['direct_us']:+15.1f}"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

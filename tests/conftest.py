@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from chaos.journal import process_start
 from chaos.lab.binaries import find
 from chaos.lab.etcd_http import EtcdClient
 from chaos.lab.procs import Proc, kill
+from chaos.ports import free_port
 from chaos.wait import wait_until
 
 pytest_plugins = ["pytester"]
@@ -55,12 +55,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _unexpected_skips(session.config) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:

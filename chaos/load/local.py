@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from chaos.context import RunContext
 from chaos.load.run import LoadRun
 from chaos.load.spec import PERCENTILES, FinalStats, LoadError, LoadPoint, LoadSpec
+from chaos.ports import free_port
 from chaos.wait import WaitAborted, WaitTimeout, wait_until
 
 
@@ -59,7 +59,7 @@ class Load(LoadRun):
             # The master's port is Locust's default 5557 on every interface unless told; two
             # runs on one machine (CI runs the lab suite beside the unit tests) then collide.
             # Loopback only, on a port free now: its workers are forks on this machine.
-            port = _free_port()
+            port = free_port()
             argv += ["--processes", str(s.workers), "--master-bind-host", "127.0.0.1"]
             argv += ["--master-bind-port", str(port), "--master-port", str(port)]
         return argv
@@ -212,10 +212,3 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     # the group we created with start_new_session holds only locust and its workers
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-
-
-def _free_port() -> int:
-    """A loopback TCP port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
