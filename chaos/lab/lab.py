@@ -333,8 +333,18 @@ class Lab(LabLifecycle, LabStatus):
     # -- down ----------------------------------------------------------------------------------
     def down(self, progress: Progress = quiet) -> list[str]:
         require_root()
+        removed: list[str] = []
+        # The lab's names (namespaces, bridge, addresses) are the machine's: a lab recorded under
+        # another state directory (CHAOS_STATE_DIR) loses its namespaces to this down, so it is
+        # taken down whole, by its own record, which alone knows its processes outside the
+        # namespaces and its volumes
+        for root in sorted(procs.lab_roots()):
+            if root.resolve() != self.root.resolve() and (other := Lab(root)).state() is not None:
+                progress(f"taking down the lab recorded in {root}")
+                with other.locked():
+                    removed += other._down_locked(progress)
         with self.locked():
-            return self._down_locked(progress)
+            return removed + self._down_locked(progress)
 
     def _down_locked(self, progress: Progress) -> list[str]:
         removed: list[str] = []

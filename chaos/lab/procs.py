@@ -132,6 +132,25 @@ def marked(marker: str) -> list[Proc]:
     return _listing("cmdline", marker)
 
 
+def lab_roots() -> set[Path]:
+    """The state directory of every lab with a process still running, read from the role each
+    process a lab starts carries in its environment."""
+    prefix = f"{ROLE_ENV}=".encode()
+    roots = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            items = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        for item in items:
+            if item.startswith(prefix):
+                role = item[len(prefix) :].decode(errors="replace")
+                roots.add(Path(role.rsplit(":", 2)[0]))
+    return roots
+
+
 def _listing(field: str, item: str) -> list[Proc]:
     """Live processes whose NUL-separated ``/proc/PID/<field>`` holds ``item`` exactly."""
     found = []

@@ -77,10 +77,14 @@ def machine_snapshot() -> dict[str, object]:
                 cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
+            try:
+                role = b"CHAOS_LAB_ROLE=" in (p / "environ").read_bytes()  # every process a lab starts
+            except OSError:
+                role = False
             ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus", "nginx")
             # not the dead man's switches: they end on their own once their fault is reverted
             lab_python = ("chaos.lab.workload", "chaos.lab.faultfs", "-m locust")
-            if ours or any(marker in cmdline for marker in lab_python):
+            if role or ours or any(marker in cmdline for marker in lab_python):
                 procs.add((p.name, exe))
     return {
         "netns": sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()),

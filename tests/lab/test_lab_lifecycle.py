@@ -49,6 +49,22 @@ def test_up_status_down_leaves_the_machine_as_it_was():
     assert chaos_cli("lab", "down").stdout.strip().endswith("nothing to remove")
 
 
+def test_down_also_takes_down_a_lab_recorded_under_another_state_directory(tmp_path):
+    """The lab's names (namespaces, bridge, addresses) are the machine's: a lab brought up under
+    another CHAOS_STATE_DIR is taken down too, its processes outside the namespaces (the
+    autoscalers) and its volumes included, not only the namespaces this directory can see."""
+    Lab().down()
+    before = machine_snapshot()
+    elsewhere = {"CHAOS_STATE_DIR": str(tmp_path / "elsewhere")}
+    up = chaos_cli("lab", "up", env=elsewhere)
+    assert up.returncode == 0, up.stdout + up.stderr
+    down = chaos_cli("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert f"taking down the lab recorded in {tmp_path / 'elsewhere'}" in down.stdout, down.stdout
+    assert machine_snapshot() == before
+    assert chaos_cli("lab", "status", env=elsewhere).stdout.strip().startswith("lab is down")
+
+
 def test_a_stale_lab_is_recognised_and_cleared(resilient_lab):
     # a run that died takes its processes with it but leaves namespaces and mounts behind
     for m in resilient_lab.state().members:
