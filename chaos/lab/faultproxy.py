@@ -4,8 +4,8 @@ reordering, dropping or altering a byte.
 
     python -m chaos.lab.faultproxy --listen ADDR:PORT --upstream ADDR:PORT --latency S [--jitter S]
 
-Threads and blocking sockets, no asyncio: importing asyncio alone took 27 ms of the proxy's
-~60 ms start, and the proxy's start is on the critical path of every latency fault (the
+Threads and blocking sockets, no asyncio: importing asyncio alone took 27 ms
+(`python -X importtime`), and the proxy's start is on the critical path of every latency fault (the
 redirect may only go in once it listens). Each connection gets a thread per direction; the
 delayed direction also a delay line, whose writer sends each read no earlier than its due
 time (and never before an earlier one: no reordering). Bytes going back, and both directions

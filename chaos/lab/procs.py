@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,25 +136,26 @@ def lab_roots() -> set[Path]:
     """The state directory of every lab with a process still running, read from the role each
     process a lab starts carries in its environment."""
     prefix = f"{ROLE_ENV}=".encode()
-    roots = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            items = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        for item in items:
-            if item.startswith(prefix):
-                role = item[len(prefix) :].decode(errors="replace")
-                roots.add(Path(role.rsplit(":", 2)[0]))
-    return roots
+    return {
+        Path(item[len(prefix) :].decode(errors="replace").rsplit(":", 2)[0])
+        for _, items in _each("environ")
+        for item in items
+        if item.startswith(prefix)
+    }
 
 
 def _listing(field: str, item: str) -> list[Proc]:
     """Live processes whose NUL-separated ``/proc/PID/<field>`` holds ``item`` exactly."""
-    found = []
     needle = item.encode()
+    return [
+        Proc(pid, start)
+        for pid, items in _each(field)
+        if needle in items and (start := process_start(pid)) is not None
+    ]
+
+
+def _each(field: str) -> Iterator[tuple[int, list[bytes]]]:
+    """Every live process's pid and its NUL-separated ``/proc/PID/<field>``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -162,9 +163,7 @@ def _listing(field: str, item: str) -> list[Proc]:
             items = (entry / field).read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if needle in items and (start := process_start(int(entry.name))) is not None:
-            found.append(Proc(int(entry.name), start))
-    return found
+        yield int(entry.name), items
 
 
 def kill(proc: Proc, sig: signal.Signals = signal.SIGKILL, *, timeout: float = 10.0) -> None:
