@@ -130,7 +130,10 @@ class Explorer:
                 raise self.stopped
             key = json.dumps(schedule.to_json(), sort_keys=True)
             if key in failed:  # the same schedule again (shrinking, the final replay): same verdict
-                self.result.minimal = schedule
+                # the error goes with it: when hypothesis met two different failures, the one it
+                # replays last need not be the one recorded last, and a minimal schedule shown
+                # beside another schedule's error would send a person after the wrong cause
+                self.result.minimal, self.result.error = schedule, failed[key]
                 raise failed[key]
             if time.monotonic() > deadline:
                 return  # the budget is spent: what is left passes unrun, so shrinking stops here

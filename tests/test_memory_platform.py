@@ -39,6 +39,23 @@ def test_masters_elect_a_new_leader_and_refuse_writes_meanwhile(tmp_path):
     assert p.ctx.journal.entries() == []  # the kill was journaled and undone
 
 
+def test_a_read_back_waits_out_an_election_and_fails_only_without_a_quorum(tmp_path):
+    """Like a store's linearizable read with a timeout: served once a leader is elected (a
+    read-back right after a revert is not an outage), refused when no quorum can form."""
+    p = _platform(tmp_path, election_s=0.3)
+    masters = p.masters
+    masters.kv().put("k1", "v1", timeout=1)
+    with kill_master(p, pick="leader"):
+        assert masters.leader() is None  # the election is pending
+        t0 = time.monotonic()
+        assert masters.kv().read_prefix("k", timeout=5) == {"k1": "v1"}
+        assert time.monotonic() - t0 >= 0.2  # it waited for the new leader
+        assert masters.kv().read_prefix("none-", timeout=1) == {}  # an empty answer is an answer
+    with kill_master(p, pick="leader"), kill_master(p, pick="follower", allow_below_quorum=True):
+        with pytest.raises(PlatformError, match="no quorum within 0.2 s"):
+            masters.kv().read_prefix("k", timeout=0.2)
+
+
 def test_a_cut_off_minority_member_acknowledges_nothing_and_catches_up_after(tmp_path):
     p = _platform(tmp_path, election_s=0.1)
     old = p.masters.require_leader()

@@ -68,7 +68,21 @@ class _MemberKV:
         self.masters.write(key, value, self.member)
 
     def read_prefix(self, prefix: str, timeout: float) -> dict[str, str]:
-        return self.masters.read(prefix)
+        # a store's linearizable read waits out an election in progress (etcd holds it until a
+        # leader confirms its read index or the request times out); one that failed at once
+        # would turn a read-back just after a revert into a failed verdict on a slow machine
+        try:
+            (found,) = wait_until(
+                lambda: (self.masters.read(prefix),),  # a tuple: an empty answer is an answer
+                timeout=timeout,
+                interval=0.01,
+                what=f"a leader to serve a linearizable read of {prefix!r}",
+                clock=self.masters.ctx.clock,
+            )
+        except WaitTimeout as exc:
+            no_read = f"no quorum within {timeout:g} s: a linearizable read cannot be served"
+            raise PlatformError(no_read) from exc
+        return found
 
 
 class _Registers:
