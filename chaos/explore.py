@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -76,6 +76,14 @@ def write_record(path: Path, nodeid: str, environment: dict[str, Any], result: E
     path.write_text(json.dumps(doc, indent=2, default=str))
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """How one schedule failed, and the evidence it left."""
+
+    error: BaseException
+    steady: Steady | None
+
+
 class Explorer:
     def __init__(
         self,
@@ -95,6 +103,7 @@ class Explorer:
         self.on_progress = on_progress or (lambda _msg: None)
         self.result = Exploration()
         self.stopped: NotSupported | DryRunPlan | None = None
+        self._last_steady: Steady | None = None  # the schedule run last, whatever it ended in
 
     def __call__(self, strategy: st.SearchStrategy[Schedule], trial: Trial) -> Exploration:
         """Run ``trial`` over schedules from ``strategy``; raise the smallest failure found."""
@@ -110,13 +119,17 @@ class Explorer:
         # hypothesis searches and shrinks in the first part of the budget; the rest is kept for
         # taking single steps out of the failure it reports (see _drop_steps)
         deadline, until = start + self.budget_s * SEARCH_SHARE, start + self.budget_s
-        failed: dict[str, BaseException] = {}
+        failed: dict[str, _Failure] = {}
 
         @settings(
             max_examples=self.examples,
             deadline=None,
             database=DirectoryBasedExampleDatabase(str(self.database)) if self.database else None,
             suppress_health_check=list(HealthCheck),
+            # not the explain phase: it runs variations of the minimal schedule after shrinking
+            # (each a full trial with faults, on a lab minutes of them) to annotate a traceback
+            # no one reads; taking single steps out (_drop_steps) is what a person needs
+            phases=[p for p in Phase if p is not Phase.explain],
             report_multiple_bugs=False,
             print_blob=False,
         )
@@ -130,21 +143,21 @@ class Explorer:
                 raise self.stopped
             key = json.dumps(schedule.to_json(), sort_keys=True)
             if key in failed:  # the same schedule again (shrinking, the final replay): same verdict
-                # the error goes with it: when hypothesis met two different failures, the one it
-                # replays last need not be the one recorded last, and a minimal schedule shown
-                # beside another schedule's error would send a person after the wrong cause
-                self.result.minimal, self.result.error = schedule, failed[key]
-                raise failed[key]
+                # its error and evidence go with it: when hypothesis met two different failures,
+                # the one it replays last need not be the one recorded last, and a minimal
+                # schedule shown beside another schedule's error would send a person after the
+                # wrong cause
+                self._keep(schedule, failed[key])
+                raise failed[key].error
             if time.monotonic() > deadline:
                 return  # the budget is spent: what is left passes unrun, so shrinking stops here
             try:
                 self._one(schedule, trial)
             except (NotSupported, DryRunPlan) as exc:
-                self.stopped = exc
+                self.stopped, self.result.steady = exc, self._last_steady
                 raise
             except BaseException as exc:
-                failed[key] = exc
-                self._failed(schedule, exc)
+                failed[key] = self._failed(schedule, exc)
                 raise
 
         try:
@@ -158,7 +171,7 @@ class Explorer:
             raise self.result.error from None
         return self.result
 
-    def _drop_steps(self, trial: Trial, until: float, failed: dict[str, BaseException]) -> None:
+    def _drop_steps(self, trial: Trial, until: float, failed: dict[str, _Failure]) -> None:
         """Take steps out of the smallest failure, one at a time, keeping each removal that
         still fails, until no single step can go (or the budget ends): hypothesis's shrinking
         stops where its budget does, and a step a person need not read should not be shown."""
@@ -171,35 +184,41 @@ class Explorer:
                 candidate = Schedule(best.steps[:i] + best.steps[i + 1 :])
                 key = json.dumps(candidate.to_json(), sort_keys=True)
                 if key in failed:
-                    self.result.minimal, self.result.error = candidate, failed[key]
+                    self._keep(candidate, failed[key])
                     break
                 try:
                     self._one(candidate, trial)
                 except (NotSupported, DryRunPlan, Aborted):
+                    self.result.steady = self._last_steady
                     raise
                 except Exception as exc:  # noqa: BLE001 - the property's failure, judged next
                     if type(exc) is not type(self.result.error):
                         # another failure than the one being shrunk: not the same bug
                         self.on_progress(f"without step {i + 1}: {type(exc).__name__}: {exc}")
                         continue
-                    failed[key] = exc
-                    self._failed(candidate, exc)
+                    failed[key] = self._failed(candidate, exc)
                     break
             else:
                 break  # every step is needed
             best = candidate
         self.result.every_step_needed = True
 
-    def _failed(self, schedule: Schedule, exc: BaseException) -> None:
-        # hypothesis runs the smallest failing schedule last: the last one recorded is it
+    def _failed(self, schedule: Schedule, exc: BaseException) -> _Failure:
+        """Count the failure of the schedule just run and keep it as the smallest so far."""
         self.result.failures += 1
         self.result.found_at = self.result.found_at or self.result.tried
-        self.result.minimal, self.result.error = schedule, exc
+        failure = _Failure(exc, self._last_steady)
+        self._keep(schedule, failure)
         # hypothesis only keeps a failure smaller than the last: this is the best shrink so far
         self.on_progress(
             f"failed ({self.result.failures} of {self.result.tried} so far); smallest failing: "
             + "; ".join(s.describe() for s in schedule.steps)
         )
+        return failure
+
+    def _keep(self, schedule: Schedule, failure: _Failure) -> None:
+        # a schedule, its error and its evidence are kept together, always
+        self.result.minimal, self.result.error, self.result.steady = schedule, failure.error, failure.steady
 
     def _one(self, schedule: Schedule, trial: Trial) -> None:
         base = self.platform.ctx
@@ -214,12 +233,10 @@ class Explorer:
         self.result.faults += len(schedule.steps)
         self.on_progress(f"schedule {self.result.tried}: {'; '.join(s.describe() for s in schedule.steps)}")
         self.platform.ctx = ctx  # this schedule's faults go on this schedule's timeline
+        self._last_steady = steady  # the evidence of whatever this schedule ends in
         try:
             self.platform.wait_healthy()
             trial(steady, lambda: _during(steady, self.platform, schedule))
-        except BaseException:
-            self.result.steady = steady
-            raise
         finally:
             steady.stop()
             self.platform.ctx = base
