@@ -337,8 +337,9 @@ class Lab(LabLifecycle, LabStatus):
         # The lab's names (namespaces, bridge, addresses) are the machine's: a lab recorded under
         # another state directory (CHAOS_STATE_DIR) loses its namespaces to this down, so it is
         # taken down whole, by its own record, which alone knows its processes outside the
-        # namespaces and its volumes
-        for root in sorted(procs.lab_roots()):
+        # namespaces and its volumes; found by a live process's role, or (all of them dead) by
+        # a volume still mounted
+        for root in sorted(procs.lab_roots() | volumes.mounted_roots()):
             if root.resolve() != self.root.resolve() and (other := Lab(root)).state() is not None:
                 progress(f"taking down the lab recorded in {root}")
                 with other.locked():

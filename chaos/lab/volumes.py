@@ -78,6 +78,21 @@ def mounts() -> dict[str, tuple[str, str]]:
     return out
 
 
+def mounted_roots() -> set[Path]:
+    """The state directory of every lab with a volume still mounted, found by the layout above
+    in the kernel's mount table: a served view (``<root>/mnt/<name>``, the storage daemon's
+    type) or a disk (``<root>/disk/<name>``, over ``<root>/volumes/<name>.img``). Finds a lab
+    whose processes all died, which no process's environment names any more."""
+    roots: set[Path] = set()
+    for point, (_, fstype) in mounts().items():
+        where = Path(point)
+        root, kind = where.parent.parent, where.parent.name
+        served = kind == "mnt" and fstype == FUSE_TYPE
+        if served or (kind == "disk" and (root / "volumes" / f"{where.name}.img").is_file()):
+            roots.add(root)
+    return roots
+
+
 def is_mounted(path: Path) -> bool:
     return str(path) in mounts()
 

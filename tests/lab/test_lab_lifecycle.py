@@ -65,6 +65,33 @@ def test_down_also_takes_down_a_lab_recorded_under_another_state_directory(tmp_p
     assert chaos_cli("lab", "status", env=elsewhere).stdout.strip().startswith("lab is down")
 
 
+def test_down_also_takes_down_another_directory_s_lab_whose_processes_all_died(tmp_path):
+    """With every process of that lab dead (a crashed machine's runner, an OOM kill), no
+    process names it any more; its mounted volumes still do, and lead down to its record."""
+    Lab().down()
+    before = machine_snapshot()
+    elsewhere = tmp_path / "elsewhere"
+    up = chaos_cli("lab", "up", env={"CHAOS_STATE_DIR": str(elsewhere)})
+    assert up.returncode == 0, up.stdout + up.stderr
+    role = f"CHAOS_LAB_ROLE={elsewhere}:".encode()
+    mine = []
+    for entry in Path("/proc").iterdir():  # the processes that lab up started, by their role
+        try:
+            if entry.name.isdigit() and any(
+                item.startswith(role) for item in (entry / "environ").read_bytes().split(b"\0")
+            ):
+                mine.append(int(entry.name))
+        except OSError:
+            continue
+    assert len(mine) > 10, mine
+    for pid in mine:
+        os.kill(pid, signal.SIGKILL)
+    down = chaos_cli("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert f"taking down the lab recorded in {elsewhere}" in down.stdout, down.stdout
+    assert machine_snapshot() == before
+
+
 def test_a_stale_lab_is_recognised_and_cleared(resilient_lab):
     # a run that died takes its processes with it but leaves namespaces and mounts behind
     for m in resilient_lab.state().members:
