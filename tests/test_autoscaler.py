@@ -12,8 +12,9 @@ import pytest
 from chaos import ConfigError
 from chaos.lab.autoscaler import Scaler, stats
 from chaos.lab.profiles import Profile
+from chaos.ports import free_port
 from chaos.wait import wait_until
-from tests.conftest import free_port, require
+from tests.conftest import require
 
 
 class Ok(BaseHTTPRequestHandler):

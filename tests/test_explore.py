@@ -150,8 +150,8 @@ def test_the_compound_weakness_is_found_shrunk_to_two_steps_and_replayed(tmp_pat
     assert cut.target == "follower" or cut.target in p.masters.names(), result.minimal.table()
     # the cut begins while the election that follows the kill is pending: the windows overlap,
     # or touch when the kill itself landed late (it is journaled, with an fsync, before the
-    # member stops, and on a busy disk that took CI over 50 ms: the shrinker then kept a cut
-    # scheduled at the very instant the kill ended, and it still fell inside the election)
+    # member stops; see fsync_free_dir): CI once shrank to a cut scheduled at the very instant
+    # the kill ended, which can fail only if it still fell inside the election
     assert kill.start < cut.end and cut.start < kill.end + ELECTION_S, result.minimal.table()
     assert result.summary()["every step needed (checked)"] is True  # neither step can go
     # recorded, then replayed exactly: the same two steps, the same failure

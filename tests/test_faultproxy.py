@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import chaos
+from chaos.ports import free_port
 from chaos.wait import wait_until
-from tests.conftest import free_port
 
 
 class EchoServer:

@@ -14,7 +14,7 @@ from chaos.errors import PlatformError
 from chaos.http_probes import HTTPProbeError, http_sampler
 from chaos.keepalive import KeepAlive, NoAnswer, NotSent
 from chaos.lab.etcd_http import EtcdClient
-from tests.conftest import free_port
+from chaos.ports import free_port
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok": "1"}'
 

@@ -88,7 +88,7 @@ def test_promtool_accepts_the_prometheus_config(tmp_path):
 
 
 def test_promql_probe_says_clearly_when_prometheus_is_not_there():
-    from tests.conftest import free_port
+    from chaos.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(PrometheusUnavailable, match=rf"Prometheus at {url} is unavailable \(ConnectError\)"):

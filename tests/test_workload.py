@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from chaos.lab.etcd_http import EtcdClient
-from tests.conftest import free_port
+from chaos.ports import free_port
 
 
 def metric(url: str, name: str) -> float | None:
