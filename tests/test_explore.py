@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from chaos import ConfigError, Journal, NotSupported, PlatformError, RunContext, SteadyStateViolation
+from chaos import (
+    ConfigError,
+    EnvironmentNotReady,
+    Journal,
+    NotSupported,
+    PlatformError,
+    RunContext,
+    SteadyStateViolation,
+)
 from chaos.explore import Explorer, write_record
 from chaos.schedules import Schedule, Step, run_schedule, schedules
 from chaos.testing import MemoryPlatform
@@ -123,6 +131,25 @@ def test_a_role_that_resolves_to_a_member_already_held_is_skipped_not_an_error(t
     notes = [e.name for e in p.ctx.tl.events if e.kind == "note"]
     assert notes == [f"schedule step 2 skipped: {leader} is already held"]
     assert [e.name for e in p.ctx.tl.events if e.kind == "fault.start"] == [f"stop master {leader}"]
+    assert p.ctx.journal.entries() == []
+
+
+def test_a_role_no_member_holds_mid_schedule_is_skipped_and_before_it_is_not_ready(tmp_path):
+    """An election the first kill started is still running when the second kill of "leader"
+    begins: that step is skipped with a note (the schedule made the state, the leader is out
+    as it wants). Before any step a missing leader is a set-up that is not ready."""
+    p = MemoryPlatform(RunContext(journal=Journal(tmp_path / "journal.json")), members=5, election_s=1.0)
+    first = p.masters.require_leader()
+    schedule = Schedule((Step("kill_master", "leader", 0.0, 0.1), Step("kill_master", "leader", 0.1, 0.1)))
+    run_schedule(p, schedule)
+    notes = [e.name for e in p.ctx.tl.events if e.kind == "note"]
+    assert len(notes) == 1 and notes[0].startswith("schedule step 2 skipped: no etcd leader"), notes
+    assert [e.name for e in p.ctx.tl.events if e.kind == "fault.start"] == [f"stop master {first}"]
+    assert p.ctx.journal.entries() == []
+    # now no leader before the schedule starts (the election after that kill is still due)
+    assert p.masters.leader() is None
+    with pytest.raises(EnvironmentNotReady, match="must have one before the fault"):
+        run_schedule(p, Schedule((Step("kill_master", "leader", 0.0, 0.1),)))
     assert p.ctx.journal.entries() == []
 
 
