@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
@@ -205,10 +206,24 @@ def _load_panel(ax: Any, name: str, samples: list[Sample]) -> None:
 
 
 def samples_csv(timeline: Timeline) -> str:
+    """Every probe sample as a CSV row, with the number a watch read (``value``): a verdict
+    such as "replicas replaced: never" is only reviewable with the counts it was judged on."""
     out = io.StringIO()
-    out.write("series,t,ok,latency_ms,error\n")
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["series", "t", "ok", "latency_ms", "value", "error"])
     for s in timeline.series:
         for x in s.samples():
-            err = (x.error or "").replace('"', "'")
-            out.write(f'{s.name},{x.t:.4f},{int(x.ok)},{x.latency * 1000:.3f},"{err}"\n')
+            rows.writerow(
+                [s.name, f"{x.t:.4f}", int(x.ok), f"{x.latency * 1000:.3f}", _cell(x.value), x.error or ""]
+            )
     return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    # numbers only (a count, a state, a rate): a response body or a string could carry a
+    # credential, which no report file may; a load's stats row has an attachment of its own
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return ""

@@ -2,9 +2,11 @@
 other, axes with units, and each check's bound drawn on the series it bounds. Checked on the
 rendered figure (the renderer's own text extents), not on the code that draws it."""
 
+import csv
+import io
 import itertools
 
-from chaos.chart import timeline_figure, timeline_png
+from chaos.chart import samples_csv, timeline_figure, timeline_png
 from chaos.clock import FakeClock
 from chaos.probes import Sample, Series
 from chaos.timeline import Timeline
@@ -82,3 +84,25 @@ def test_axes_carry_units_and_bounds_are_drawn_on_the_series_they_bound():
 def test_the_png_renders():
     png = timeline_png(run_with_faults_close_together(), "four faults")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_the_samples_csv_carries_what_each_watch_read_and_no_response_body():
+    """A verdict such as "replicas replaced: never" is reviewable only with the counts it was
+    judged on; a response body (which may hold a credential) is not written."""
+    tl = Timeline(FakeClock())
+    replicas, orders = Series("east replicas, elsewhere"), Series("orders")
+    replicas.append(Sample(0.25, True, 0.001, 3))
+    replicas.append(Sample(0.5, True, 0.001, 1.5))
+    orders.append(Sample(0.25, True, 0.01, {"token": "s3cr3t"}))
+    orders.append(Sample(0.5, False, 0.02, "s3cr3t", 'HTTP 503: "busy"'))
+    tl.attach(replicas)
+    tl.attach(orders)
+    rows = list(csv.DictReader(io.StringIO(samples_csv(tl))))
+    assert [(r["series"], r["t"], r["value"]) for r in rows] == [
+        ("east replicas, elsewhere", "0.2500", "3"),
+        ("east replicas, elsewhere", "0.5000", "1.5"),
+        ("orders", "0.2500", ""),
+        ("orders", "0.5000", ""),
+    ]
+    assert rows[3]["ok"] == "0" and rows[3]["error"] == 'HTTP 503: "busy"'
+    assert "s3cr3t" not in samples_csv(tl)
