@@ -148,6 +148,29 @@ def test_a_lost_replica_is_replaced_at_once_and_the_surplus_trimmed_when_it_retu
     live.shutdown()
 
 
+def test_a_replacement_avoids_the_host_its_lost_replica_ran_on(tmp_path):
+    """A lost host's free slot is as dead as its replicas: the replacement goes to a slot on
+    another host first, as a scheduler avoids a node that is not ready (before, the first free
+    slot was taken, here one on the lost host, and the replacement waited another round)."""
+    live, lost, lost_too = serve(), free_port(), free_port()
+    ports = [lost, live.server_port, lost_too, live.server_port]
+    with haproxy(tmp_path, ports, 2) as (_, sock):
+        scaler = Scaler(
+            sock,
+            ["s1", "s2", "s3", "s4"],
+            2,
+            4,
+            target_rps=20,
+            state_path=tmp_path / "s.json",
+            hosts={"s1": "a", "s3": "a", "s2": "b", "s4": "b"},
+        )
+        wait_until(lambda: stats(sock)["s1"]["status"] == "DOWN", timeout=5, interval=0.05, what="s1 down")
+        scaler.step()
+        assert in_rotation(sock) == ["s1", "s2", "s4"]
+        assert scaler.events[-1]["replacing"] == 1
+    live.shutdown()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

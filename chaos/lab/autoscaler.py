@@ -1,11 +1,13 @@
 """The lab's autoscaler: scales a cluster's gateway replicas on request rate, through
 HAProxy's runtime API, between a minimum and the cluster's slot capacity.
 
-    python -m chaos.lab.autoscaler --socket SOCK --servers a,b,c --min 2 --max 5 --target-rps 10 --state FILE
+    python -m chaos.lab.autoscaler --socket SOCK --servers a,b,c --min 2 --max 5 \
+        --target-rps 10 --state FILE [--hosts a=h1,b=h2,c=h1]
 
 Every slot runs a warm gateway; a replica "in rotation" is a server HAProxy sends traffic to.
 Scale-out is immediate (desired = ceil(rate / target)); scale-in waits for a stabilisation
-window, like the Kubernetes HPA's. State and scale events are written to ``--state``.
+window, like the Kubernetes HPA's. A replica its router marks down is replaced at once, on
+another host than its own where a slot is free. State and scale events are written to ``--state``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +56,7 @@ class Scaler:
     scale_out_after: float = 0.0  # load must stay high this long first (0: at once)
     events: list[dict[str, float | int]] = field(default_factory=list)
     window: float = 2.0  # the request rate is averaged over this long: one burst is not load
+    hosts: dict[str, str] = field(default_factory=dict)  # slot -> the host it runs on
     _seen: list[tuple[float, int]] = field(default_factory=list)  # (time, requests so far)
     _low_since: float | None = None
     _high_since: float | None = None
@@ -98,7 +102,7 @@ class Scaler:
         else:
             self._low_since = self._high_since = None
         if target != len(serving):
-            added = self.apply(active, serving, target)
+            added = self.apply(active, serving, target, down)
             event = {"t": time.time(), "from": len(active), "to": len(active) + added, "rate": round(rate, 1)}
             if down:
                 event["replacing"] = len(down)
@@ -115,11 +119,17 @@ class Scaler:
             }
         )
 
-    def apply(self, active: list[str], serving: list[str], target: int) -> int:
+    def apply(self, active: list[str], serving: list[str], target: int, down: Sequence[str] = ()) -> int:
         """Bring the serving replicas to ``target``: slots out of rotation go in, or serving
         replicas (the last first) go out. Returns how many went in (negative: out)."""
         if target > len(serving):
-            joining = [s for s in self.servers if s not in active][: target - len(serving)]
+            # slots on a host with a replica down last, as a scheduler avoids a node that is not
+            # ready: a lost host's free slot is as dead as its replicas, and taking it first
+            # only delays the replacement by another round of health checks
+            troubled = {self.hosts.get(s) for s in down} - {None}
+            free = [s for s in self.servers if s not in active]
+            free.sort(key=lambda s: self.hosts.get(s) in troubled)
+            joining = free[: target - len(serving)]
             for name in joining:
                 admin(self.sock, f"set server {BACKEND}/{name} state ready")
             return len(joining)
@@ -146,6 +156,7 @@ def main() -> None:
     ap.add_argument("--scale-in-after", type=float, default=5.0)
     ap.add_argument("--scale-out-after", type=float, default=0.0)
     ap.add_argument("--window", type=float, default=2.0, help="seconds the request rate is averaged over")
+    ap.add_argument("--hosts", default="", help="slot=host,...: where each slot runs")
     args = ap.parse_args()
     scaler = Scaler(
         args.socket,
@@ -157,6 +168,7 @@ def main() -> None:
         scale_in_after=args.scale_in_after,
         scale_out_after=args.scale_out_after,
         window=args.window,
+        hosts=dict(pair.split("=", 1) for pair in args.hosts.split(",") if pair),
     )
     while True:
         try:

@@ -15,7 +15,7 @@ from chaos.lab.binaries import find
 from chaos.lab.haproxy import gtm_config, router_config, unchecked_lb_config
 from chaos.lab.profiles import Profile
 from chaos.lab.prometheus import prometheus_config
-from chaos.lab.topology import Service, reserve_slots, services
+from chaos.lab.topology import Service, hosts, reserve_slots, services
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,8 @@ def _autoscaler_argv(svc: Service, profile: Profile, root: Path, _etcd: list[str
         str(profile.scale_out_after_s),
         "--scale-in-after",
         str(profile.scale_in_after_s),
+        "--hosts",
+        ",".join(f"{slot}={host}" for host, on in hosts(profile, svc.cluster).items() for slot in on),
     ]
 
 
