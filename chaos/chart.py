@@ -214,16 +214,6 @@ def samples_csv(timeline: Timeline) -> str:
     for s in timeline.series:
         for x in s.samples():
             rows.writerow(
-                [s.name, f"{x.t:.4f}", int(x.ok), f"{x.latency * 1000:.3f}", _cell(x.value), x.error or ""]
+                [s.name, f"{x.t:.4f}", int(x.ok), f"{x.latency * 1000:.3f}", x.reading(), x.error or ""]
             )
     return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    # numbers only (a count, a state, a rate): a response body or a string could carry a
-    # credential, which no report file may; a load's stats row has an attachment of its own
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int | float):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    return ""

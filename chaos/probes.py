@@ -31,6 +31,18 @@ class Sample:
     value: Any = None
     error: str | None = None
 
+    def reading(self) -> str:
+        """The value as a number a person may read in a report ("3", "0.25"; a flag as 0/1),
+        or "" for anything else: a response body or a string may carry a credential, which
+        no report file may."""
+        if isinstance(self.value, bool):
+            return str(int(self.value))
+        if isinstance(self.value, float):
+            return f"{self.value:g}"
+        if isinstance(self.value, int):
+            return str(self.value)
+        return ""
+
 
 class Series:
     """The samples of one probe, append-only and safe to read while the probe runs.

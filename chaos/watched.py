@@ -175,6 +175,9 @@ class Watched:
             run = recovery_run(after_last, start, self.consecutive)
             failed = sum(1 for s in marked if not s.ok)
             detail: dict[str, Any] = {"not_good_since": failed, "consecutive": self.consecutive}
+            if where is not None and (seen := readings(samples)):
+                # what the condition was asked of: "never" alone cannot be reviewed
+                detail["seen"] = seen
             if run is None:
                 detail["recovered"] = False
                 return Computed(None, detail, (start, end))
@@ -307,3 +310,16 @@ def _series_hz(w: Watched) -> float:
 def _validate_window(window: str) -> None:
     if window not in WINDOWS:
         raise ConfigError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
+
+
+def readings(samples: list[Sample], most: int = 8) -> str:
+    """The numbers a watch read, in order, each run of equal readings once ("1 → 2 → 3"),
+    the first and last few when they changed more often; empty when none is a number."""
+    values: list[str] = []
+    for s in samples:
+        shown = s.reading() if s.ok else ""
+        if shown and (not values or values[-1] != shown):
+            values.append(shown)
+    if len(values) > most:
+        values = [*values[: most // 2], "…", *values[-(most // 2 - 1) :]]
+    return " → ".join(values)

@@ -113,6 +113,10 @@ def sentence(finding: dict[str, Any], *, bound: bool = True) -> str:
         text = _after_fault(name, value, window)
     if not text:
         text = f"{name}: {value} {_in(window)}" if name else value
+    seen = (finding.get("detail") or {}).get("seen")
+    if number is None and seen:
+        # a condition never met: what was read instead ("replaced: never ..., read 1 → 2")
+        text += f", read {seen}"
     # "linearizable" says its verdict itself; a bound of "= 1" would only confuse
     limit = bound_of(finding) if bound and not name.endswith(" linearizable") else ""
     if not limit:

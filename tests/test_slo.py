@@ -350,3 +350,45 @@ def test_wait_for_neither_judges_nor_raises():
     assert steady.findings == []
     with pytest.raises(ConfigError, match=r"wait_for\(\) takes checks"):
         steady.wait_for(w.availability())  # type: ignore[arg-type]
+
+
+def test_a_condition_never_met_says_what_was_read_instead():
+    """ "replaced: never" alone cannot be reviewed: the finding and its sentence carry the
+    numbers the watch read (each run once), and no response body."""
+    from chaos.wording import sentence
+
+    clock = FakeClock()
+    ctx = RunContext(clock=clock, journal=None)  # type: ignore[arg-type]
+    tl = ctx.tl
+    replicas, orders = Series("replicas elsewhere", hz=10), Series("orders", hz=10)
+    tl.attach(replicas)
+    tl.attach(orders)
+    clock.advance(1.0)
+    tl.record("fault.start", "lose host")
+    tl.record("fault.verified", "lose host")
+    for i in range(10, 40):  # one replica left, then a replacement: two, never the three wanted
+        replicas.append(Sample(i * 0.1, True, 0.001, 1 if i < 20 else 2))
+        orders.append(Sample(i * 0.1, True, 0.01, {"token": "s3cr3t"}))
+    clock.advance(3.0)
+    tl.record("fault.revert", "lose host")
+    tl.record("fault.end", "lose host")
+    steady = Steady(ctx)
+    with pytest.raises(SteadyStateViolation) as info:
+        steady.expect(
+            Watched(replicas, tl).recovers(within=1.0, where=lambda n: n >= 3, label="replaced"),
+            Watched(orders, tl).recovers(within=1.0, where=lambda body: "cluster" in body, label="west"),
+        )
+    found = {f.name: f for f in steady.findings}
+    assert found["replicas elsewhere replaced"].detail["seen"] == "1 → 2"
+    assert "read 1 → 2 (VIOLATED" in sentence(found["replicas elsewhere replaced"].as_dict())
+    assert "seen" not in found["orders west"].detail and "s3cr3t" not in str(info.value)
+
+
+def test_readings_keep_the_first_and_last_when_a_watch_changed_often():
+    from chaos.watched import readings
+
+    assert readings([Sample(i, True, 0.0, i) for i in range(20)]) == "0 → 1 → 2 → 3 → … → 17 → 18 → 19"
+    assert (
+        readings([Sample(0, True, 0.0, 0.25), Sample(1, False, 0.0, 7), Sample(2, True, 0.0, True)])
+        == "0.25 → 1"
+    )
