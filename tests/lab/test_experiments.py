@@ -106,6 +106,18 @@ def run_experiments(target, tmp_path, *extra):
     return out, json.loads(summary.read_text())
 
 
+def why(out, summary):
+    """What a red run needs read first: each experiment that did not pass with its message
+    (its violated checks, their numbers and readings), then the end of pytest's output. The
+    output's tail alone is the list of every experiment's figures, the failure long gone."""
+    bad = [
+        f"{e['nodeid']}: {e['outcome']} ({e.get('category')}): {e.get('message', '')[:1500]}"
+        for e in summary["experiments"]
+        if e["outcome"] not in ("passed", "skipped")
+    ]
+    return "\n".join(bad) + "\n--- the end of pytest's output:\n" + out.stdout[-2000:]
+
+
 def test_the_ci_labs_cover_every_experiment_in_labs_that_keep_weaknesses_apart():
     named = [w for lab in LABS.values() for w in lab]
     assert len(named) == len(set(named)) and set(named) <= set(WEAKNESSES)
@@ -129,7 +141,7 @@ def test_the_suite_passes_on_resilient_and_every_check_has_a_control(tmp_path):
     out, summary = run_experiments(
         "experiments", tmp_path, "-k", "(not storage or io_error or majority or slow_leader) and not registry"
     )
-    assert out.returncode == 0, out.stdout[-4000:]
+    assert out.returncode == 0, why(out, summary)
     assert summary["complete"] is True and summary["asked"] == len(summary["experiments"])
     by_name = {e["nodeid"].split("::")[1]: e for e in summary["experiments"]}
     assert {e["outcome"] for e in by_name.values()} == {"passed"}
@@ -191,7 +203,7 @@ def test_each_weakness_turns_the_checks_it_breaks_red(lab, tmp_path):
     targets = sorted(everything, key=lambda t: (t != RESERVE, t.startswith((FAILOVER, SHEDDING)), t))
     args = [arg for w in weaknesses for arg in ("--lab-weakness", w)]
     out, summary = run_experiments(" ".join(targets), tmp_path, *args)
-    assert out.returncode == 1, out.stdout[-3000:]
+    assert out.returncode == 1, why(out, summary)
     declared = {d.nodeid: d.controls for d in collect(targets, ROOT)}
     by_id = {e["nodeid"]: e for e in summary["experiments"]}
     for weakness, ts in named.items():
@@ -261,7 +273,7 @@ def test_the_compound_weakness_loses_writes_only_when_its_faults_overlap_and_rep
     out, summary = run_experiments(
         str(experiment), tmp_path / "reports", "--lab-weakness", "compound", "--chaos-replay", str(saved)
     )
-    assert out.returncode == 1, out.stdout[-3000:]
+    assert out.returncode == 1, why(out, summary)
     by_id = {rec["nodeid"].split("::")[1]: rec for rec in summary["experiments"]}
     for alone in ("disk-alone", "kill-alone"):
         rec = by_id[f"test_writes_survive_a_fixed_schedule[{alone}]"]
