@@ -148,6 +148,16 @@ def test_a_lost_replica_is_replaced_at_once_and_the_surplus_trimmed_when_it_retu
     live.shutdown()
 
 
+def test_a_rate_within_the_tolerance_keeps_the_count_so_a_boundary_does_not_flap(tmp_path):
+    """As the HPA's 10 % tolerance: 30-33 requests/s keep 2 replicas of 15/s (without it 30.4
+    meant 3, and 29.9 back to 2), above that 3, and 3 stay down to 30 (ratio 0.67: out of the
+    band, the ceiling decides)."""
+    scaler = Scaler("unused", ["s1", "s2", "s3", "s4", "s5"], 2, 5, 15.0, tmp_path / "s.json")
+    assert [scaler.wanted(r, 2) for r in (29.9, 30.4, 32.9, 33.1, 50)] == [2, 2, 2, 3, 4]
+    assert [scaler.wanted(r, 3) for r in (45.0, 40.6, 30.4, 29.9, 5)] == [3, 3, 3, 2, 2]
+    assert scaler.wanted(90, 5) == 5 and scaler.wanted(0, 1) == 2  # the capacity, the minimum
+
+
 def test_a_replacement_avoids_the_host_its_lost_replica_ran_on(tmp_path):
     """A lost host's free slot is as dead as its replicas: the replacement goes to a slot on
     another host first, as a scheduler avoids a node that is not ready (before, the first free
