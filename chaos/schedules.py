@@ -316,10 +316,10 @@ def resolve(platform: Platform, target: str, held: Sequence[str] = ()) -> str:
 
 def run_schedule(platform: Platform, schedule: Schedule) -> None:
     """Inject and revert each step on time (ends before starts at the same instant, so a
-    member freed is free for the next fault). A role no member holds once steps have begun ("leader"
-    during an election, "follower" when none is spare) skips its step with a note on the
-    timeline; before any step it is an EnvironmentNotReady. On any error every fault still in force is
-    reverted, newest first, and the error raised."""
+    member freed is free for the next fault). A role no member holds once steps have begun
+    ("leader" during an election, "follower" when none is spare) skips its step with a note on
+    the timeline; before any step it is an EnvironmentNotReady. On any error every fault still
+    in force is reverted, newest first, and the error raised."""
     clock = platform.ctx.clock
     steps = schedule.steps
     events = sorted(

@@ -6,9 +6,9 @@ HAProxy's runtime API, between a minimum and the cluster's slot capacity.
 
 Every slot runs a warm gateway; a replica "in rotation" is a server HAProxy sends traffic to.
 Scale-out is immediate (desired = ceil(rate / target)); scale-in waits for a stabilisation
-window; a rate within 10 % of what the current count serves changes nothing. All three like the
-Kubernetes HPA's. A replica its router marks down is replaced at once, on
-another host than its own where a slot is free. State and scale events are written to ``--state``.
+window; a rate within 10 % of what the current count serves changes nothing (all three as the
+Kubernetes HPA does). A replica its router marks down is replaced at once, on another host than
+its own where a slot is free. State and scale events are written to ``--state``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Scaler:
     window: float = 2.0  # the request rate is averaged over this long: one burst is not load
     hosts: dict[str, str] = field(default_factory=dict)  # slot -> the host it runs on
     # the HPA's default tolerance: without it a load on a multiple of the target flaps between
-    # two counts (node loss's 30/s at 15/s a replica scaled 2 -> 3 -> 2 within a minute)
+    # two counts (at node loss's 30/s, 15/s a replica, the count wanted went 2, 3, 2, 3 within
+    # two seconds in the state file)
     tolerance: float = 0.1
     _count: int | None = None  # the count last decided (the HPA's, not what serves right now)
     _seen: list[tuple[float, int]] = field(default_factory=list)  # (time, requests so far)
