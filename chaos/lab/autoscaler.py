@@ -107,8 +107,8 @@ class Scaler:
                 target, self._low_since = desired, None
         else:
             self._low_since = self._high_since = None
-        if target != len(serving) or desired == len(serving):
-            self._count = target  # decided; a scale pending its window keeps the last count
+        if target == desired:
+            self._count = desired  # decided; a scale pending its window keeps the last count
         if target != len(serving):
             added = self.apply(active, serving, target, down)
             event = {"t": time.time(), "from": len(active), "to": len(active) + added, "rate": round(rate, 1)}
@@ -135,7 +135,7 @@ class Scaler:
             return min(self.max_replicas, max(self.min_replicas, count))
         return min(self.max_replicas, max(self.min_replicas, math.ceil(rate / self.target_rps)))
 
-    def apply(self, active: list[str], serving: list[str], target: int, down: Sequence[str] = ()) -> int:
+    def apply(self, active: list[str], serving: list[str], target: int, down: Sequence[str]) -> int:
         """Bring the serving replicas to ``target``: slots out of rotation go in, or serving
         replicas (the last first) go out. Returns how many went in (negative: out)."""
         if target > len(serving):
