@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from chaos.registers import RegisterStore
 
 MAX_LATENCY = 30.0
+# loss and resets act on each packet; above this too few requests get through to measure latency
+MAX_RATE_WITH_LATENCY = 0.2
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class LinkFault:
             for name, p in (("loss", self.loss), ("reset", self.reset))
             if not 0 <= p <= 1
         ]
+        if self.latency and max(self.loss, self.reset) > MAX_RATE_WITH_LATENCY:
+            out.append(
+                f"latency with loss or reset above {MAX_RATE_WITH_LATENCY:g}: latency is verified by "
+                "requests over the link, and too few would get through to show it; lower the "
+                "probability or put the two on the link one after the other"
+            )
         if self.bandwidth_kbit is not None and self.bandwidth_kbit < 8:
             out.append(f"bandwidth_kbit={self.bandwidth_kbit!r}: at least 8")
         if not (self.latency or self.loss or self.reset or self.bandwidth_kbit):

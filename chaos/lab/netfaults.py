@@ -7,6 +7,7 @@ rules, watched by the dead man's switch, and verified before the fault is report
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab import procs
 from chaos.lab.cutcheck import leaks
-from chaos.lab.iptables import Rule, add_all, delete_tagged, tagged
+from chaos.lab.iptables import Rule, add_all, delete_tagged, rules_tagged, tagged
 from chaos.lab.lab import Lab
 from chaos.lab.labfault import LabFault
 from chaos.lab.nsexec import can_connect, run_in
@@ -37,10 +38,26 @@ FAULT_PROXY = Path(__file__).with_name("faultproxy.py")
 
 
 _RESET = ("REJECT", "--reject-with", "tcp-reset")
+# below this a lossy or resetting link is not sampled (30 / rate connections would take too long)
+MIN_SAMPLED_RATE = 0.005
+DROPPED_AFTER_S = 0.25
 
 
 def _random(probability: float) -> tuple[str, ...]:
     return ("-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}")
+
+
+def _until_refused(address: str, port: int, budget: int) -> tuple[int, bool]:
+    """Connect up to ``budget`` times; (attempts made, whether one was dropped or reset). A
+    lab connection takes well under a millisecond, and a dropped SYN is sent again only after
+    a second: a connection still not made after DROPPED_AFTER_S was dropped."""
+    for tried in range(1, budget + 1):
+        try:
+            with socket.create_connection((address, port), timeout=DROPPED_AFTER_S):
+                pass
+        except OSError:
+            return tried, True
+    return budget, False
 
 
 def _undo_rules(rules: list[Rule], tag: str) -> dict[str, Any]:
@@ -178,6 +195,7 @@ class Degrade(LabFault):
         self.src, self.dst, self.link = list(src), dst, link
         self.baseline_s: float | None = None
         self.measured_s: float | None = None
+        self.sampled: dict[str, Any] = {}
 
     def describe(self) -> str:
         return f"degrade {','.join(self.src)} -> {self.dst}: {self.link.describe()}"
@@ -191,6 +209,7 @@ class Degrade(LabFault):
             "reset": self.link.reset,
             "baseline_s": self.baseline_s,
             "measured_s": self.measured_s,
+            "sampled": self.sampled,
         }
 
     def prepare(self) -> None:
@@ -239,9 +258,23 @@ class Degrade(LabFault):
             return time.perf_counter() - t0
 
         best = float("inf")
-        for _ in range(3):
-            best = min(best, run_in(f"chaos-{self.src[0]}", once))
-            if enough(best):
+        answered = 0
+        # loss and resets act on every packet a request sends (about four): on a link that also
+        # drops or resets, a refused or retransmitted request is the fault at work, not the
+        # measurement failing, so requests go on until one shows the latency, up to enough of
+        # them that one link in 10,000 would spoil every one
+        spoiled = 1 - (1 - max(self.link.loss, self.link.reset)) ** 4
+        tries = 3 if spoiled == 0 else min(100, max(3, math.ceil(math.log(1e-4) / math.log(spoiled))))
+        for tried in range(1, tries + 1):
+            try:
+                took = run_in(f"chaos-{self.src[0]}", once)
+            except OSError:
+                if spoiled == 0 or (tried == tries and not answered):
+                    raise
+                continue
+            answered += 1
+            best = min(best, took)
+            if enough(best) or (spoiled == 0 and answered == 3):
                 break
         return best
 
@@ -255,10 +288,13 @@ class Degrade(LabFault):
         for s in self.src:
             addr = self._endpoints()[s][0]
             match = ("-s", addr, "-p", "tcp", "--dport", port)
+            # with latency too, a new connection reaches INPUT redirected to the fault proxy's
+            # port: match the port it was sent to, so loss and resets apply to it as well
+            sent_to = ("-s", addr, "-p", "tcp", "-m", "conntrack", "--ctorigdstport", port)
             for probability, target in ((self.link.loss, ("DROP",)), (self.link.reset, _RESET)):
                 if probability:
                     rules.append(
-                        Rule(ns, "INPUT", (*match, *_random(probability), "-j", *target, *tagged(self.tag)))
+                        Rule(ns, "INPUT", (*sent_to, *_random(probability), "-j", *target, *tagged(self.tag)))
                     )
             if self.link.latency:
                 proxy = str(svc.port + PROXY_PORT_OFFSET)
@@ -336,13 +372,31 @@ class Degrade(LabFault):
         self.journaled(DROP_RULES, _undo_rules(rules, self.tag), f"remove rules of {self.describe()}")
         add_all(rules)
 
+    def _verify_refusals(self, address: str, port: int) -> None:
+        """A lossy or resetting link drops or refuses some connections: open them from the first
+        source until one is (as flaky storage is sampled until an operation fails). A link whose
+        rules are gone, or do not match its traffic, connects every time and fails here."""
+        rate = max(self.link.loss, self.link.reset)
+        if rate < MIN_SAMPLED_RATE:
+            # too rare to sample in a verification's time: the rules in force are the evidence
+            if not rules_tagged(f"chaos-{self.dst}", f"chaos:{self.tag}"):
+                raise not_in_effect(self, f"no rule of this fault in {self.dst}'s namespace")
+            self.sampled = {"tried": 0, "note": "rate too low to sample; its rules are in force"}
+            return
+        budget = min(5000, math.ceil(30 / rate))
+        tried, refused = run_in(f"chaos-{self.src[0]}", lambda: _until_refused(address, port, budget))
+        self.sampled = {"tried": tried, "first_refused_after": tried if refused else None}
+        if not refused:
+            raise not_in_effect(
+                self, f"{self.src[0]} opened {tried} connections to {self.dst} and none was dropped or reset"
+            )
+
     def verify(self) -> None:
         st = self.lab.state()
         assert st is not None
         svc = st.service(self.dst)
-        blocked = self.link.loss == 1 or self.link.reset == 1
-        if blocked and can_connect(f"chaos-{self.src[0]}", svc.address, svc.port, timeout=0.5):
-            raise not_in_effect(self, f"{self.src[0]} still connects to {self.dst}")
+        if self.link.loss or self.link.reset:
+            self._verify_refusals(svc.address, svc.port)
         if self.link.latency:
 
             def within(measured: float) -> bool:

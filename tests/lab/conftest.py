@@ -4,6 +4,7 @@ down as they go, so they run one at a time and leave the lab down at the end."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.lab import Lab
+from chaos import Journal, RunContext
+from chaos.lab import Lab, LabPlatform
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = [sys.executable, "-m", "chaos"]
@@ -44,6 +46,15 @@ def ensure_lab(profile: str) -> Lab:
 @pytest.fixture
 def resilient_lab() -> Iterator[Lab]:
     yield ensure_lab("resilient")
+
+
+@pytest.fixture
+def plat(resilient_lab: Lab, tmp_path: Path) -> LabPlatform:
+    """The resilient lab, healthy, behind a platform with a journal of the test's own."""
+    ctx = RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(0), fault_ttl=120)
+    p = LabPlatform(resilient_lab, ctx)
+    p.wait_healthy()
+    return p
 
 
 @pytest.fixture
