@@ -17,6 +17,12 @@ Schema = dict[str, Any]
 _TEXT: Schema = {"type": "string"}
 _NAME: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,11}$"}
 _SCALAR: Schema = {"type": ["string", "number", "boolean"]}
+_HOSTS: Schema = {
+    "type": "object",
+    "description": "machines the nodes share: lose_host takes every node on one at once",
+    "propertyNames": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
+    "additionalProperties": {"type": "array", "items": _TEXT, "minItems": 1, "uniqueItems": True},
+}
 
 
 def _closed(properties: Schema, required: tuple[str, ...] = (), **extra: Any) -> Schema:
@@ -109,6 +115,7 @@ def topology() -> Schema:
                 ),
             },
             "metrics": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^/"}},
+            "hosts": _HOSTS,
             "variants": {
                 "type": "object",
                 "additionalProperties": _closed(
@@ -116,6 +123,7 @@ def topology() -> Schema:
                         "description": _TEXT,
                         "vars": {"type": "object", "additionalProperties": _SCALAR},
                         "nodes": {"type": "object", "additionalProperties": _node(())},
+                        "hosts": _HOSTS,
                     }
                 ),
             },

@@ -117,6 +117,46 @@ def test_every_problem_is_reported_at_once_with_file_and_line(tmp_path):
         assert any(p.startswith(f"{path}:{line}: ") and text in p for p in info.value.problems), (line, text)
 
 
+def test_hosts_place_nodes_on_machines_a_variant_can_rearrange_and_mistakes_are_named(tmp_path):
+    base = """\
+        nodes:
+          a: &n {command: [sleep, "9"], port: 80}
+          b: *n
+          c: *n
+        hosts:
+          rack-a: [a, b]
+          rack-b: [c]
+        variants:
+          packed: {hosts: {rack-a: [a, b, c]}}
+        """
+    topo = load_topology(write(tmp_path, base))
+    assert topo.hosts == {"rack-a": ("a", "b"), "rack-b": ("c",)}
+    assert load_topology(tmp_path / "topology.yaml", "packed").hosts == {"rack-a": ("a", "b", "c")}
+    bad = write(
+        tmp_path,
+        """\
+        nodes:
+          a: &n {command: [sleep, "9"], port: 80}
+          b: *n
+        hosts:
+          Rack: [a]
+          two: [a, b]
+          none: []
+          ghost: [z]
+        """,
+        "bad.yaml",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_topology(bad)
+    for line, text in [
+        (5, "host name 'Rack'"),
+        (6, "hosts: a is on Rack and on two: a node runs on one host"),
+        (7, "hosts: none: a list of the nodes on it"),
+        (8, "hosts: ghost: 'z' is not a node"),
+    ]:
+        assert any(p.startswith(f"{bad}:{line}: ") and text in p for p in info.value.problems), (line, text)
+
+
 def test_files_that_are_not_topologies(tmp_path):
     for text, expected in [
         ("nodes: [a, b\n", "not valid YAML"),

@@ -11,7 +11,7 @@ import httpx
 
 from chaos.context import RunContext
 from chaos.durability import KV
-from chaos.errors import ConfigError, NotSupported, PlatformError
+from chaos.errors import ConfigError, NotSupported, PlatformError, UnsafeFaultRefused
 from chaos.fault import Fault, Together
 from chaos.lab import custom, topology
 from chaos.lab.binaries import find
@@ -414,12 +414,23 @@ class LabPlatform(Platform):
 
     def hosts(self, cluster: str | None = None) -> dict[str, list[str]]:
         """The hosts ``cluster``'s gateway slots are placed on, each with its replicas that are
-        in rotation and up (the router's own view)."""
+        in rotation and up (the router's own view); on a topology, the file's hosts, each with
+        its nodes (of ``cluster``, when given) whose process runs."""
         from chaos.lab.autoscaler import stats
         from chaos.lab.services import socket_path
 
-        if self._topo() is not None:
-            raise NotSupported("a lab topology declares no hosts: every node is a host of its own")
+        topo = self._topo()
+        if topo is not None:
+            now = self.lab.state()
+            assert now is not None
+
+            def up(name: str) -> bool:
+                return (now.member(name) if topo.is_member(name) else now.service(name)).proc.alive()
+
+            return {
+                h: [n for n in on if (not cluster or topo.node(n).cluster == cluster) and up(n)]
+                for h, on in self._placed().items()
+            }
         profile = self._profile()
         cluster = self._cluster(cluster)
         st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
@@ -428,16 +439,26 @@ class LabPlatform(Platform):
             h: [g for g in slots if g in serving] for h, slots in topology.hosts(profile, cluster).items()
         }
 
-    def lose_host(self, host: str) -> Fault:
-        """Every gateway placed on ``host`` is SIGKILLed and the host's nodes are cut off from
-        every other node (dropped, as a dead machine's packets are); the revert heals the
-        network first, then starts each gateway again and waits until it serves."""
-        if self._topo() is not None:
+    def _placed(self) -> dict[str, list[str]]:
+        """Every host with the nodes placed on it."""
+        topo = self._topo()
+        if topo is None:
+            profile = self._profile()
+            return {h: on for c in profile.clusters for h, on in topology.hosts(profile, c).items()}
+        if not topo.hosts:
             raise NotSupported(
-                "a lab topology declares no hosts: take a node away with kill_service and partition"
+                f"topology {topo.name} declares no hosts, so every node is a machine of its own: "
+                "add hosts: {NAME: [NODE, ...]} to the file, or take a node away with kill_service "
+                "and partition"
             )
-        profile = self._profile()
-        placed = {h: slots for c in profile.clusters for h, slots in topology.hosts(profile, c).items()}
+        return {h: list(on) for h, on in topo.hosts.items()}
+
+    def lose_host(self, host: str) -> Fault:
+        """Every process placed on ``host`` is SIGKILLed and the host's nodes are cut off from
+        every other node (dropped, as a dead machine's packets are); the revert heals the
+        network first, then starts each process again and waits until it serves. A host whose
+        loss would leave the masters below quorum is refused before anything changes."""
+        placed = self._placed()
         if host not in placed:
             raise ConfigError(f"no host {host!r} in this lab; hosts are: {', '.join(placed)}")
         nodes = placed[host]
@@ -446,10 +467,24 @@ class LabPlatform(Platform):
             raise ConfigError(
                 f"host {host!r} runs nothing here, so losing it proves nothing; hosts with replicas: {busy}"
             )
+        topo = self._topo()
+        members = [n for n in nodes if topo is not None and topo.is_member(n)]
+        if members:
+            every = self.masters.names()
+            if len(every) - len(members) < quorum(len(every)):
+                raise UnsafeFaultRefused(
+                    f"losing host {host} takes masters {', '.join(members)} of {len(every)}, below quorum: "
+                    "put fewer members on one host"
+                )
         others = [n for n in self.nodes() if n not in nodes]
         # the kills first and the cut last, so the revert (newest first) heals the network
-        # before the gateways start again and are checked for serving
-        parts: list[Fault] = [KillService(self.ctx, self.lab, n) for n in nodes]
+        # before the processes start again and are checked for serving
+        parts: list[Fault] = [
+            KillMaster(self.ctx, self.lab, n, allow_below_quorum=False)
+            if n in members
+            else KillService(self.ctx, self.lab, n)
+            for n in nodes
+        ]
         parts.append(Partition(self.ctx, self.lab, [nodes, others], f"{host} lost", None))
         return Together(
             self.ctx, parts, kind="lose_host", description=f"lose host {host} ({', '.join(nodes)})"

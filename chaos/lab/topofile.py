@@ -22,9 +22,10 @@
     stores:                       # optional: other durability targets, by name
       cache: {node: kv1, durability: {http: {put: ..., list: ...}}}
     metrics: {web1: /metrics}     # optional: the lab adds a node "prometheus" scraping these
+    hosts: {rack-a: [web1, lb], rack-b: [web2]}   # optional: machines, for lose_host
     vars: {retries: 2}            # optional: ${var:retries}, the settings a variant changes
     variants:                     # optional: named changes (--lab-profile NAME)
-      fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}}
+      fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}, hosts: {...}}
 
 Placeholders (``${name}``; ``$${`` is a literal ``${``): ``name``, ``address``, ``port``,
 ``cluster``, ``config`` (the node's configuration directory), ``data`` (its volume, when it
@@ -63,8 +64,20 @@ PLACEHOLDER = re.compile(r"\$\$\{|\$\{([a-z_]+)(?::([A-Za-z0-9_.-]*))?\}")
 LOCAL = ("name", "address", "port", "cluster", "config", "data")
 REMOTE = ("address", "port")
 URL_KEYS = ("name", "address", "port")  # an adapter's URL: of each member, or the store's node
-TOP_KEYS = ("name", "description", "vars", "nodes", "entry", "masters", "stores", "metrics", "variants")
-VARIANT_KEYS = ("description", "vars", "nodes")
+TOP_KEYS = (
+    "name",
+    "description",
+    "vars",
+    "nodes",
+    "entry",
+    "masters",
+    "stores",
+    "metrics",
+    "hosts",
+    "variants",
+)
+VARIANT_KEYS = ("description", "vars", "nodes", "hosts")
+HOST = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 PROMETHEUS = "prometheus"  # the node the lab adds to scrape a topology's metrics
 PROMETHEUS_PORT = 9090
 NODE_KEYS = (
@@ -159,6 +172,8 @@ class Topology:
     variants: tuple[str, ...] = ()
     metrics: Mapping[str, str] = field(default_factory=dict)  # node -> path Prometheus scrapes
     vars: Mapping[str, str] = field(default_factory=dict)  # ${var:NAME}, a variant's values applied
+    # the machines nodes share: losing one (lose_host) takes every node on it at once
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -277,6 +292,7 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
         raise ConfigError(problems.items)
     raw_nodes = _mapping(nodes_node, problems, "nodes", None) or {}
     overrides: dict[str, yaml.Node] = {}
+    hosts_node = top.get("hosts")
     description = _text(top.get("description"), problems, "description")
     values = _vars(top.get("vars"), problems, "vars", None)
     if variant:
@@ -290,6 +306,7 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
             description = _text(vspec.get("description"), problems, "description") or description
             values.update(_vars(vspec.get("vars"), problems, f"variant {variant}: vars", values))
             overrides = _mapping(vspec.get("nodes"), problems, f"variant {variant}: nodes", None) or {}
+            hosts_node = vspec.get("hosts", hosts_node)  # a variant's hosts replace the file's
             for name, node in overrides.items():
                 if name not in raw_nodes:
                     problems.add(node, f"variant {variant}: no node {name!r} to change")
@@ -320,6 +337,8 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
         topo = replace(topo, masters=_masters(top["masters"], by_name, problems))
     if top.get("stores") is not None:
         topo = replace(topo, stores=_stores(top["stores"], by_name, problems))
+    if hosts_node is not None:
+        topo = replace(topo, hosts=_hosts(hosts_node, by_name, problems))
     if top.get("metrics") is not None:
         scraped = _metrics(top["metrics"], by_name, problems)
         if scraped:
@@ -687,6 +706,33 @@ def _stores(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) ->
         else:
             out.append(StoreRole(name, target, adapter))
     return tuple(out)
+
+
+def _hosts(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> dict[str, tuple[str, ...]]:
+    """``hosts``: NAME: [NODE, ...], the machines nodes share. A node is on one host at most;
+    a node on none is a host of its own (lose_host cannot name it)."""
+    out: dict[str, tuple[str, ...]] = {}
+    on: dict[str, str] = {}
+    for host, list_node in (_mapping(node, problems, "hosts", None) or {}).items():
+        if not HOST.match(host):
+            problems.add(list_node, f"host name {host!r}: 1-32 of a-z, 0-9 and '-', starting with a letter")
+        names = scalar(list_node)
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            problems.add(list_node, f"hosts: {host}: a list of the nodes on it, e.g. [web1, lb]")
+            continue
+        for name in names:
+            if name not in by_name:
+                problems.add(
+                    list_node, f"hosts: {host}: {name!r} is not a node; nodes are: {', '.join(by_name)}"
+                )
+            elif name in on:
+                problems.add(
+                    list_node, f"hosts: {name} is on {on[name]} and on {host}: a node runs on one host"
+                )
+            else:
+                on[name] = host
+        out[host] = tuple(names)
+    return out
 
 
 def _metrics(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> dict[str, str]:

@@ -48,6 +48,7 @@ def toy_topology(tmp_path: Path, extra: str = "") -> Path:
           members: [s1, s2, s3]
           leader: {{http: /leader, json: leader}}
         metrics: {{kv1: /metrics}}
+        hosts: {{rack-a: [s1, kv1], rack-b: [s2, s3], rack-c: [client]}}
         stores:
           kv:
             node: kv1
@@ -62,7 +63,8 @@ def toy_topology(tmp_path: Path, extra: str = "") -> Path:
 
 
 EXPERIMENTS = """
-from chaos import Platform, Steady, experiment, degrade, fail_storage, kill_master, kill_service, partition
+from chaos import Platform, Steady, UnsafeFaultRefused, experiment, degrade, fail_storage, kill_master
+from chaos import kill_service, lose_host, partition
 from chaos.durability import WriteTimeout
 from chaos.errors import PlatformError
 from chaos.platform import STORAGE_MODES
@@ -103,6 +105,25 @@ def test_store_kill(platform: Platform, steady: Steady) -> None:
         writes.availability("recovery") >= 0.9,
         writes.lost() == 0,
         written.value("max", "baseline") > 0,
+    )
+
+
+@experiment(verifies="HA", hypothesis="losing a host takes its member and its store, and the masters elect")
+def test_host_loss(platform: Platform, steady: Steady) -> None:
+    writes = steady.durability(platform.store("kv"))
+    steady.baseline(seconds=1)
+    assert platform.hosts() == {"rack-a": ["s1", "kv1"], "rack-b": ["s2", "s3"], "rack-c": ["client"]}
+    try:
+        lose_host(platform, "rack-b")  # two members of three: below quorum, refused as it is built
+        raise AssertionError("losing two masters of three was not refused")
+    except UnsafeFaultRefused as exc:
+        assert "below quorum" in str(exc)
+    with lose_host(platform, "rack-a"):
+        assert platform.hosts()["rack-a"] == []
+        steady.hold(seconds=1, phase="during")
+    steady.hold(seconds=1, phase="recovery")
+    steady.expect(
+        writes.availability("during") < 0.5, writes.availability("recovery") >= 0.9, writes.lost() == 0
     )
 
 
@@ -188,6 +209,8 @@ def test_a_topology_the_lab_never_saw_takes_every_fault_and_leaves_nothing(tmp_p
     assert all(e["outcome"] == "passed" for e in by_name.values()), by_name
     assert by_name["test_leader_kill"]["figures"]["leader new leader elected [during]"] <= 3
     assert by_name["test_store_kill"]["figures"]["kv writes max [baseline]"] > 0
+    [host] = [f for f in by_name["test_host_loss"]["evidence"]["faults"] if f["name"].startswith("lose")]
+    assert host["name"] == "lose host rack-a (s1, kv1)"
     storage = by_name["test_every_storage_mode"]["figures"]
     assert storage["writes lost (acknowledged) [all]"] == 0
     assert storage["writes availability [during]"] < 0.9
@@ -225,18 +248,32 @@ def test_a_process_that_never_gets_ready_is_named_with_its_log_and_nothing_is_le
     assert out.returncode == 2 and "no variant 'broken-typo'" in out.stderr
 
 
-def test_the_web_example_survives_and_its_unchecked_variant_does_not(tmp_path):
+def test_the_web_example_survives_and_its_unchecked_and_packed_variants_do_not(tmp_path):
     Lab().down()
     example = ROOT / "examples" / "web"
     out, by_name = run_pytest(example, tmp_path)
     assert out.returncode == 0, out.stdout[-3000:]
-    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 2
+    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 3
+    lost = by_name["test_losing_a_machine_keeps_the_site_up"]
+    [host] = [f for f in lost["evidence"]["faults"] if f["name"].startswith("lose host")]
+    assert host["name"] == "lose host host-a (web1)"
     out, by_name = run_pytest(example, tmp_path, "--lab-profile", "unchecked")
     assert out.returncode == 1
     for e in by_name.values():
         assert e["outcome"] == "failed" and e["preconditions_held"], e
         assert e["violated"] == ["site availability [during]"], e
         assert e["figures"]["site availability [during]"] < 0.8
+    # both replicas on one machine: only the machine's loss is red, and on its hypothesis
+    out, by_name = run_pytest(
+        example / "test_web.py::test_losing_a_machine_keeps_the_site_up", tmp_path, "--lab-profile", "packed"
+    )
+    assert out.returncode == 1
+    [e] = by_name.values()
+    assert e["outcome"] == "failed" and e["preconditions_held"], e
+    # and the balancer, having marked both down, takes its rise checks to serve again
+    assert e["violated"][0] == "site availability [during]", e
+    assert set(e["violated"]) <= {"site availability [during]", "site availability [recovery]"}, e
+    assert e["figures"]["site availability [during]"] < 0.1
 
 
 def test_the_etcd_example_survives_and_its_no_pre_vote_variant_does_not(tmp_path):
