@@ -1,5 +1,5 @@
-"""Whether a network cut is in effect: every pair across it tried at once, in one step with
-its positive control.
+"""Whether a network cut is in effect, or a link drops or resets connections: every pair
+tried at once, in one step with its positive control.
 
 A dropped SYN gets no answer at all, so "cut" can only mean "did not connect in time", and the
 time given must be measured, not assumed: each destination is also connected to from the root
@@ -52,6 +52,36 @@ def leaks(
     A destination whose control does not connect either (another fault killed it) cannot show
     the cut: its pairs are left out, unless nothing answered at all, when every pair is judged
     on whether it connected."""
+    attempts = _attempt(pairs, nodes, clock)
+    answering = {a.dest for a in attempts if a.pair is None and a.error == 0}
+    checked = [a for a in attempts if a.pair is not None and (a.dest in answering or not answering)]
+    # Only a completed connection is a leak. A reset is not proof of one: another fault in
+    # force on the same pair (a degraded link's resets) may answer before this cut's drop does.
+    return [f"{a.pair[0]} -> {a.pair[1]}" for a in checked if a.pair is not None and a.error == 0]
+
+
+def refused(
+    src: str,
+    dest: str,
+    nodes: dict[str, tuple[str, int]],
+    count: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int | None:
+    """How many of ``count`` connections from ``src`` to ``dest``, opened at once beside their
+    positive control, did not connect: reset, refused, or dropped (no answer in the time the
+    control allows, as for a cut). None when the control did not connect either: ``dest`` is
+    down, and a link to it cannot show its own faults."""
+    attempts = _attempt([(src, dest)] * count, nodes, clock)
+    if not any(a.pair is None and a.error == 0 for a in attempts):
+        return None
+    return sum(1 for a in attempts if a.pair is not None and a.error != 0)
+
+
+def _attempt(
+    pairs: list[Pair], nodes: dict[str, tuple[str, int]], clock: Callable[[], float]
+) -> list[_Attempt]:
+    """Every pair tried once and every destination once from the root namespace, at once; the
+    sockets closed again."""
     attempts: list[_Attempt] = []
     try:
         for src in sorted({x for x, _ in pairs}):
@@ -63,11 +93,7 @@ def leaks(
     finally:
         for a in attempts:
             a.sock.close()
-    answering = {a.dest for a in attempts if a.pair is None and a.error == 0}
-    checked = [a for a in attempts if a.pair is not None and (a.dest in answering or not answering)]
-    # Only a completed connection is a leak. A reset is not proof of one: another fault in
-    # force on the same pair (a degraded link's resets) may answer before this cut's drop does.
-    return [f"{a.pair[0]} -> {a.pair[1]}" for a in checked if a.pair is not None and a.error == 0]
+    return attempts
 
 
 def _socket() -> socket.socket:

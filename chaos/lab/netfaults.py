@@ -21,7 +21,7 @@ from chaos.errors import ConfigError
 from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab import procs
-from chaos.lab.cutcheck import leaks
+from chaos.lab.cutcheck import leaks, refused
 from chaos.lab.iptables import Rule, add_all, delete_tagged, rules_tagged, tagged
 from chaos.lab.lab import Lab
 from chaos.lab.labfault import LabFault
@@ -40,24 +40,11 @@ FAULT_PROXY = Path(__file__).with_name("faultproxy.py")
 _RESET = ("REJECT", "--reject-with", "tcp-reset")
 # below this a lossy or resetting link is not sampled (30 / rate connections would take too long)
 MIN_SAMPLED_RATE = 0.005
-DROPPED_AFTER_S = 0.25
+SAMPLE_BATCH = 8
 
 
 def _random(probability: float) -> tuple[str, ...]:
     return ("-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}")
-
-
-def _until_refused(address: str, port: int, budget: int) -> tuple[int, bool]:
-    """Connect up to ``budget`` times; (attempts made, whether one was dropped or reset). A
-    lab connection takes well under a millisecond, and a dropped SYN is sent again only after
-    a second: a connection still not made after DROPPED_AFTER_S was dropped."""
-    for tried in range(1, budget + 1):
-        try:
-            with socket.create_connection((address, port), timeout=DROPPED_AFTER_S):
-                pass
-        except OSError:
-            return tried, True
-    return budget, False
 
 
 def _undo_rules(rules: list[Rule], tag: str) -> dict[str, Any]:
@@ -372,10 +359,11 @@ class Degrade(LabFault):
         self.journaled(DROP_RULES, _undo_rules(rules, self.tag), f"remove rules of {self.describe()}")
         add_all(rules)
 
-    def _verify_refusals(self, address: str, port: int) -> None:
+    def _verify_refusals(self) -> None:
         """A lossy or resetting link drops or refuses some connections: open them from the first
-        source until one is (as flaky storage is sampled until an operation fails). A link whose
-        rules are gone, or do not match its traffic, connects every time and fails here."""
+        source, a few at once beside a positive control (as a cut is checked), until one is
+        (as flaky storage is sampled until an operation fails). A link whose rules are gone,
+        or do not match its traffic, connects every time and fails here."""
         rate = max(self.link.loss, self.link.reset)
         if rate < MIN_SAMPLED_RATE:
             # too rare to sample in a verification's time: the rules in force are the evidence
@@ -384,19 +372,24 @@ class Degrade(LabFault):
             self.sampled = {"tried": 0, "note": "rate too low to sample; its rules are in force"}
             return
         budget = min(5000, math.ceil(30 / rate))
-        tried, refused = run_in(f"chaos-{self.src[0]}", lambda: _until_refused(address, port, budget))
-        self.sampled = {"tried": tried, "first_refused_after": tried if refused else None}
-        if not refused:
+        tried = failed = 0
+        while tried < budget and not failed:
+            # a few at a time: a burst larger than the server's accept backlog would have its
+            # own connections dropped, which is not this fault
+            batch = min(SAMPLE_BATCH, budget - tried)
+            got = refused(self.src[0], self.dst, self._endpoints(), batch)
+            if got is None:
+                raise not_in_effect(self, f"{self.dst} does not answer even from outside the link")
+            tried, failed = tried + batch, got
+        self.sampled = {"tried": tried, "refused": failed}
+        if not failed:
             raise not_in_effect(
                 self, f"{self.src[0]} opened {tried} connections to {self.dst} and none was dropped or reset"
             )
 
     def verify(self) -> None:
-        st = self.lab.state()
-        assert st is not None
-        svc = st.service(self.dst)
         if self.link.loss or self.link.reset:
-            self._verify_refusals(svc.address, svc.port)
+            self._verify_refusals()
         if self.link.latency:
 
             def within(measured: float) -> bool:
