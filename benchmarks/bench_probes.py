@@ -105,6 +105,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tight-only", action="store_true", help="only the tight-loop CPU per etcd write")
+    ap.add_argument(
+        "--probes",
+        default="",
+        metavar="WORD",
+        help="only the probes whose row starts with WORD (e.g. durability), with their baseline rows",
+    )
     args = ap.parse_args()
     lab = Lab()
     lab.up("resilient")
@@ -127,6 +133,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             if args.tight_only:
                 kinds = []
+            elif args.probes:
+                # a probe's baseline rows follow it and start with a space
+                keep, picked = False, []
+                for name, start in kinds:
+                    keep = name.startswith(args.probes) or (keep and name.startswith(" "))
+                    if keep or name.startswith("no-op"):
+                        picked.append((name, start))
+                kinds = picked
             print(f"{'probe':32} " + " ".join(f"{hz:>7} Hz" for hz in RATES) + "   (% of one core)")
             for i, (name, start) in enumerate(kinds):
                 cells = []
