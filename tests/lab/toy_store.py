@@ -74,7 +74,7 @@ def main() -> None:
                 for line in lines:
                     try:  # a write the disk refused halfway leaves a torn line: never acknowledged
                         key, value = json.loads(line)
-                    except ValueError:
+                    except ValueError:  # that, or the empty line before each record
                         continue
                     kv[key] = value
                 self.reply(200, {k: v for k, v in kv.items() if k.startswith(prefix)})
@@ -90,7 +90,9 @@ def main() -> None:
             value = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
             try:
                 with open(log, "a") as fh:
-                    fh.write(json.dumps([key, value]) + "\n")
+                    # a record starts on a line of its own: one the disk refused halfway (a full
+                    # disk takes the first bytes of an append) must not swallow the next one
+                    fh.write("\n" + json.dumps([key, value]) + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
             except OSError as exc:
