@@ -144,6 +144,13 @@ def lab_roots() -> set[Path]:
     }
 
 
+def with_role(prefix: str = "") -> list[int]:
+    """The pids of live processes a lab started whose role begins with ``prefix`` (of the lab
+    kept under a directory: ``f"{root}:"``; every lab's: "")."""
+    needle = f"{ROLE_ENV}={prefix}".encode()
+    return [pid for pid, items in _each("environ") if any(item.startswith(needle) for item in items)]
+
+
 def _listing(field: str, item: str) -> list[Proc]:
     """Live processes whose NUL-separated ``/proc/PID/<field>`` holds ``item`` exactly."""
     needle = item.encode()

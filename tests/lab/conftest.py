@@ -15,6 +15,7 @@ import pytest
 
 from chaos import Journal, RunContext
 from chaos.lab import Lab, LabPlatform
+from chaos.lab import procs as lab_procs
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = [sys.executable, "-m", "chaos"]
@@ -78,6 +79,7 @@ def machine_snapshot() -> dict[str, object]:
         return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
     procs = set()
+    started = set(lab_procs.with_role())  # every process a lab starts carries its role
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             try:
@@ -88,10 +90,7 @@ def machine_snapshot() -> dict[str, object]:
                 cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            try:
-                role = b"CHAOS_LAB_ROLE=" in (p / "environ").read_bytes()  # every process a lab starts
-            except OSError:
-                role = False
+            role = int(p.name) in started
             ours = os.path.basename(exe) in ("etcd", "haproxy", "prometheus", "nginx")
             # not the dead man's switches: they end on their own once their fault is reverted
             lab_python = ("chaos.lab.workload", "chaos.lab.faultfs", "-m locust")

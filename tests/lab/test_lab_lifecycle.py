@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.lab import Lab
+from chaos.lab import Lab, procs
 from tests.lab.conftest import ROOT, chaos_cli, machine_snapshot
 
 pytestmark = pytest.mark.lab
@@ -73,16 +73,7 @@ def test_down_also_takes_down_another_directory_s_lab_whose_processes_all_died(t
     elsewhere = tmp_path / "elsewhere"
     up = chaos_cli("lab", "up", env={"CHAOS_STATE_DIR": str(elsewhere)})
     assert up.returncode == 0, up.stdout + up.stderr
-    role = f"CHAOS_LAB_ROLE={elsewhere}:".encode()
-    mine = []
-    for entry in Path("/proc").iterdir():  # the processes that lab up started, by their role
-        try:
-            if entry.name.isdigit() and any(
-                item.startswith(role) for item in (entry / "environ").read_bytes().split(b"\0")
-            ):
-                mine.append(int(entry.name))
-        except OSError:
-            continue
+    mine = procs.with_role(f"{elsewhere}:")  # the processes that lab up started, by their role
     assert len(mine) > 10, mine
     for pid in mine:
         os.kill(pid, signal.SIGKILL)
