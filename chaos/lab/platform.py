@@ -423,6 +423,12 @@ class LabPlatform(Platform):
         if topo is not None:
             now = self.lab.state()
             assert now is not None
+            clusters = sorted({n.cluster for n in topo.nodes if n.cluster})
+            if cluster and cluster not in clusters:
+                raise ConfigError(
+                    f"no cluster {cluster!r} in topology {topo.name}; "
+                    f"clusters are: {', '.join(clusters) or 'none (no node declares one)'}"
+                )
 
             def up(name: str) -> bool:
                 return (now.member(name) if topo.is_member(name) else now.service(name)).proc.alive()

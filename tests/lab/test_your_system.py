@@ -66,7 +66,7 @@ EXPERIMENTS = """
 from chaos import Platform, Steady, UnsafeFaultRefused, experiment, degrade, fail_storage, kill_master
 from chaos import kill_service, lose_host, partition
 from chaos.durability import WriteTimeout
-from chaos.errors import PlatformError
+from chaos.errors import ConfigError, PlatformError
 from chaos.platform import STORAGE_MODES
 
 
@@ -113,6 +113,11 @@ def test_host_loss(platform: Platform, steady: Steady) -> None:
     writes = steady.durability(platform.store("kv"))
     steady.baseline(seconds=1)
     assert platform.hosts() == {"rack-a": ["s1", "kv1"], "rack-b": ["s2", "s3"], "rack-c": ["client"]}
+    try:
+        platform.hosts("nowhere")
+        raise AssertionError("a cluster no node declares was accepted")
+    except ConfigError as exc:
+        assert "no cluster 'nowhere' in topology toy" in str(exc)
     try:
         lose_host(platform, "rack-b")  # two members of three: below quorum, refused as it is built
         raise AssertionError("losing two masters of three was not refused")
