@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/bench_lab.py [--runs 5] [--cpu-seconds 10]
 
-Measures: lab up / down; kill_master inject-to-verified vs a raw SIGKILL; revert (restart and
-rejoin); the leader's recovery as the probe sees it vs when etcd logged the election (the
-probe's measurement error); CPU of a durability probe at 50 Hz. Needs root; leaves the lab down.
+Measures: lab up / down, against its raw parts started bare (three etcd members on loopback
+until they have a leader, with the lab's timings; one HAProxy until it listens); kill_master
+inject-to-verified vs a raw SIGKILL; revert (restart and rejoin); the leader's recovery as the
+probe sees it vs when etcd logged the election (the probe's measurement error); CPU of a
+durability probe at 50 Hz. Needs root; leaves the lab down.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ import json
 import os
 import random
 import signal
+import socket
 import statistics
+import subprocess
 import tempfile
 import time
+import urllib.request
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from chaos import Journal, RunContext, Steady, kill_master
 from chaos.lab import Lab, LabPlatform
+from chaos.lab.binaries import find
 from chaos.lab.procs import Proc
+from chaos.lab.profiles import get_profile
 from chaos.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +69,93 @@ def bench_topologies(runs: int) -> dict[str, list[float]]:
             lab.up(topology=path)
             out.setdefault(name, []).append(time.perf_counter() - t)
             lab.down()
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str, want: bytes) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.2) as r:
+            return want in r.read()
+    except OSError:
+        return False
+
+
+def _all_healthy(client_ports: list[int]) -> bool:
+    return all(_answers(f"http://127.0.0.1:{c}/health", b"true") for c in client_ports)
+
+
+def _listens(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _gone(proc: Proc) -> bool:
+    return not proc.alive()
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:  # only the processes this benchmark started, by their handles
+        proc.kill()
+        proc.wait()
+
+
+def bench_raw_parts(runs: int) -> dict[str, list[float]]:
+    """The anchors the lab's start is set against: three etcd members on loopback (no
+    namespaces, volumes or journal; the lab's heartbeat and election timeout) from the first
+    spawn until each says it is healthy (etcd's /health needs a leader), and one HAProxy from
+    spawn until its port accepts."""
+    profile = get_profile("resilient")
+    out: dict[str, list[float]] = {"etcd": [], "haproxy": []}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            ports = [(_free_port(), _free_port()) for _ in range(3)]
+            cluster = ",".join(f"r{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+            procs: list[subprocess.Popen[bytes]] = []
+            t = time.perf_counter()
+            try:
+                for i, (client, peer) in enumerate(ports):
+                    argv = [find("etcd"), "--name", f"r{i}", "--data-dir", f"{tmp}/r{i}"]
+                    argv += ["--listen-client-urls", f"http://127.0.0.1:{client}"]
+                    argv += ["--advertise-client-urls", f"http://127.0.0.1:{client}"]
+                    argv += ["--listen-peer-urls", f"http://127.0.0.1:{peer}"]
+                    argv += ["--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}"]
+                    argv += ["--initial-cluster", cluster, "--initial-cluster-state", "new"]
+                    argv += ["--heartbeat-interval", str(profile.etcd_heartbeat_ms)]
+                    argv += ["--election-timeout", str(profile.etcd_election_ms)]
+                    procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                wait_until(
+                    partial(_all_healthy, [c for c, _ in ports]),
+                    timeout=30,
+                    interval=0.01,
+                    what="three raw etcd members to have a leader",
+                )
+                out["etcd"].append(time.perf_counter() - t)
+            finally:
+                _stop(procs)
+            port = _free_port()
+            cfg = Path(tmp) / "haproxy.cfg"
+            cfg.write_text(
+                f"defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n"
+                f"  timeout server 1s\nlisten x\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:9\n"
+            )
+            t = time.perf_counter()
+            proc = subprocess.Popen([find("haproxy"), "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
+            try:
+                wait_until(
+                    partial(_listens, port),
+                    timeout=10,
+                    interval=0.002,
+                    what="a raw HAProxy to listen",
+                )
+                out["haproxy"].append(time.perf_counter() - t)
+            finally:
+                _stop([proc])
     return out
 
 
@@ -115,7 +210,7 @@ def bench_kill(runs: int, journal_dir: Path) -> dict[str, list[float]]:
         proc = Proc(victim.pid, victim.start)
         t = time.perf_counter()
         os.kill(victim.pid, signal.SIGKILL)
-        wait_until(lambda p=proc: not p.alive(), timeout=5, interval=0.001, what="exit")
+        wait_until(partial(_gone, proc), timeout=5, interval=0.001, what="exit")
         out["raw_kill"].append(time.perf_counter() - t)
         lab.start_member(victim.name)
     return out
@@ -142,6 +237,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            parts = bench_raw_parts(args.runs)
             updown = bench_up_down(args.runs)
             topos = bench_topologies(args.runs)
             kill = bench_kill(args.runs, Path(tmp))
@@ -149,7 +245,8 @@ def main() -> None:
     finally:
         Lab().down()
     rows = [
-        ("lab up (masters, 2 clusters, all serving)", median(updown["up"]), None),
+        ("lab up (masters, 2 clusters, all serving)", median(updown["up"]), median(parts["etcd"])),
+        ("  raw: one HAProxy until it listens", median(parts["haproxy"]), None),
         ("  ... and Prometheus scraping every target", median(updown["scraped"]), None),
         ("lab down (nothing left)", median(updown["down"]), None),
         ("topology up: examples/etcd (3 members)", median(topos["etcd"]), None),
@@ -160,7 +257,10 @@ def main() -> None:
         ("leader back, as etcd logged the election", median(kill["etcd"]), None),
         ("probe measurement error (probe - etcd)", median(kill["error"]), None),
     ]
-    print(f"\nmedians over {args.runs} runs; raw = bare SIGKILL of a member + wait for its exit")
+    print(
+        f"\nmedians over {args.runs} runs; raw: for lab up, three bare etcd members on loopback until"
+        " they have a leader; for kill_master, a bare SIGKILL of a member + wait for its exit"
+    )
     print(f"{'measure':44} {'median s':>10} {'raw s':>10} {'ratio':>7}")
     for name, value, raw in rows:
         raw_s = f"{raw:10.4f}" if raw is not None else " " * 10

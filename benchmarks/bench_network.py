@@ -26,6 +26,8 @@ from benchlab import healthy_platform, parser, resilient_lab, time_fault
 from chaos import Journal, RunContext, Steady, cut_cluster, degrade, isolate, kill_service, partition
 from chaos.fault import Fault
 from chaos.lab import LabPlatform
+from chaos.lab.iptables import add_all, delete_tagged
+from chaos.lab.netfaults import Partition
 from chaos.ports import free_port
 from chaos.wait import wait_until
 
@@ -167,6 +169,21 @@ def bench_failover(plat: LabPlatform, runs: int, tmp: Path) -> tuple[list[float]
     return over, back
 
 
+def bench_raw_rules(plat: LabPlatform, runs: int) -> tuple[float, int]:
+    """The anchor a partition's inject is set against: the rules isolating m1 loaded alone (one
+    iptables-restore in m1's namespace; no journal, no check) and removed; (median s, rules)."""
+    fault = isolate(plat, "m1")
+    assert isinstance(fault, Partition)
+    fault.prepare()  # works the rules out; changes nothing
+    took = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        add_all(fault.rules)
+        took.append(time.perf_counter() - t)
+        delete_tagged(sorted({r.netns for r in fault.rules}), fault.tag)
+    return statistics.median(took), len(fault.rules)
+
+
 def main() -> None:
     ap = parser(__doc__, 5)
     ap.add_argument("--proxy-only", action="store_true", help="only 2. (no lab needed)")
@@ -188,12 +205,14 @@ def main() -> None:
             ("kill service east-router", lambda: kill_service(p, "east-router")),
         ]
         times = [(name, *time_fault(make, args.runs)) for name, make in kinds]
+        raw_rules, count = bench_raw_rules(p, args.runs)
         over, back = bench_failover(p, args.runs, tmp)
     proxy = bench_proxy(args.runs)
     print(f"\nfault inject (until verified) and revert, medians over {args.runs} runs")
     print(f"{'fault':42} {'inject ms':>10} {'revert ms':>10}")
     for name, i, o in times:
         print(f"{name:42} {i * 1000:10.1f} {o * 1000:10.1f}")
+    print(f"{f'raw: the {count} rules isolating m1, loaded':42} {raw_rules * 1000:10.1f}")
     print_proxy(proxy, args.runs)
     print(f"\nfailover when east is cut off (50 Hz probe), {args.runs} runs: seconds")
     print(f"{'':10} {'min':>7} {'median':>7} {'max':>7}")
