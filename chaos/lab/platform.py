@@ -476,11 +476,14 @@ class LabPlatform(Platform):
         topo = self._topo()
         members = [n for n in nodes if topo is not None and topo.is_member(n)]
         if members:
-            every = self.masters.names()
-            if len(every) - len(members) < quorum(len(every)):
+            st = self.lab.state()
+            assert st is not None
+            # counted from the members running now: one already down counts against the quorum
+            left = [m.name for m in st.members if m.proc.alive() and m.name not in members]
+            if len(left) < quorum(len(st.members)):
                 raise UnsafeFaultRefused(
-                    f"losing host {host} takes masters {', '.join(members)} of {len(every)}, below quorum: "
-                    "put fewer members on one host"
+                    f"losing host {host} takes masters {', '.join(members)} and leaves "
+                    f"{len(left)} of {len(st.members)} running, below quorum: put fewer members on one host"
                 )
         others = [n for n in self.nodes() if n not in nodes]
         # the kills first and the cut last, so the revert (newest first) heals the network
