@@ -51,7 +51,8 @@ class ConfigCache:
     """The configuration the gateway serves with, refreshed from the config centre every
     CONFIG_REFRESH_S. ``last-known`` keeps serving the last value read while the centre is
     unreachable and picks changes up when it returns; ``fail-closed`` refuses once its value is
-    CONFIG_STALE_S old; ``frozen`` stops refreshing after its first failed read, for good."""
+    CONFIG_STALE_S old; ``frozen`` stops refreshing after its first failed read once it has a
+    value, for good."""
 
     def __init__(self, etcd: EtcdClient, mode: str) -> None:
         self.etcd, self.mode = etcd, mode
@@ -68,7 +69,10 @@ class ConfigCache:
                 self.value = self.etcd.get(CONFIG_KEY, timeout=0.3, serializable=True) or "default"
                 self.read_at = time.monotonic()
             except PlatformError:
-                self.frozen = self.mode == "frozen"
+                # frozen once it has served a value: a gateway started while the masters were
+                # still electing their first leader would otherwise never serve at all, and the
+                # weakness would fail its experiment's precondition, not its hypothesis
+                self.frozen = self.mode == "frozen" and self.value is not None
             time.sleep(CONFIG_REFRESH_S)
 
     def current(self) -> str | None:
