@@ -31,6 +31,7 @@ from chaos.lab import Lab, LabPlatform
 from chaos.lab.binaries import find
 from chaos.lab.procs import Proc
 from chaos.lab.profiles import get_profile
+from chaos.ports import free_port
 from chaos.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,12 +73,6 @@ def bench_topologies(runs: int) -> dict[str, list[float]]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _answers(url: str, want: bytes) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=0.2) as r:
@@ -114,7 +109,7 @@ def bench_raw_parts(runs: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"etcd": [], "haproxy": []}
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            ports = [(_free_port(), _free_port()) for _ in range(3)]
+            ports = [(free_port(), free_port()) for _ in range(3)]
             cluster = ",".join(f"r{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
             procs: list[subprocess.Popen[bytes]] = []
             t = time.perf_counter()
@@ -138,7 +133,7 @@ def bench_raw_parts(runs: int) -> dict[str, list[float]]:
                 out["etcd"].append(time.perf_counter() - t)
             finally:
                 _stop(procs)
-            port = _free_port()
+            port = free_port()
             cfg = Path(tmp) / "haproxy.cfg"
             cfg.write_text(
                 f"defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n"

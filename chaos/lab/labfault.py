@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -11,6 +12,16 @@ from chaos.fault import Fault
 from chaos.lab.deadman import spawn as spawn_deadman
 from chaos.lab.etcd_member import PEER_PORT
 from chaos.lab.lab import Lab
+
+# a fault that fails a share of operations (flaky storage, a lossy link) is sampled until one
+# fails: 30 / rate tries, which misses a fault in force once in e^30. Below this rate that takes
+# longer than the fault is worth, and the fault's own mechanism in place is the evidence.
+MIN_SAMPLED_RATE = 0.005
+
+
+def sample_budget(rate: float) -> int:
+    """Tries that must show at least one failure of a fault failing ``rate`` of them."""
+    return min(5000, math.ceil(30 / rate))
 
 
 class LabFault(Fault):

@@ -24,7 +24,7 @@ from chaos.lab import procs
 from chaos.lab.cutcheck import leaks, refused
 from chaos.lab.iptables import Rule, add_all, delete_tagged, rules_tagged, tagged
 from chaos.lab.lab import Lab
-from chaos.lab.labfault import LabFault
+from chaos.lab.labfault import MIN_SAMPLED_RATE, LabFault, sample_budget
 from chaos.lab.nsexec import can_connect, run_in
 from chaos.lab.procs import Proc
 from chaos.platform import MAX_LATENCY, LinkFault
@@ -38,8 +38,6 @@ FAULT_PROXY = Path(__file__).with_name("faultproxy.py")
 
 
 _RESET = ("REJECT", "--reject-with", "tcp-reset")
-# below this a lossy or resetting link is not sampled (30 / rate connections would take too long)
-MIN_SAMPLED_RATE = 0.005
 SAMPLE_BATCH = 8
 
 
@@ -371,7 +369,7 @@ class Degrade(LabFault):
                 raise not_in_effect(self, f"no rule of this fault in {self.dst}'s namespace")
             self.sampled = {"tried": 0, "note": "rate too low to sample; its rules are in force"}
             return
-        budget = min(5000, math.ceil(30 / rate))
+        budget = sample_budget(rate)
         tried = failed = 0
         while tried < budget and not failed:
             # a few at a time: a burst larger than the server's accept backlog would have its

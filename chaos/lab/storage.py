@@ -18,7 +18,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 import time
 from dataclasses import asdict
@@ -32,7 +31,7 @@ from chaos.journal import register_undo
 from chaos.lab import procs, volumes
 from chaos.lab.faultfs import Rules, write_json
 from chaos.lab.lab import Lab, LabState
-from chaos.lab.labfault import LabFault
+from chaos.lab.labfault import MIN_SAMPLED_RATE, LabFault, sample_budget
 from chaos.platform import StorageFault, quorum
 from chaos.wait import WaitTimeout, wait_until
 
@@ -40,9 +39,6 @@ RESTORE = "lab.volume.restore"
 EXT4_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
 EXT4_GOING_FLAGS_NOLOGFLUSH = 2
 CHUNK = 1 << 20
-# flaky rates below this are verified by the daemon's acknowledgement only: sampling enough
-# operations to see one failure would take longer than the fault is worth
-MIN_SAMPLED_RATE = 0.005
 
 
 def _scratch(what: str, tag: str) -> str:
@@ -415,7 +411,7 @@ class FailStorage(LabFault):
             return
         path = vol.mountpoint / _scratch("probe", self.tag)
         want = getattr(errno, self.fault.errno)
-        budget = min(5000, math.ceil(30 / self.fault.rate))
+        budget = sample_budget(self.fault.rate)
         failed = tried = 0
         fd = -1
         try:
