@@ -8,6 +8,7 @@ The cases cover every fault kind of the lab, every effect of a degraded link and
 storage mode (the first test checks that).
 """
 
+import inspect
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -30,7 +31,7 @@ from chaos.lab import LabPlatform
 from chaos.lab.faultfs import Rules
 from chaos.lab.iptables import delete_tagged, rules_tagged
 from chaos.lab.storage import _next_generation, io_problem, set_rules
-from chaos.platform import STORAGE_MODES, LinkFault
+from chaos.platform import STORAGE_MODES, LinkFault, Platform
 
 pytestmark = pytest.mark.lab
 
@@ -141,16 +142,14 @@ def test_the_cases_cover_every_kind_every_link_effect_and_every_storage_mode():
     effects = {f.name for f in fields(LinkFault)} - {"jitter"}  # jitter only varies the latency
     assert {f"degrade {e}" for e in effects} <= kinds
     assert {f"fail_storage {m}" for m in STORAGE_MODES} <= kinds
-    # every fault the lab can inject (the registry and rollouts are Kubernetes's)
-    assert {k.split()[0] for k in kinds} == {
-        "kill_master",
-        "kill_service",
-        "partition",
-        "degrade",
-        "fail_storage",
-        "cold_standby",
-        "lose_host",
+    # every fault the platform contract offers, read from it so a new kind needs a case here;
+    # the registry's loss and rollouts are Kubernetes's (the lab runs processes, not images)
+    offered = {
+        name
+        for name, fn in inspect.getmembers(Platform, inspect.isfunction)
+        if inspect.signature(fn).return_annotation in ("Fault", Fault)
     }
+    assert {k.split()[0] for k in kinds} == offered - {"lose_registry", "roll_out"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
