@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from chaos.fault import Fault
     from chaos.history import History
+    from chaos.http_probes import answered
     from chaos.inject import (
         bridge,
         cold_standby,
@@ -99,6 +100,7 @@ _WHERE = {
     "UnsafeFaultRefused": "chaos.errors",
     "Watched": "chaos.watched",
     "Writes": "chaos.masters_watch",
+    "answered": "chaos.http_probes",
     "bridge": "chaos.inject",
     "cold_standby": "chaos.inject",
     "controls": "chaos.marker",
@@ -157,6 +159,7 @@ __all__ = [
     "UnsafeFaultRefused",
     "Watched",
     "Writes",
+    "answered",
     "bridge",
     "cold_standby",
     "controls",

@@ -22,6 +22,18 @@ class HTTPProbeError(Exception):
     """A request that completed with the wrong status."""
 
 
+def answered(**fields: object) -> Callable[[object], bool]:
+    """A ``where=`` for an HTTP probe whose answers are JSON objects: true of an answer whose
+    named fields all have these values (``answered(cluster="west")``: west served it)."""
+    if not fields:
+        raise ConfigError("answered() needs a field to compare, e.g. answered(cluster='west')")
+
+    def holds(body: object) -> bool:
+        return isinstance(body, dict) and all(body.get(k) == v for k, v in fields.items())
+
+    return holds
+
+
 def http_sampler(
     url: str, *, method: str = "GET", timeout: float = 1.0, expect: int | tuple[int, ...] = 200
 ) -> Callable[[], Any]:

@@ -122,8 +122,12 @@ class Problems:
         self.items: list[str] = []
 
     def add(self, node: yaml.Node | None, message: str) -> None:
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        self.items.append(f"{self.prefix}{self.path}{line}: {message}")
+        self.at(node.start_mark.line + 1 if node is not None else 0, message)
+
+    def at(self, line: int, message: str) -> None:
+        """A problem at ``line`` (1-based; 0 for the file as a whole)."""
+        where = f":{line}" if line else ""
+        self.items.append(f"{self.prefix}{self.path}{where}: {message}")
 
 
 def compose(path: Path, what: str) -> yaml.Node | None:

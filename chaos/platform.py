@@ -144,8 +144,8 @@ class Capacity:
     know is None; reading it by key (``capacity["ready"]``) raises NotSupported with ``hint``,
     so an experiment that needs it skips saying why."""
 
-    headroom: float
-    reserve: float
+    headroom: float | None
+    reserve: float | None
     ready: int | None = None
     desired: int | None = None
     unit: str = ""

@@ -116,6 +116,21 @@ def topology() -> Schema:
             },
             "metrics": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^/"}},
             "hosts": _HOSTS,
+            "clusters": {
+                "type": "object",
+                "description": "in order: the first is the primary, the others its backups",
+                "additionalProperties": _closed(
+                    {
+                        "entry": {"type": "string", "description": "the cluster's own entry (cluster_url)"},
+                        "replicas": {
+                            "type": "array",
+                            "items": _TEXT,
+                            "uniqueItems": True,
+                            "description": "the nodes cold_standby stops and capacity counts",
+                        },
+                    }
+                ),
+            },
             "variants": {
                 "type": "object",
                 "additionalProperties": _closed(

@@ -3,9 +3,7 @@ needed. When the primary (east) is lost, the standby is activated, as the runboo
 entry point must serve from it within T of the loss, and it must run its full capacity soon
 after. Time to first served request and to full capacity are both measured from the loss."""
 
-from chaos import NotSupported, Platform, SLOs, Steady, cold_standby, experiment, kill_service
-
-from .test_cross_cluster_failover import served_by
+from chaos import NotSupported, Platform, SLOs, Steady, answered, cold_standby, experiment, kill_service
 
 FIRST_SERVED_S = 8.0
 FULL_CAPACITY_S = 10.0
@@ -32,14 +30,14 @@ def test_a_cold_standby_takes_traffic_within_t_of_the_primary_loss(
     west = steady.watch("west replicas", lambda: platform.capacity("west").ready, hz=4)
     steady.baseline(seconds=2)
     steady.require(
-        entry.share(served_by("east"), "baseline", label="served by east") >= 0.99,
+        entry.share(answered(cluster="east"), "baseline", label="served by east") >= 0.99,
         west.value("min", "baseline") >= 1,
     )
     with cold, kill_service(platform, "east-router"):
         cold.revert()  # the runbook: east is gone, activate west
         first = entry.recovers(
             within=slo("first_served_s", FIRST_SERVED_S),
-            where=served_by("west"),
+            where=answered(cluster="west"),
             label="first served by west",
         )
         capacity = west.recovers(

@@ -2,18 +2,12 @@
 router partitioned away, or killed). Traffic must move to west within T, losing at most N
 requests, and come back to east after healing."""
 
-from collections.abc import Callable
-
 import pytest
 
-from chaos import Loads, Platform, SLOs, Steady, experiment, kill_service, partition
+from chaos import Loads, Platform, SLOs, Steady, answered, experiment, kill_service, partition
 
 FAILOVER_S = 5.0
 FAILBACK_S = 10.0
-
-
-def served_by(cluster: str) -> Callable[[object], bool]:
-    return lambda body: isinstance(body, dict) and body.get("cluster") == cluster
 
 
 @experiment(
@@ -36,7 +30,7 @@ def test_traffic_fails_over_to_west_and_back(
     entry = steady.http("entry", platform.entry_url + "/", hz=20)
     with load(users=10, user_rps=2, duration=30) as run:
         steady.baseline(seconds=2)
-        steady.require(entry.share(served_by("east"), "baseline", label="served by east") >= 0.99)
+        steady.require(entry.share(answered(cluster="east"), "baseline", label="served by east") >= 0.99)
         fault = (
             partition(platform, ["gtm"], ["east-router"], label="east cut off")
             if cut == "partition"
@@ -44,14 +38,14 @@ def test_traffic_fails_over_to_west_and_back(
         )
         with fault:
             failover = entry.recovers(
-                within=slo("failover_s", FAILOVER_S), where=served_by("west"), label="failover to west"
+                within=slo("failover_s", FAILOVER_S), where=answered(cluster="west"), label="failover to west"
             )
             steady.wait_for(failover)  # judged below, with what the failover cost
             steady.hold(seconds=2, phase="failed over")
         failback = entry.recovers(
             within=slo("failback_s", FAILBACK_S),
             after="end",
-            where=served_by("east"),
+            where=answered(cluster="east"),
             label="failback to east",
         )
         steady.wait_for(failback)

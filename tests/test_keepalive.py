@@ -10,8 +10,8 @@ import time
 import pytest
 
 from chaos.durability import WriteTimeout
-from chaos.errors import PlatformError
-from chaos.http_probes import HTTPProbeError, http_sampler
+from chaos.errors import ConfigError, PlatformError
+from chaos.http_probes import HTTPProbeError, answered, http_sampler
 from chaos.keepalive import KeepAlive, NoAnswer, NotSent
 from chaos.lab.etcd_http import EtcdClient
 from chaos.ports import free_port
@@ -143,6 +143,15 @@ def test_the_http_probe_samples_plain_urls_on_one_connection(server):
     silent = server("hang")
     with pytest.raises(NoAnswer, match="/healthz: TimeoutError"):
         http_sampler(f"{silent.url}/healthz", timeout=0.2)()
+
+
+def test_answered_compares_the_named_fields_of_a_json_answer(server):
+    body = http_sampler(f"{server().url}/healthz", timeout=0.5)()
+    assert answered(ok="1")(body) and not answered(ok="0")(body)
+    assert not answered(ok="1", cluster="west")(body)  # every field named must match
+    assert not answered(ok="1")(200) and not answered(ok="1")(None)  # not a JSON object
+    with pytest.raises(ConfigError, match="answered\\(\\) needs a field"):
+        answered()
 
 
 class Scripted:

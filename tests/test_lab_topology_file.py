@@ -19,6 +19,18 @@ from tests.lab.conftest import ROOT
 EXAMPLES = ROOT / "examples"
 
 
+def refused_with(path: Path, expected: list[tuple[int, str]]) -> None:
+    """Loading ``path`` fails naming every (line, text) expected, each at its line."""
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    for line, text in expected:
+        assert any(p.startswith(f"{path}:{line}: ") and text in p for p in info.value.problems), (
+            line,
+            text,
+            info.value.problems,
+        )
+
+
 def write(tmp_path: Path, text: str, name: str = "topology.yaml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
@@ -146,15 +158,65 @@ def test_hosts_place_nodes_on_machines_a_variant_can_rearrange_and_mistakes_are_
         """,
         "bad.yaml",
     )
-    with pytest.raises(ConfigError) as info:
-        load_topology(bad)
-    for line, text in [
-        (5, "host name 'Rack'"),
-        (6, "hosts: a is on Rack and on two: a node runs on one host"),
-        (7, "hosts: none: a list of the nodes on it"),
-        (8, "hosts: ghost: 'z' is not a node"),
-    ]:
-        assert any(p.startswith(f"{bad}:{line}: ") and text in p for p in info.value.problems), (line, text)
+    refused_with(
+        bad,
+        [
+            (5, "host name 'Rack'"),
+            (6, "hosts: a is on Rack and on two: a node runs on one host"),
+            (7, "hosts: none: a list of the nodes on it"),
+            (8, "hosts: ghost: 'z' is not a node"),
+        ],
+    )
+
+
+def test_clusters_keep_the_files_order_and_their_replicas_must_be_their_own(tmp_path):
+    base = """\
+        nodes:
+          e1: {command: [sleep, "9"], port: 80, cluster: east}
+          elb: {command: [sleep, "9"], port: 81, cluster: east}
+          w1: {command: [sleep, "9"], port: 80, cluster: west}
+        clusters:
+          west: {entry: "http://${address:w1}:80", replicas: [w1]}
+          east: {replicas: [e1]}
+        """
+    topo = load_topology(write(tmp_path, base))
+    assert [c.name for c in topo.clusters] == ["west", "east"]  # the first is the primary
+    assert topo.cluster(None).name == "west" and topo.cluster("east").replicas == ("e1",)
+    assert topo.render(topo.cluster("west").entry, None, Path("/s")) == "http://198.18.0.102:80"
+    with pytest.raises(ConfigError, match="no cluster 'south' in topology .*; clusters are: west, east"):
+        topo.cluster("south")
+    bad = write(
+        tmp_path,
+        """\
+        nodes:
+          m1: {command: [sleep, "9"], port: 80, cluster: east}
+          e1: {command: [sleep, "9"], port: 80, cluster: east}
+          w1: {command: [sleep, "9"], port: 80, cluster: west}
+          s1: {command: [sleep, "9"], port: 80, cluster: south}
+        masters: {members: [m1]}
+        clusters:
+          east: {replicas: [e1, w1, m1, ghost], entry: "http://${address:nobody}/"}
+          west: {replicas: [w1, w1], standby: true}
+          north: {replicas: []}
+        """,
+        "bad.yaml",
+    )
+    refused_with(
+        bad,
+        [
+            (8, "clusters: east: w1 is a node of cluster west; give it cluster: east"),
+            (8, "clusters: east: m1 is a member of the masters, not a service replica"),
+            (8, "clusters: east: 'ghost' is not a node"),
+            (8, "${address:nobody} names no node"),
+            (9, "clusters: west: unknown key 'standby'"),
+            (9, "clusters: west: a replica is listed twice"),
+            (10, "clusters: north: no node declares cluster: north"),
+            (5, "node s1: cluster 'south' is not under clusters: (clusters: east, west, north)"),
+        ],
+    )
+    without = load_topology(write(tmp_path, 'nodes: {a: {command: [sleep, "9"], port: 80}}', "plain.yaml"))
+    with pytest.raises(ConfigError, match="declares no clusters"):
+        without.cluster(None)
 
 
 def test_files_that_are_not_topologies(tmp_path):
@@ -212,7 +274,7 @@ def test_run_config_and_game_day_plans_take_a_lab_topology(tmp_path, monkeypatch
     assert argv[argv.index("--lab-profile") + 1] == "slow"
 
 
-@pytest.mark.parametrize("example", ["etcd", "web"])
+@pytest.mark.parametrize("example", ["etcd", "web", "failover"])
 def test_the_shipped_examples_load_with_every_variant(example):
     path = EXAMPLES / example / "topology.yaml"
     topo = load_topology(path)

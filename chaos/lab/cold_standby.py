@@ -1,6 +1,7 @@
-"""A cold standby: a backup cluster's gateway replicas stopped, so the cluster serves nothing
-until it is activated. The revert is the activation: every replica started at once and
-awaited until it serves, as a runbook's "start the standby" step."""
+"""A cold standby: a backup cluster's service replicas (the shop's gateways, a topology's
+``clusters: {NAME: {replicas: [...]}}``) stopped, so the cluster serves nothing until it is
+activated. The revert is the activation: every replica started at once and awaited until it
+serves, as a runbook's "start the standby" step."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from chaos.lab import procs
 from chaos.lab.autoscaler import stats
 from chaos.lab.lab import Lab
 from chaos.lab.labfault import LabFault
+from chaos.lab.nsexec import can_connect
 from chaos.lab.services import socket_path
+from chaos.lab.state import LabState
 from chaos.wait import WaitTimeout, wait_until
 
 ACTIVATE = "lab.standby.activate"
@@ -38,7 +41,7 @@ class ColdStandby(LabFault):
         self.activated_in: float | None = None
 
     def describe(self) -> str:
-        return f"hold cluster {self.cluster} cold (its gateways stopped until activated)"
+        return f"hold cluster {self.cluster} cold (its replicas stopped until activated)"
 
     def details(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"cluster": self.cluster, "replicas": self.replicas}
@@ -50,7 +53,7 @@ class ColdStandby(LabFault):
         st = self.lab.state()
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
-        clusters = st.shape.clusters
+        clusters = [c.name for c in st.topo.clusters] if st.topo else list(st.shape.clusters)
         if self.cluster not in clusters:
             raise ConfigError(f"no cluster {self.cluster!r} in this lab; clusters are: {', '.join(clusters)}")
         if self.cluster == clusters[0]:
@@ -58,15 +61,16 @@ class ColdStandby(LabFault):
             raise ConfigError(
                 f"{self.cluster} is the primary cluster; only a backup cluster can be held cold: {backups}"
             )
-        self.replicas = [
-            s.name
-            for s in st.services
-            if s.kind == "gateway" and s.cluster == self.cluster and s.proc.alive()
-        ]
+        self.replicas = [s for s in self._declared(st) if st.service(s).proc.alive()]
         if not self.replicas:
             raise PlatformError(
-                f"no gateway of {self.cluster} is running; holding it cold would prove nothing"
+                f"no replica of {self.cluster} is running; holding it cold would prove nothing"
             )
+
+    def _declared(self, st: LabState) -> list[str]:
+        if st.topo is not None:
+            return list(st.topo.cluster(self.cluster).replicas)
+        return [s.name for s in st.services if s.kind == "gateway" and s.cluster == self.cluster]
 
     def inject(self) -> None:
         # one step for every replica: the activation starts them together
@@ -86,6 +90,9 @@ class ColdStandby(LabFault):
         alive = [n for n in self.replicas if st.service(n).proc.alive()]
         if alive:
             raise not_in_effect(self, f"still running: {', '.join(alive)}")
+        if st.topo is not None:
+            self._verify_silent(st)
+            return
         router = socket_path(self.lab.root, f"{self.cluster}-router")
 
         def serving() -> list[str]:
@@ -107,3 +114,19 @@ class ColdStandby(LabFault):
         super().revert()
         if activating:
             self.activated_in = self.ctx.clock.now() - t0
+
+    def _verify_silent(self, st: LabState) -> None:
+        """A topology's cluster has no router the lab knows: cold means no replica's port
+        answers (its own node asks, as kill_service checks)."""
+
+        def answering() -> list[str]:
+            return [
+                n
+                for n in self.replicas
+                if can_connect("chaos-" + n, st.service(n).address, st.service(n).port)
+            ]
+
+        try:
+            wait_until(lambda: not answering(), timeout=2, interval=0.02, what=f"{self.cluster} to go quiet")
+        except WaitTimeout as exc:
+            raise not_in_effect(self, f"still answering: {', '.join(answering())}") from exc

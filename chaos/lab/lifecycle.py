@@ -53,17 +53,18 @@ class LabLifecycle(LabStore):
         self._save(st)
         return proc
 
-    def _restart_topology_node(self, topo: Topology, name: str) -> None:
+    def _restart_topology_nodes(self, topo: Topology, names: list[str]) -> None:
+        """Start a topology's stopped processes again, all before awaiting any, so nodes
+        activated together are ready in the time of the slowest."""
+        started = []
         with self.locked():
-            st = self._require_state()
-            proc = st.member(name).proc if st.is_member(name) else st.service(name).proc
-            if not proc.alive():
-                proc = self._start_node(topo, name)
-        http = httpx.Client()
-        try:
-            self._await_ready(topo, topo.node(name), proc, http)
-        finally:
-            http.close()
+            for name in names:
+                st = self._require_state()
+                proc = st.member(name).proc if st.is_member(name) else st.service(name).proc
+                started.append(proc if proc.alive() else self._start_node(topo, name))
+        with httpx.Client() as http:
+            for name, proc in zip(names, started, strict=True):
+                self._await_ready(topo, topo.node(name), proc, http)
 
     def _await_healthy(self, svc: Running, http: httpx.Client) -> None:
         def dead() -> str | None:
@@ -119,8 +120,7 @@ class LabLifecycle(LabStore):
         Idempotent."""
         topo = self._require_state().topo
         if topo is not None:
-            for name in names:
-                self._restart_topology_node(topo, name)
+            self._restart_topology_nodes(topo, names)
             return
         with self.locked():
             st = self._require_state()
@@ -146,7 +146,7 @@ class LabLifecycle(LabStore):
         rejoined: healthy and agreeing with the others on the leader. Idempotent."""
         topo = self._require_state().topo
         if topo is not None:
-            self._restart_topology_node(topo, name)
+            self._restart_topology_nodes(topo, [name])
             if topo.masters and topo.masters.leader:
                 wait_until(
                     lambda: self.leader() is not None,

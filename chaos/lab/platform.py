@@ -351,7 +351,7 @@ class LabPlatform(Platform):
 
         topo = self._topo()
         if topo is not None:
-            raise NotSupported(f"topology {topo.name} has no autoscaled capacity on the lab")
+            return self._replica_capacity(topo, cluster)
         profile = self._profile()
         cluster = self._cluster(cluster)
         st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
@@ -380,6 +380,41 @@ class LabPlatform(Platform):
             },
         )
 
+    def _replica_capacity(self, topo: Topology, cluster: str | None) -> Capacity:
+        """A topology's cluster has no autoscaler the lab knows: its capacity is its declared
+        replicas, ``ready`` the ones running and passing their readiness checks now."""
+        import httpx
+
+        from chaos.lab import custom
+
+        if not topo.clusters:
+            raise NotSupported(
+                f"topology {topo.name} declares no clusters, so no capacity: add "
+                "clusters: {NAME: {replicas: [NODE, ...]}} to count a cluster's ready replicas"
+            )
+        role = topo.cluster(cluster)
+        if not role.replicas:
+            raise NotSupported(
+                f"topology {topo.name}: cluster {role.name} declares no replicas (replicas: [NODE, ...])"
+            )
+        st = self.lab.state()
+        assert st is not None
+        with httpx.Client() as http:
+            ready = [
+                n
+                for n in role.replicas
+                if st.service(n).proc.alive() and custom.ready(topo, topo.node(n), self.lab.root, http)
+            ]
+        return Capacity(
+            headroom=None,
+            reserve=None,
+            ready=len(ready),
+            unit="replicas",
+            figures={"replicas": len(role.replicas), "ready_replicas": ready},
+            hint=f"topology {topo.name}'s clusters are not autoscaled: the lab counts replicas that pass "
+            "their readiness checks, and knows no headroom, reserve or desired count",
+        )
+
     def nodes(self) -> list[str]:
         st = self.lab.state()
         if st is None:
@@ -402,11 +437,24 @@ class LabPlatform(Platform):
         return KillService(self.ctx, self.lab, name)
 
     def cold_standby(self, cluster: str) -> Fault:
-        if self._topo() is not None:
-            raise NotSupported("a lab topology declares no standby cluster: hold one cold with kill_service")
+        topo = self._topo()
+        if topo is not None and not any(c.replicas for c in topo.clusters):
+            raise NotSupported(
+                f"topology {topo.name} declares no cluster replicas to hold cold: add "
+                "clusters: {NAME: {replicas: [NODE, ...]}} (the first cluster is the primary)"
+            )
         return ColdStandby(self.ctx, self.lab, cluster)
 
     def cluster_url(self, cluster: str) -> str:
+        topo = self._topo()
+        if topo is not None:
+            role = topo.cluster(cluster)
+            if not role.entry:
+                raise NotSupported(
+                    f"topology {topo.name}: cluster {role.name} declares no entry of its own "
+                    "(clusters: {NAME: {entry: URL}})"
+                )
+            return topo.render(role.entry, None, self.lab.root)
         urls = self.service_urls("router", self._cluster(cluster))
         if not urls:
             raise NotSupported(f"cluster {cluster!r} of this lab has no router")

@@ -23,6 +23,9 @@
       cache: {node: kv1, durability: {http: {put: ..., list: ...}}}
     metrics: {web1: /metrics}     # optional: the lab adds a node "prometheus" scraping these
     hosts: {rack-a: [web1, lb], rack-b: [web2]}   # optional: machines, for lose_host
+    clusters:                     # optional: the first is the primary, the others its backups
+      east: {entry: http://${address:east-lb}:80, replicas: [east-web1, east-web2]}
+      west: {entry: http://${address:west-lb}:80, replicas: [west-web1]}   # cold_standby stops these
     vars: {retries: 2}            # optional: ${var:retries}, the settings a variant changes
     variants:                     # optional: named changes (--lab-profile NAME)
       fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}, hosts: {...}}
@@ -74,6 +77,7 @@ TOP_KEYS = (
     "stores",
     "metrics",
     "hosts",
+    "clusters",
     "variants",
 )
 VARIANT_KEYS = ("description", "vars", "nodes", "hosts")
@@ -160,6 +164,17 @@ class StoreRole:
 
 
 @dataclass(frozen=True)
+class ClusterRole:
+    """A cluster of a topology: its own ``entry`` (what ``cluster_url`` answers, bypassing the
+    global one) and its service ``replicas``, the nodes ``cold_standby`` stops and ``capacity``
+    counts while they pass their readiness checks."""
+
+    name: str
+    entry: str = ""
+    replicas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Topology:
     path: Path
     name: str
@@ -174,6 +189,7 @@ class Topology:
     vars: Mapping[str, str] = field(default_factory=dict)  # ${var:NAME}, a variant's values applied
     # the machines nodes share: losing one (lose_host) takes every node on it at once
     hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    clusters: tuple[ClusterRole, ...] = ()  # in the file's order: the first is the primary
 
     @property
     def title(self) -> str:
@@ -221,6 +237,20 @@ class Topology:
 
     def is_member(self, name: str) -> bool:
         return self.masters is not None and name in self.masters.members
+
+    def cluster(self, name: str | None) -> ClusterRole:
+        """The cluster ``name`` declares (the primary when None); ConfigError naming the
+        clusters there are otherwise."""
+        if not self.clusters:
+            raise ConfigError(
+                f"topology {self.name} declares no clusters "
+                "(clusters: {NAME: {entry: URL, replicas: [NODE, ...]}})"
+            )
+        for c in self.clusters:
+            if name is None or c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.clusters)
+        raise ConfigError(f"no cluster {name!r} in topology {self.name}; clusters are: {known}")
 
 
 BASE_VARIANTS = ("resilient", "default", "")
@@ -339,6 +369,8 @@ def load_topology(path: Path, variant: str = "", *, check_machine: bool = True) 
         topo = replace(topo, stores=_stores(top["stores"], by_name, problems))
     if hosts_node is not None:
         topo = replace(topo, hosts=_hosts(hosts_node, by_name, problems))
+    if top.get("clusters") is not None:
+        topo = replace(topo, clusters=_clusters(top["clusters"], topo, by_name, problems))
     if top.get("metrics") is not None:
         scraped = _metrics(top["metrics"], by_name, problems)
         if scraped:
@@ -733,6 +765,53 @@ def _hosts(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> 
                 on[name] = host
         out[host] = tuple(names)
     return out
+
+
+def _clusters(
+    node: yaml.Node, topo: Topology, by_name: Mapping[str, Node], problems: Problems
+) -> tuple[ClusterRole, ...]:
+    """``clusters``: NAME: {entry: URL, replicas: [NODE, ...]}, in order (the first is the
+    primary). Every node's ``cluster`` label must be one of them, and a cluster's replicas are
+    nodes of that cluster: a replica of another cluster held cold would leave this one serving."""
+    out: list[ClusterRole] = []
+    spec = _mapping(node, problems, "clusters", None) or {}
+    for name, cnode in spec.items():
+        fields = _mapping(cnode, problems, f"clusters: {name}", ("entry", "replicas")) or {}
+        entry = _text(fields.get("entry"), problems, f"clusters: {name}: entry")
+        if entry:
+            _check_text(
+                entry, None, by_name, where=fields["entry"], problems=problems, what=f"clusters: {name}"
+            )
+        replicas = scalar(fields["replicas"]) if "replicas" in fields else []
+        if not isinstance(replicas, list) or not all(isinstance(r, str) for r in replicas):
+            problems.add(fields["replicas"], f"clusters: {name}: replicas is a list of node names")
+            replicas = []
+        for r in replicas:
+            where = fields["replicas"]
+            if r not in by_name:
+                problems.add(where, f"clusters: {name}: {r!r} is not a node; nodes are: {', '.join(by_name)}")
+            elif by_name[r].cluster != name:
+                problems.add(
+                    where,
+                    f"clusters: {name}: {r} is a node of cluster {by_name[r].cluster or '(none)'}; "
+                    f"give it cluster: {name}",
+                )
+            elif topo.is_member(r):
+                problems.add(
+                    where, f"clusters: {name}: {r} is a member of the masters, not a service replica"
+                )
+        if len(set(replicas)) != len(replicas):
+            problems.add(fields["replicas"], f"clusters: {name}: a replica is listed twice")
+        if not any(n.cluster == name for n in topo.nodes):
+            problems.add(cnode, f"clusters: {name}: no node declares cluster: {name}")
+        out.append(ClusterRole(name, entry, tuple(replicas)))
+    for n in topo.nodes:
+        if n.cluster and n.cluster not in spec:
+            problems.at(
+                n.line,
+                f"node {n.name}: cluster {n.cluster!r} is not under clusters: (clusters: {', '.join(spec)})",
+            )
+    return tuple(out)
 
 
 def _metrics(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> dict[str, str]:

@@ -7,14 +7,17 @@ their negative-control variants."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
-from chaos.lab import Lab
+from chaos import ConfigError, FaultNotInEffect, Journal, NotSupported, RunContext, cold_standby
+from chaos.lab import Lab, LabPlatform
 from tests.lab.conftest import ROOT, chaos_cli, machine_snapshot
 
 pytestmark = pytest.mark.lab
@@ -296,6 +299,67 @@ def test_the_etcd_example_survives_and_its_no_pre_vote_variant_does_not(tmp_path
     (e,) = by_name.values()
     assert e["outcome"] == "failed" and e["preconditions_held"], e
     assert e["violated"] == ["writes availability [recovery]"], e
+
+
+def test_the_failover_example_moves_traffic_and_each_variant_turns_its_own_check_red(tmp_path):
+    Lab().down()
+    example = ROOT / "examples" / "failover"
+    out, by_name = run_pytest(example, tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 3
+    cold = by_name["test_a_cold_standby_takes_traffic_within_t_of_the_primary_loss"]
+    assert cold["figures"]["west replicas min [baseline]"] == 2
+    assert cold["figures"]["entry first served by west [during]"] > 0.1  # its checks, not a head start
+    kill = f"{example}/test_failover.py::test_traffic_fails_over_to_west_and_back[kill]"
+    activation = f"{example}/test_failover.py::test_a_cold_standby_takes_traffic_within_t_of_the_primary_loss"
+    for variant, target, violated in [
+        ("unchecked", kill, ["entry failover to west [during]"]),
+        ("late-failback", kill, ["entry failback to east [recovery]"]),
+        (
+            "slow-standby",
+            activation,
+            ["entry first served by west [during]", "west replicas at full capacity [during]"],
+        ),
+    ]:
+        out, by_name = run_pytest(target, tmp_path, "--lab-profile", variant)
+        assert out.returncode == 1, (variant, out.stdout[-3000:])
+        [e] = by_name.values()
+        assert e["outcome"] == "failed" and e["preconditions_held"], (variant, e)
+        assert e["violated"] == violated, (variant, e)
+
+
+def test_a_topology_cluster_held_cold_is_verified_by_its_replicas_silence(tmp_path):
+    """cold_standby, capacity and cluster_url on a topology's clusters: the standby's
+    replicas stop and no port of theirs answers; one started behind the fault's back fails
+    verification; the primary cannot be held cold; lab down leaves nothing."""
+    Lab().down()
+    before = machine_snapshot()
+    lab = Lab()
+    lab.up(topology=ROOT / "examples" / "failover")
+    try:
+        ctx = RunContext(journal=Journal(tmp_path / "journal.json"), rng=random.Random(0), fault_ttl=60)
+        plat = LabPlatform(lab, ctx)
+        west = plat.capacity("west")
+        assert (west.ready, west["replicas"], west.unit) == (2, 2, "replicas")
+        with pytest.raises(NotSupported, match="not autoscaled"):
+            west["headroom"]
+        assert httpx.get(plat.cluster_url("west") + "/").json()["cluster"] == "west"
+        with pytest.raises(ConfigError, match="east is the primary cluster"):
+            with cold_standby(plat, "east"):
+                pass
+        fault = cold_standby(plat, "west")
+        fault.prepare()
+        fault.inject()
+        fault.verify()
+        assert plat.capacity("west").ready == 0 and plat.capacity().ready == 2  # east is the primary's
+        lab.start_services(["west-web2"])  # behind the fault's back
+        with pytest.raises(FaultNotInEffect, match="still running: west-web2"):
+            fault.verify()
+        fault.revert()
+        assert plat.capacity("west").ready == 2 and fault.details()["activation_s"] > 0
+    finally:
+        lab.down()
+    assert machine_snapshot() == before
 
 
 KILLED_RUN = """
