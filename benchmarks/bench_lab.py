@@ -63,7 +63,7 @@ def bench_topologies(runs: int) -> dict[str, list[float]]:
     """Lab up from the shipped topology files, against their programs started bare."""
     out: dict[str, list[float]] = {}
     lab = Lab()
-    for name in ("etcd", "web"):
+    for name in ("etcd", "web", "failover", "autoscale"):
         path = ROOT / "examples" / name / "topology.yaml"
         for _ in range(runs):
             t = time.perf_counter()
@@ -246,6 +246,8 @@ def main() -> None:
         ("lab down (nothing left)", median(updown["down"]), None),
         ("topology up: examples/etcd (3 members)", median(topos["etcd"]), None),
         ("topology up: examples/web (nginx x2, HAProxy)", median(topos["web"]), None),
+        ("topology up: examples/failover (nginx x4, HAProxy x3)", median(topos["failover"]), None),
+        ("topology up: examples/autoscale (nginx x5, HAProxy, autoscaler)", median(topos["autoscale"]), None),
         ("kill_master leader: inject -> verified", median(kill["inject"]), median(kill["raw_kill"])),
         ("kill_master: revert (restart + rejoin)", median(kill["revert"]), None),
         ("leader back, as the 100 Hz probe sees it", median(kill["probe"]), None),

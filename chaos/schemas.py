@@ -25,6 +25,10 @@ _HOSTS: Schema = {
 }
 
 
+def _number_or_var(kind: str) -> Schema:
+    return {"oneOf": [{"type": kind}, {"type": "string", "pattern": "^\\$\\{var:[A-Za-z0-9_.-]+\\}$"}]}
+
+
 def _closed(properties: Schema, required: tuple[str, ...] = (), **extra: Any) -> Schema:
     out: Schema = {"type": "object", "properties": properties, "additionalProperties": False, **extra}
     if required:
@@ -128,6 +132,20 @@ def topology() -> Schema:
                             "uniqueItems": True,
                             "description": "the nodes cold_standby stops and capacity counts",
                         },
+                        "autoscale": _closed(
+                            {
+                                "socket": {
+                                    "type": "string",
+                                    "description": "the balancer's HAProxy runtime API",
+                                },
+                                "backend": _TEXT,
+                                "min": _number_or_var("integer"),
+                                "target_rps": _number_or_var("number"),
+                                "scale_out_after": _number_or_var("number"),
+                                "scale_in_after": _number_or_var("number"),
+                            },
+                            ("socket", "backend", "min", "target_rps"),
+                        ),
                     }
                 ),
             },

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chaos import ConfigError
-from chaos.lab.autoscaler import Scaler, stats
+from chaos.lab.autoscaler import Scaler, SetupError, stats
 from chaos.lab.profiles import Profile
 from chaos.ports import free_port
 from chaos.wait import wait_until
@@ -113,6 +113,15 @@ def test_a_burst_shorter_than_the_window_is_not_load(router, tmp_path):
     scaler.step()
     assert in_rotation(sock) == ["s1"]
     assert scaler.events == []
+
+
+def test_a_backend_or_server_the_balancer_lacks_is_a_set_up_mistake_not_a_load_of_zero(router, tmp_path):
+    _, sock = router
+    with pytest.raises(SetupError, match=r"backend 'web' on .* does not exist"):
+        Scaler(sock, ["s1"], 1, 1, 10.0, tmp_path / "s.json", backend="web").step()
+    with pytest.raises(SetupError, match="backend 'gateways' on .* has no server s9, s10"):
+        Scaler(sock, ["s1", "s9", "s10"], 1, 3, 10.0, tmp_path / "s.json").step()
+    assert not (tmp_path / "s.json").exists()  # nothing decided on a set-up it does not have
 
 
 def test_a_lost_replica_is_replaced_at_once_and_the_surplus_trimmed_when_it_returns(tmp_path):

@@ -219,6 +219,80 @@ def test_clusters_keep_the_files_order_and_their_replicas_must_be_their_own(tmp_
         without.cluster(None)
 
 
+def test_an_autoscaled_cluster_names_its_balancer_and_a_variant_can_change_its_numbers(tmp_path):
+    base = """\
+        vars: {after: 0}
+        nodes:
+          w1: &n {command: [sleep, "9"], port: 80, cluster: east}
+          w2: *n
+          w3: *n
+          lb: {command: [sleep, "9"], port: 81, cluster: east}
+        clusters:
+          east:
+            replicas: [w1, w2, w3]
+            autoscale: {socket: "${config:lb}/admin.sock", backend: web, min: 2, target_rps: 15,
+                        scale_out_after: "${var:after}"}
+        variants:
+          slow: {vars: {after: 10}}
+        """
+    topo = load_topology(write(tmp_path, base))
+    scale = topo.cluster("east").autoscale
+    assert scale is not None and (scale.min, scale.target_rps, scale.scale_out_after) == (2, 15, 0)
+    assert scale.scale_in_after == 5  # the default
+    assert topo.render(scale.socket, None, Path("/s")) == "/s/config/lb/admin.sock"
+    assert topo.cluster("east").scaler == "east-autoscaler"
+    slow = load_topology(tmp_path / "topology.yaml", "slow").cluster("east").autoscale
+    assert slow is not None and slow.scale_out_after == 10
+    bad = write(
+        tmp_path,
+        """\
+        nodes:
+          w1: &n {command: [sleep, "9"], port: 80, cluster: east}
+          w2: *n
+          east-autoscaler: {command: [sleep, "9"], port: 80, cluster: west}
+        clusters:
+          east:
+            replicas: [w1, w2]
+            autoscale: {socket: "${config:nope}/s", backend: web, min: 3, target_rps: fast, every: 1}
+          west:
+            replicas: [east-autoscaler]
+            autoscale: {socket: /s, min: "${var:none}"}
+        """,
+        "bad.yaml",
+    )
+    refused_with(
+        bad,
+        [
+            (8, "clusters: east: autoscale: unknown key 'every'"),
+            (7, "clusters: east: the lab runs its autoscaler as east-autoscaler; rename that node"),
+            (11, "clusters: west: autoscale: needs backend, target_rps"),
+        ],
+    )
+    bad2 = write(
+        tmp_path,
+        """\
+        nodes:
+          w1: &n {command: [sleep, "9"], port: 80, cluster: east}
+          w2: *n
+        clusters:
+          east:
+            replicas: [w1, w2]
+            autoscale: {socket: "${config:nope}/s", backend: web, min: 3, target_rps: fast,
+                        scale_in_after: "${var:x}"}
+        """,
+        "bad2.yaml",
+    )
+    refused_with(
+        bad2,
+        [
+            (7, "${config:nope} names no node"),
+            (7, "clusters: east: autoscale: min is a number from 1 to 2"),
+            (7, "clusters: east: autoscale: target_rps is a number from 0.01"),
+            (8, "clusters: east: autoscale: scale_in_after: ${var:x} names no var"),
+        ],
+    )
+
+
 def test_files_that_are_not_topologies(tmp_path):
     for text, expected in [
         ("nodes: [a, b\n", "not valid YAML"),
@@ -274,7 +348,7 @@ def test_run_config_and_game_day_plans_take_a_lab_topology(tmp_path, monkeypatch
     assert argv[argv.index("--lab-profile") + 1] == "slow"
 
 
-@pytest.mark.parametrize("example", ["etcd", "web", "failover"])
+@pytest.mark.parametrize("example", ["etcd", "web", "failover", "autoscale"])
 def test_the_shipped_examples_load_with_every_variant(example):
     path = EXAMPLES / example / "topology.yaml"
     topo = load_topology(path)

@@ -2,7 +2,7 @@
 HAProxy's runtime API, between a minimum and the cluster's slot capacity.
 
     python -m chaos.lab.autoscaler --socket SOCK --servers a,b,c --min 2 --max 5 \
-        --target-rps 10 --state FILE [--hosts a=h1,b=h2,c=h1]
+        --target-rps 10 --state FILE [--hosts a=h1,b=h2,c=h1] [--backend gateways]
 
 Every slot runs a warm gateway; a replica "in rotation" is a server HAProxy sends traffic to.
 Scale-out is immediate (desired = ceil(rate / target)); scale-in waits for a stabilisation
@@ -26,6 +26,11 @@ from pathlib import Path
 BACKEND = "gateways"
 
 
+def state_path(root: Path, cluster: str) -> Path:
+    """Where the autoscaler of ``cluster`` writes its state and scale events."""
+    return root / "run" / f"autoscaler-{cluster}.json"
+
+
 def admin(sock_path: str, command: str) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(2.0)
@@ -45,6 +50,10 @@ def stats(sock_path: str, backend: str = BACKEND) -> dict[str, dict[str, str]]:
     return {r["svname"]: r for r in rows if r.get("pxname") == backend}
 
 
+class SetupError(Exception):
+    """What the autoscaler was told to scale is not what the balancer has."""
+
+
 @dataclass
 class Scaler:
     sock: str
@@ -56,6 +65,7 @@ class Scaler:
     scale_in_after: float = 5.0
     scale_out_after: float = 0.0  # load must stay high this long first (0: at once)
     events: list[dict[str, float | int]] = field(default_factory=list)
+    backend: str = BACKEND  # the HAProxy backend whose servers are the slots
     window: float = 2.0  # the request rate is averaged over this long: one burst is not load
     hosts: dict[str, str] = field(default_factory=dict)  # slot -> the host it runs on
     # the HPA's default tolerance: without it a load on a multiple of the target flaps between
@@ -77,7 +87,15 @@ class Scaler:
         ]
 
     def step(self) -> None:
-        st = stats(self.sock)
+        st = stats(self.sock, self.backend)
+        missing = [s for s in ("BACKEND", *self.servers) if s not in st]
+        if missing:
+            # a misnamed backend or server is a set-up mistake, never a load of 0
+            raise SetupError(
+                f"backend {self.backend!r} on {self.sock} "
+                + ("does not exist" if "BACKEND" in missing else f"has no server {', '.join(missing)}")
+                + ": the servers are named as the replicas' nodes"
+            )
         now = time.monotonic()
         total = int(st["BACKEND"]["req_tot"] or 0)
         # the rate since the latest reading at least a window old (or the oldest there is)
@@ -147,11 +165,11 @@ class Scaler:
             free.sort(key=lambda s: self.hosts.get(s) in troubled)
             joining = free[: target - len(serving)]
             for name in joining:
-                admin(self.sock, f"set server {BACKEND}/{name} state ready")
+                admin(self.sock, f"set server {self.backend}/{name} state ready")
             return len(joining)
         leaving = serving[target:]
         for name in leaving:
-            admin(self.sock, f"set server {BACKEND}/{name} state maint")
+            admin(self.sock, f"set server {self.backend}/{name} state maint")
         return -len(leaving)
 
     def write(self, doc: dict[str, object]) -> None:
@@ -173,6 +191,7 @@ def main() -> None:
     ap.add_argument("--scale-out-after", type=float, default=0.0)
     ap.add_argument("--window", type=float, default=2.0, help="seconds the request rate is averaged over")
     ap.add_argument("--hosts", default="", help="slot=host,...: where each slot runs")
+    ap.add_argument("--backend", default=BACKEND, help="the HAProxy backend whose servers are the slots")
     args = ap.parse_args()
     scaler = Scaler(
         args.socket,
@@ -184,6 +203,7 @@ def main() -> None:
         scale_in_after=args.scale_in_after,
         scale_out_after=args.scale_out_after,
         window=args.window,
+        backend=args.backend,
         hosts=dict(pair.split("=", 1) for pair in args.hosts.split(",") if pair),
     )
     while True:
@@ -191,6 +211,8 @@ def main() -> None:
             scaler.step()
         except OSError as exc:  # the router restarting: try again next tick
             print(f"autoscaler: {exc}", flush=True)
+        except SetupError as exc:
+            raise SystemExit(f"autoscaler: {exc}") from None
         time.sleep(args.interval)
 
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -19,7 +20,8 @@ import httpx
 from chaos.durability import KV, WriteTimeout
 from chaos.errors import ConfigError, NotSupported, PlatformError
 from chaos.lab import procs
-from chaos.lab.topofile import Adapter, Node, Topology, config_dir, python_class
+from chaos.lab.autoscaler import state_path
+from chaos.lab.topofile import Adapter, ClusterRole, Node, Topology, config_dir, python_class
 from chaos.platform import quorum
 from chaos.wait import WaitTimeout
 
@@ -54,6 +56,42 @@ def spawn(topo: Topology, node: Node, root: Path, *, restart: bool = False) -> p
         role=procs.role_of(root, node.name),
         replacing=restart,
     )
+
+
+def spawn_autoscaler(topo: Topology, role: ClusterRole, root: Path) -> procs.Proc:
+    """Start the lab's autoscaler for ``role`` (in the root namespace: it only speaks to its
+    balancer's runtime socket), the cluster's replicas its slots."""
+    scale = role.autoscale
+    assert scale is not None
+    state = state_path(root, role.name)
+    state.unlink(missing_ok=True)  # its first step writes it: the sign it reached the balancer
+    argv = [
+        sys.executable,
+        "-m",
+        "chaos.lab.autoscaler",
+        "--socket",
+        topo.render(scale.socket, None, root),
+        "--backend",
+        scale.backend,
+        "--servers",
+        ",".join(role.replicas),
+        "--min",
+        str(scale.min),
+        "--max",
+        str(len(role.replicas)),
+        "--target-rps",
+        str(scale.target_rps),
+        "--state",
+        str(state),
+        "--scale-out-after",
+        str(scale.scale_out_after),
+        "--scale-in-after",
+        str(scale.scale_in_after),
+        "--hosts",
+        ",".join(f"{n}={h}" for h, on in topo.hosts.items() for n in on if n in role.replicas),
+    ]
+    state.parent.mkdir(parents=True, exist_ok=True)
+    return procs.spawn(argv, log_path(root, role.scaler), role=procs.role_of(root, role.scaler))
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

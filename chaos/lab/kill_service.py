@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.context import RunContext
-from chaos.errors import PlatformError
+from chaos.errors import ConfigError, PlatformError
 from chaos.fault import not_in_effect
 from chaos.journal import register_undo
 from chaos.lab import procs
@@ -41,6 +41,11 @@ class KillService(LabFault):
         if st is None:
             raise PlatformError("the lab is not up: run `chaos lab up`")
         svc = st.service(self.name)
+        if not svc.address:
+            raise ConfigError(
+                f"{self.name} is the lab's own {svc.kind}, not a node: kill_service takes a node "
+                f"(nodes: {', '.join(s.name for s in st.services if s.address)})"
+            )
         if not svc.proc.alive():
             raise PlatformError(f"{self.name} is not running; killing it would prove nothing")
 

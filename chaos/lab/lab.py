@@ -20,7 +20,7 @@ import httpx
 from chaos.errors import ConfigError, EnvironmentNotReady
 from chaos.journal import process_start
 from chaos.lab import custom, net, procs, services, topology, volumes
-from chaos.lab.autoscaler import stats
+from chaos.lab.autoscaler import state_path, stats
 from chaos.lab.binaries import find
 from chaos.lab.etcd_member import Member, etcd_argv
 from chaos.lab.lifecycle import LabLifecycle
@@ -28,7 +28,7 @@ from chaos.lab.profiles import Profile, get_profile
 from chaos.lab.services import Running
 from chaos.lab.state import DEFAULT_VARIANT, LabState, Progress, Status, quiet, require_root
 from chaos.lab.status import LabStatus
-from chaos.lab.topofile import Topology, load_topology, variant_of
+from chaos.lab.topofile import ClusterRole, Topology, load_topology, variant_of
 from chaos.lab.weaknesses import WEAKNESSES, weaken
 from chaos.wait import wait_until
 
@@ -248,12 +248,43 @@ class Lab(LabLifecycle, LabStatus):
                     abort=lambda: self._dead_members(st),
                 )
                 progress(f"masters {', '.join(role.members)}: leader {self.leader()}")
+            for cluster in topo.clusters:
+                if cluster.autoscale is not None:
+                    st = self._start_autoscaler(st, topo, cluster)
+                    progress(
+                        f"{cluster.scaler} pid {st.service(cluster.scaler).pid}: {cluster.autoscale.min} of "
+                        f"{len(cluster.replicas)} replicas of {cluster.name} in rotation, the rest in reserve"
+                    )
         finally:
             http.close()
         if topo.entry:
             progress(f"entry point: {topo.render(topo.entry, None, self.root)}")
         what = topo.description or topo.path
         progress(f"lab up (topology {topo.title}: {what}) in {time.monotonic() - t0:.1f} s")
+        return st
+
+    def _start_autoscaler(self, st: LabState, topo: Topology, cluster: ClusterRole) -> LabState:
+        """Start a cluster's autoscaler, record it, and wait for its first step (it reached
+        the balancer's runtime API and found the backend); one that cannot fails the bring-up
+        with the end of its log."""
+        proc = custom.spawn_autoscaler(topo, cluster, self.root)
+        st = replace(
+            st,
+            services=(
+                *st.services,
+                Running(cluster.scaler, "autoscaler", cluster.name, "", 0, "", proc.pid, proc.start),
+            ),
+        )
+        self._save(st)
+        self._await_started(
+            cluster.scaler,
+            proc,
+            state_path(self.root, cluster.name).exists,
+            timeout=10,
+            interval=0.05,
+            what=f"{cluster.scaler} to read {cluster.name}'s balancer",
+            where=f"topology {topo.name}, clusters: {cluster.name}: autoscale",
+        )
         return st
 
     def _create_nodes_and_start_prometheus(self, st: LabState, profile: Profile) -> LabState:

@@ -3,6 +3,7 @@ lab, each change under the lab's lock and recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
@@ -19,22 +20,41 @@ from chaos.wait import WaitTimeout, wait_until
 
 class LabLifecycle(LabStore):
     def _await_ready(self, topo: Topology, node: Node, proc: procs.Proc, http: httpx.Client) -> None:
-        """Wait until a topology's process passes its readiness check; a process that exits,
-        or a check that never passes, fails with the tail of its log."""
-        log = custom.log_path(self.root, node.name)
+        """Wait until a topology's process passes its readiness check."""
+        self._await_started(
+            node.name,
+            proc,
+            lambda: custom.ready(topo, node, self.root, http),
+            timeout=node.ready.within,
+            interval=0.01,  # on a revert's path: a late poll is outage time
+            what=f"{node.name}: {custom.describe_ready(node)}",
+            where=f"topology {topo.name}, node {node.name} (line {node.line})",
+        )
+
+    def _await_started(
+        self,
+        name: str,
+        proc: procs.Proc,
+        ready: Callable[[], bool],
+        *,
+        timeout: float,
+        interval: float,
+        what: str,
+        where: str,
+    ) -> None:
+        """Wait until ``ready``; a process that exits first, or a wait that runs out, fails
+        saying ``where`` with the tail of its log."""
+        log = custom.log_path(self.root, name)
         try:
             wait_until(
-                lambda: custom.ready(topo, node, self.root, http),
-                timeout=node.ready.within,
-                interval=0.01,  # on a revert's path: a late poll is outage time
-                what=f"{node.name}: {custom.describe_ready(node)}",
-                abort=lambda: None if proc.alive() else f"{node.name} exited",
+                ready,
+                timeout=timeout,
+                interval=interval,
+                what=what,
+                abort=lambda: None if proc.alive() else f"{name} exited",
             )
         except WaitTimeout as exc:
-            raise PlatformError(
-                f"topology {topo.name}, node {node.name} (line {node.line}): {exc}; "
-                f"the end of its log ({log}):\n{custom.tail(log)}"
-            ) from exc
+            raise PlatformError(f"{where}: {exc}; the end of its log ({log}):\n{custom.tail(log)}") from exc
 
     def _start_node(self, topo: Topology, name: str) -> procs.Proc:
         """Start a topology's stopped process again (under the lock) and record it."""

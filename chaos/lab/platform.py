@@ -24,7 +24,7 @@ from chaos.lab.lab import Lab, LabState
 from chaos.lab.netfaults import Degrade, Partition
 from chaos.lab.profiles import Profile
 from chaos.lab.storage import FailStorage
-from chaos.lab.topofile import PROMETHEUS, MastersRole, Topology
+from chaos.lab.topofile import PROMETHEUS, ClusterRole, MastersRole, Topology
 from chaos.platform import (
     Capacity,
     LinkFault,
@@ -344,9 +344,7 @@ class LabPlatform(Platform):
         in rotation and ready, the reserve the profile holds, free slots and headroom (free /
         capacity), and what the autoscaler wants. Scale events come from the autoscaler's own
         record."""
-        import json
-
-        from chaos.lab.autoscaler import stats
+        from chaos.lab.capacity import in_rotation
         from chaos.lab.services import autoscaler_state, socket_path
 
         topo = self._topo()
@@ -354,30 +352,14 @@ class LabPlatform(Platform):
             return self._replica_capacity(topo, cluster)
         profile = self._profile()
         cluster = self._cluster(cluster)
-        st = stats(str(socket_path(self.lab.root, f"{cluster}-router")))
-        slots = [n for n in st if n.startswith(f"{cluster}-gw")]
-        used = [n for n in slots if "MAINT" not in st[n]["status"] and "DRAIN" not in st[n]["status"]]
-        ready = [n for n in used if st[n]["status"] == "UP"]
-        try:
-            scaler = json.loads(autoscaler_state(self.lab.root, cluster).read_text())
-        except (FileNotFoundError, ValueError):
-            scaler = {}
-        capacity = len(slots)
-        return Capacity(
-            headroom=(capacity - len(used)) / capacity if capacity else 0.0,
+        return in_rotation(
+            str(socket_path(self.lab.root, f"{cluster}-router")),
+            "gateways",
+            [s.name for s in topology.services(profile) if s.kind == "gateway" and s.cluster == cluster],
+            autoscaler_state(self.lab.root, cluster),
             reserve=profile.reserve,
-            ready=len(ready),
-            desired=scaler.get("desired"),
-            unit="slots",
-            events=tuple(scaler.get("events", [])),
-            figures={
-                "capacity": capacity,
-                "used": len(used),
-                "free": capacity - len(used),
-                "reserved_slots": profile.reserved_slots,
-                "autoscaler": profile.autoscale,
-                "rate": scaler.get("rate"),
-            },
+            reserved=profile.reserved_slots,
+            autoscaled=profile.autoscale,
         )
 
     def _replica_capacity(self, topo: Topology, cluster: str | None) -> Capacity:
@@ -393,6 +375,20 @@ class LabPlatform(Platform):
                 "clusters: {NAME: {replicas: [NODE, ...]}} to count a cluster's ready replicas"
             )
         role = topo.cluster(cluster)
+        if role.autoscale is not None:
+            from chaos.lab.autoscaler import state_path
+            from chaos.lab.capacity import in_rotation
+
+            slots = len(role.replicas)
+            return in_rotation(
+                topo.render(role.autoscale.socket, None, self.lab.root),
+                role.autoscale.backend,
+                list(role.replicas),
+                state_path(self.lab.root, role.name),
+                reserve=(slots - role.autoscale.min) / slots,
+                reserved=slots - role.autoscale.min,
+                autoscaled=True,
+            )
         if not role.replicas:
             raise NotSupported(
                 f"topology {topo.name}: cluster {role.name} declares no replicas (replicas: [NODE, ...])"
@@ -463,7 +459,8 @@ class LabPlatform(Platform):
     def hosts(self, cluster: str | None = None) -> dict[str, list[str]]:
         """The hosts ``cluster``'s gateway slots are placed on, each with its replicas that are
         in rotation and up (the router's own view); on a topology, the file's hosts, each with
-        its nodes (of ``cluster``, when given) whose process runs."""
+        its nodes (of ``cluster``, when given) whose process runs (an autoscaled cluster's
+        replicas: those its balancer has in rotation and up)."""
         from chaos.lab.autoscaler import stats
         from chaos.lab.services import socket_path
 
@@ -478,7 +475,17 @@ class LabPlatform(Platform):
                     f"clusters are: {', '.join(clusters) or 'none (no node declares one)'}"
                 )
 
+            role = next((c for c in topo.clusters if c.name == cluster and c.autoscale), None)
+            # an autoscaled cluster's replica serves when its balancer has it in rotation and up
+            serving = (
+                {n for n, row in self._rotation(topo, role).items() if row["status"] == "UP"}
+                if role is not None
+                else set()
+            )
+
             def up(name: str) -> bool:
+                if role is not None and name in role.replicas:
+                    return name in serving
                 return (now.member(name) if topo.is_member(name) else now.service(name)).proc.alive()
 
             return {
@@ -492,6 +499,13 @@ class LabPlatform(Platform):
         return {
             h: [g for g in slots if g in serving] for h, slots in topology.hosts(profile, cluster).items()
         }
+
+    def _rotation(self, topo: Topology, role: ClusterRole) -> dict[str, dict[str, str]]:
+        """The autoscaled cluster's backend as its balancer reports it, by server."""
+        from chaos.lab.autoscaler import stats
+
+        assert role.autoscale is not None
+        return stats(topo.render(role.autoscale.socket, None, self.lab.root), role.autoscale.backend)
 
     def _placed(self) -> dict[str, list[str]]:
         """Every host with the nodes placed on it."""

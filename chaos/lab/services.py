@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from chaos.lab import procs
+from chaos.lab.autoscaler import state_path
 from chaos.lab.binaries import find
 from chaos.lab.haproxy import gtm_config, router_config, unchecked_lb_config
 from chaos.lab.profiles import Profile
@@ -201,7 +202,7 @@ def check_binaries() -> None:
 
 
 def autoscaler_state(root: Path, cluster: str) -> Path:
-    return root / "run" / f"autoscaler-{cluster}.json"
+    return state_path(root, cluster)
 
 
 def spawn(

@@ -50,6 +50,8 @@ class LabStatus(LabStore):
             return ready(m.name) if topo else self.client(st).healthy(m.client_url, timeout=0.5)
 
         def service_ok(svc: Running) -> bool:
+            if topo is not None and not svc.address:  # the lab's own (an autoscaler): while it runs
+                return svc.proc.alive()
             return svc.proc.alive() and (ready(svc.name) if topo else services.healthy(svc, http))
 
         rows = []

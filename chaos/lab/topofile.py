@@ -26,14 +26,16 @@
     clusters:                     # optional: the first is the primary, the others its backups
       east: {entry: http://${address:east-lb}:80, replicas: [east-web1, east-web2]}
       west: {entry: http://${address:west-lb}:80, replicas: [west-web1]}   # cold_standby stops these
+      # autoscale: {socket: ${config:lb}/admin.sock, backend: web, min: 2, target_rps: 15}
     vars: {retries: 2}            # optional: ${var:retries}, the settings a variant changes
     variants:                     # optional: named changes (--lab-profile NAME)
       fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}, hosts: {...}}
 
 Placeholders (``${name}``; ``$${`` is a literal ``${``): ``name``, ``address``, ``port``,
 ``cluster``, ``config`` (the node's configuration directory), ``data`` (its volume, when it
-has one), ``address:NODE`` / ``port:NODE`` for another node and ``var:NAME``. Every problem in a file is
-reported at once, with the file and line, before anything starts. Parsing is pure apart from
+has one), ``address:NODE`` / ``port:NODE`` / ``config:NODE`` for another node and
+``var:NAME``. Every problem in a file is reported at once, with the file and line, before
+anything starts. Parsing is pure apart from
 looking up commands on PATH and the free space for volumes, so a file can be checked anywhere.
 """
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import json
+import math
 import os
 import re
 import shlex
@@ -65,7 +68,7 @@ RESERVED = {"0", "1", "255"}  # network, bridge, broadcast
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,11}$")  # a namespace suffix and a 15-char veth name
 PLACEHOLDER = re.compile(r"\$\$\{|\$\{([a-z_]+)(?::([A-Za-z0-9_.-]*))?\}")
 LOCAL = ("name", "address", "port", "cluster", "config", "data")
-REMOTE = ("address", "port")
+REMOTE = ("address", "port", "config")
 URL_KEYS = ("name", "address", "port")  # an adapter's URL: of each member, or the store's node
 TOP_KEYS = (
     "name",
@@ -164,14 +167,37 @@ class StoreRole:
 
 
 @dataclass(frozen=True)
+class Autoscale:
+    """The lab's autoscaler for a cluster, as the shop's: it puts the cluster's replicas in and
+    out of rotation through their balancer's HAProxy runtime API (``socket``, whose ``backend``
+    lists each replica as a server named as its node), between ``min`` and every replica, on
+    the backend's request rate (``target_rps`` a replica). Replicas beyond ``min`` are the
+    reserve: warm, out of rotation at rest."""
+
+    socket: str
+    backend: str
+    min: int
+    target_rps: float
+    scale_out_after: float = 0.0
+    scale_in_after: float = 5.0
+
+
+@dataclass(frozen=True)
 class ClusterRole:
     """A cluster of a topology: its own ``entry`` (what ``cluster_url`` answers, bypassing the
     global one) and its service ``replicas``, the nodes ``cold_standby`` stops and ``capacity``
-    counts while they pass their readiness checks."""
+    counts while they pass their readiness checks (or, ``autoscale``d, while their balancer
+    has them in rotation and up)."""
 
     name: str
     entry: str = ""
     replicas: tuple[str, ...] = ()
+    autoscale: Autoscale | None = None
+
+    @property
+    def scaler(self) -> str:
+        """The name the lab runs this cluster's autoscaler under."""
+        return f"{self.name}-autoscaler"
 
 
 @dataclass(frozen=True)
@@ -214,6 +240,8 @@ class Topology:
                 return self.vars[arg]
             if arg is not None:
                 other = by_name[arg]
+                if key == "config":
+                    return str(config_dir(root, other.name))
                 return other.address if key == "address" else str(other.port)
             if key in extra:
                 return extra[key]
@@ -624,7 +652,9 @@ def _check_text(
                 problems.add(where, f"{what}: ${{var:{arg or ''}}} names no var; vars: {names}")
         elif arg is not None:
             if key not in REMOTE:
-                problems.add(where, f"{what}: ${{{key}:{arg}}}: only address and port name another node")
+                problems.add(
+                    where, f"{what}: ${{{key}:{arg}}}: only address, port and config name another node"
+                )
             elif arg not in by_name:
                 problems.add(
                     where, f"{what}: ${{{key}:{arg}}} names no node; nodes are: {', '.join(by_name)}"
@@ -632,7 +662,14 @@ def _check_text(
         elif key in extra:
             continue
         elif node is None or key not in LOCAL:
-            allowed = [*(LOCAL if node else ()), *extra, "address:NODE", "port:NODE", "var:NAME"]
+            allowed = [
+                *(LOCAL if node else ()),
+                *extra,
+                "address:NODE",
+                "port:NODE",
+                "config:NODE",
+                "var:NAME",
+            ]
             problems.add(where, f"{what}: unknown placeholder ${{{key}}}; use one of: {', '.join(allowed)}")
         elif key == "data" and not node.volume_mb:
             problems.add(where, f"{what}: ${{data}} needs a volume (volume: SIZE_MB)")
@@ -776,7 +813,7 @@ def _clusters(
     out: list[ClusterRole] = []
     spec = _mapping(node, problems, "clusters", None) or {}
     for name, cnode in spec.items():
-        fields = _mapping(cnode, problems, f"clusters: {name}", ("entry", "replicas")) or {}
+        fields = _mapping(cnode, problems, f"clusters: {name}", ("entry", "replicas", "autoscale")) or {}
         entry = _text(fields.get("entry"), problems, f"clusters: {name}: entry")
         if entry:
             _check_text(
@@ -804,7 +841,22 @@ def _clusters(
             problems.add(fields["replicas"], f"clusters: {name}: a replica is listed twice")
         if not any(n.cluster == name for n in topo.nodes):
             problems.add(cnode, f"clusters: {name}: no node declares cluster: {name}")
-        out.append(ClusterRole(name, entry, tuple(replicas)))
+        scale = None
+        if "autoscale" in fields:
+            scale = _autoscale(
+                fields["autoscale"],
+                f"clusters: {name}: autoscale",
+                replicas,
+                topo=topo,
+                by_name=by_name,
+                problems=problems,
+            )
+            if any(n.name == f"{name}-autoscaler" for n in topo.nodes):
+                problems.add(
+                    cnode,
+                    f"clusters: {name}: the lab runs its autoscaler as {name}-autoscaler; rename that node",
+                )
+        out.append(ClusterRole(name, entry, tuple(replicas), scale))
     for n in topo.nodes:
         if n.cluster and n.cluster not in spec:
             problems.at(
@@ -812,6 +864,68 @@ def _clusters(
                 f"node {n.name}: cluster {n.cluster!r} is not under clusters: (clusters: {', '.join(spec)})",
             )
     return tuple(out)
+
+
+AUTOSCALE_KEYS = ("socket", "backend", "min", "target_rps", "scale_out_after", "scale_in_after")
+
+
+def _autoscale(
+    node: yaml.Node,
+    what: str,
+    replicas: list[str],
+    *,
+    topo: Topology,
+    by_name: Mapping[str, Node],
+    problems: Problems,
+) -> Autoscale | None:
+    """``autoscale: {socket, backend, min, target_rps[, scale_out_after, scale_in_after]}``; a
+    number may be ``${var:NAME}``, so a variant can take the reserve or the speed away."""
+    spec = _mapping(node, problems, what, AUTOSCALE_KEYS)
+    if spec is None:
+        return None
+    missing = [k for k in ("socket", "backend", "min", "target_rps") if k not in spec]
+    if missing:
+        problems.add(node, f"{what}: needs {', '.join(missing)}")
+        return None
+    socket = _text(spec["socket"], problems, f"{what}: socket")
+    _check_text(socket, None, by_name, where=spec["socket"], problems=problems, what=what)
+    backend = _text(spec["backend"], problems, f"{what}: backend")
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        if key not in spec:
+            return default
+        raw = scalar(spec[key])
+        var = re.fullmatch(r"\$\{var:([A-Za-z0-9_.-]+)\}", raw) if isinstance(raw, str) else None
+        if var is not None:
+            if var.group(1) not in topo.vars:
+                problems.add(spec[key], f"{what}: {key}: ${{var:{var.group(1)}}} names no var")
+                return default
+            raw = topo.vars[var.group(1)]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(raw, bool) or not low <= value <= high:
+            problems.add(
+                spec[key],
+                f"{what}: {key} is a number from {low:g} to {high:g} (or ${{var:NAME}}), got {raw!r}",
+            )
+            return default
+        return value
+
+    least = number("min", 1, 1, max(len(replicas), 1))
+    if least != int(least):
+        problems.add(spec["min"], f"{what}: min is a whole number of replicas")
+    if not replicas:
+        problems.add(node, f"{what}: the cluster needs replicas to scale")
+    return Autoscale(
+        socket=socket,
+        backend=backend,
+        min=int(least),
+        target_rps=number("target_rps", 1.0, 0.01, 1e6),
+        scale_out_after=number("scale_out_after", 0.0, 0, 3600),
+        scale_in_after=number("scale_in_after", 5.0, 0, 3600),
+    )
 
 
 def _metrics(node: yaml.Node, by_name: Mapping[str, Node], problems: Problems) -> dict[str, str]:
