@@ -265,9 +265,10 @@ def test_the_web_example_survives_and_its_unchecked_and_packed_variants_do_not(t
     lost = by_name["test_losing_a_machine_keeps_the_site_up"]
     [host] = [f for f in lost["evidence"]["faults"] if f["name"].startswith("lose host")]
     assert host["name"] == "lose host host-a (web1)"
-    # the machine's loss has its own control below (CI time: each run is a lab and 6 s)
-    out, by_name = run_pytest(example, tmp_path, "--lab-profile", "unchecked", "-k", "not machine")
-    assert out.returncode == 1 and len(by_name) == 2
+    # a replica killed: the machine's loss has its own control below, and a cut one fails the
+    # same way under `chaos checks --run` (CI time: each run is a lab and 6 s)
+    out, by_name = run_pytest(example, tmp_path, "--lab-profile", "unchecked", "-k", "losing_a_replica")
+    assert out.returncode == 1 and len(by_name) == 1
     for e in by_name.values():
         assert e["outcome"] == "failed" and e["preconditions_held"], e
         assert e["violated"] == ["site availability [during]"], e
@@ -303,26 +304,25 @@ def test_the_etcd_example_survives_and_its_no_pre_vote_variant_does_not(tmp_path
 
 
 def test_the_failover_example_moves_traffic_and_without_health_checks_it_does_not(tmp_path):
-    """The example's three experiments pass; with the global balancer unchecked each fails on
-    its failover, with its preconditions held. (Its other two variants turn the failback and the
-    activation red too: `chaos checks --run --topology examples/failover examples/failover`
-    proves all six checks, 95 s, too long to repeat here.)"""
+    """Its kill and cold-standby experiments pass (a cut is a partition, covered on topologies
+    above); with the global balancer unchecked the kill's failover never happens, with its
+    preconditions held. `chaos checks --run --topology examples/failover examples/failover`
+    proves all six checks of all three experiments red (95 s): too long for CI."""
     Lab().down()
     example = ROOT / "examples" / "failover"
-    out, by_name = run_pytest(example, tmp_path)
+    out, by_name = run_pytest(example, tmp_path, "-k", "not partition")
     assert out.returncode == 0, out.stdout[-3000:]
-    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 3
+    assert {e["outcome"] for e in by_name.values()} == {"passed"} and len(by_name) == 2
     cold = by_name["test_a_cold_standby_takes_traffic_within_t_of_the_primary_loss"]
     assert cold["figures"]["west replicas min [baseline]"] == 2
     assert cold["figures"]["entry first served by west [during]"] > 0.1  # its checks, not a head start
-    # a cut and a kill fail over alike (both pass above): the kill alone here, for CI time
-    out, by_name = run_pytest(example, tmp_path, "--lab-profile", "unchecked", "-k", "not partition")
+    out, by_name = run_pytest(
+        example / "test_failover.py", tmp_path, "--lab-profile", "unchecked", "-k", "kill"
+    )
     assert out.returncode == 1, out.stdout[-3000:]
-    assert len(by_name) == 2
-    for name, e in by_name.items():
-        assert e["outcome"] == "failed" and e["preconditions_held"], e
-        first = "entry first served by west [during]" if "cold" in name else "entry failover to west [during]"
-        assert e["violated"] == [first], e
+    [e] = by_name.values()
+    assert e["outcome"] == "failed" and e["preconditions_held"], e
+    assert e["violated"] == ["entry failover to west [during]"], e
 
 
 def test_a_topology_cluster_held_cold_is_verified_by_its_replicas_silence(tmp_path):
@@ -359,9 +359,10 @@ def test_a_topology_cluster_held_cold_is_verified_by_its_replicas_silence(tmp_pa
     assert machine_snapshot() == before
 
 
-def test_the_autoscale_example_scales_into_its_reserve_and_a_slow_autoscaler_does_not(tmp_path):
-    """(`no-scale-in` turns the scale-in red: `chaos checks --run --topology examples/autoscale
-    examples/autoscale` proves both checks; one control is enough here.)"""
+def test_the_autoscale_example_scales_into_its_reserve(tmp_path):
+    """As written it passes; its four variants turn each of its four checks red under
+    `chaos checks --run --topology examples/autoscale examples/autoscale` (117 s), and the
+    autoscaler's own controls are proven in CI on the shop (`slow-autoscaler`)."""
     Lab().down()
     example = ROOT / "examples" / "autoscale"
     out, by_name = run_pytest(example, tmp_path)
@@ -370,11 +371,7 @@ def test_the_autoscale_example_scales_into_its_reserve_and_a_slow_autoscaler_doe
     assert e["outcome"] == "passed", e
     assert e["figures"]["east headroom min [baseline]"] == 0.6  # three of five slots in reserve
     assert e["figures"]["east replicas scaled out [during]"] <= 5
-    out, by_name = run_pytest(example, tmp_path, "--lab-profile", "slow-autoscaler")
-    assert out.returncode == 1, out.stdout[-3000:]
-    [e] = by_name.values()
-    assert e["outcome"] == "failed" and e["preconditions_held"], e
-    assert e["violated"] == ["east replicas scaled out [during]"], e
+    assert e["figures"]["east replicas scaled in [recovery]"] <= 12
 
 
 def test_an_autoscaler_pointed_at_a_backend_the_balancer_lacks_stops_the_bring_up(tmp_path):
