@@ -40,7 +40,9 @@ MODES = [pytest.param(m, marks=SLOW) if m == "slow" else m for m in STORAGE_MODE
 def test_workload_storage_failure_loses_nothing(platform: Platform, steady: Steady, mode: str) -> None:
     inventory = platform.inventory("east")
     writes = steady.durability(inventory, name="reservations")
-    reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos", hz=50)  # >= 100 reads for a p99
+    # a p99 needs >= 100 reads in the 2 s held "during": at 50 Hz that was exactly 100, and a
+    # probe a few samples behind (95, with the storage daemon killed) made it a usage error
+    reads = steady.http("stock", f"{inventory.url}/stock?sku=chaos", hz=80)
     steady.baseline(seconds=2)
     with fail_storage(platform, VOLUME, STORAGE_EXAMPLES[mode]):
         if mode != "slow":  # a slow disk delays writes; it refuses none

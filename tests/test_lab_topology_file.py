@@ -428,8 +428,17 @@ _VALID = {
             "env": {"X": "${address}"},
         },
         "b": {"command": "sleep ${var:t}", "port": 81, "files": {"f.conf": "${address:a}"}},
+        "c": {"command": ["sleep", "1"], "port": 82, "cluster": "east"},
     },
     "entry": "http://${address:a}:80/",
+    "hosts": {"h": ["a", "c"]},
+    "clusters": {
+        "east": {
+            "entry": "http://${address:c}:82",
+            "replicas": ["c"],
+            "autoscale": {"socket": "${config:c}/s", "backend": "web", "min": 1, "target_rps": "${var:t}"},
+        }
+    },
     "masters": {"members": ["a", "b"], "leader": {"http": "/l", "json": "leader"}, "durability": "etcd"},
     "stores": {"s": {"node": "a", "durability": {"python": "x:Y"}}},
     "metrics": {"a": "/metrics"},
@@ -463,6 +472,17 @@ _PATHS = [
     ("variants",),
     ("variants", "v"),
     ("variants", "v", "nodes"),
+    ("nodes", "c", "cluster"),
+    ("hosts",),
+    ("hosts", "h"),
+    ("clusters",),
+    ("clusters", "east"),
+    ("clusters", "east", "entry"),
+    ("clusters", "east", "replicas"),
+    ("clusters", "east", "autoscale"),
+    ("clusters", "east", "autoscale", "socket"),
+    ("clusters", "east", "autoscale", "min"),
+    ("clusters", "east", "autoscale", "target_rps"),
 ]
 
 

@@ -69,7 +69,13 @@ class ColdStandby(LabFault):
 
     def _declared(self, st: LabState) -> list[str]:
         if st.topo is not None:
-            return list(st.topo.cluster(self.cluster).replicas)
+            replicas = list(st.topo.cluster(self.cluster).replicas)
+            if not replicas:
+                raise ConfigError(
+                    f"topology {st.topo.name}: cluster {self.cluster} declares no replicas to hold cold "
+                    "(clusters: {NAME: {replicas: [NODE, ...]}})"
+                )
+            return replicas
         return [s.name for s in st.services if s.kind == "gateway" and s.cluster == self.cluster]
 
     def inject(self) -> None:

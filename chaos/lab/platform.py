@@ -343,7 +343,7 @@ class LabPlatform(Platform):
         """The cluster's gateway capacity (the first cluster's by default), in slots: replicas
         in rotation and ready, the reserve the profile holds, free slots and headroom (free /
         capacity), and what the autoscaler wants. Scale events come from the autoscaler's own
-        record."""
+        record. On a topology: see ``_replica_capacity``."""
         from chaos.lab.capacity import in_rotation
         from chaos.lab.services import autoscaler_state, socket_path
 
@@ -363,8 +363,9 @@ class LabPlatform(Platform):
         )
 
     def _replica_capacity(self, topo: Topology, cluster: str | None) -> Capacity:
-        """A topology's cluster has no autoscaler the lab knows: its capacity is its declared
-        replicas, ``ready`` the ones running and passing their readiness checks now."""
+        """A topology's cluster (the primary when None): autoscaled, as the shop's (its
+        balancer's rotation, the autoscaler's record); otherwise its declared replicas, ``ready``
+        the ones running and passing their readiness checks now, headroom and reserve unknown."""
         import httpx
 
         from chaos.lab import custom

@@ -26,7 +26,7 @@
     clusters:                     # optional: the first is the primary, the others its backups
       east: {entry: http://${address:east-lb}:80, replicas: [east-web1, east-web2]}
       west: {entry: http://${address:west-lb}:80, replicas: [west-web1]}   # cold_standby stops these
-      # autoscale: {socket: ${config:lb}/admin.sock, backend: web, min: 2, target_rps: 15}
+      # a cluster may add autoscale: {socket: ${config:east-lb}/admin.sock, backend: web, min: 2, ...}
     vars: {retries: 2}            # optional: ${var:retries}, the settings a variant changes
     variants:                     # optional: named changes (--lab-profile NAME)
       fragile: {description: ..., vars: {retries: 0}, nodes: {lb: {command: ...}}, hosts: {...}}
