@@ -18,8 +18,9 @@ import json
 import math
 import os
 import socket
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,47 @@ BACKEND = "gateways"
 def state_path(root: Path, cluster: str) -> Path:
     """Where the autoscaler of ``cluster`` writes its state and scale events."""
     return root / "run" / f"autoscaler-{cluster}.json"
+
+
+def command(
+    socket: str,
+    servers: Sequence[str],
+    state: Path,
+    *,
+    min_replicas: int,
+    target_rps: float,
+    scale_out_after: float,
+    scale_in_after: float,
+    hosts: Mapping[str, str],
+    backend: str = BACKEND,
+) -> list[str]:
+    """The command line that starts an autoscaler over ``servers`` (every one a slot: the
+    maximum), as ``main`` reads it."""
+    return [
+        sys.executable,
+        "-m",
+        "chaos.lab.autoscaler",
+        "--socket",
+        socket,
+        "--backend",
+        backend,
+        "--servers",
+        ",".join(servers),
+        "--min",
+        str(min_replicas),
+        "--max",
+        str(len(servers)),
+        "--target-rps",
+        str(target_rps),
+        "--state",
+        str(state),
+        "--scale-out-after",
+        str(scale_out_after),
+        "--scale-in-after",
+        str(scale_in_after),
+        "--hosts",
+        ",".join(f"{slot}={host}" for slot, host in hosts.items()),
+    ]
 
 
 def admin(sock_path: str, command: str) -> str:

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -19,8 +18,7 @@ import httpx
 
 from chaos.durability import KV, WriteTimeout
 from chaos.errors import ConfigError, NotSupported, PlatformError
-from chaos.lab import procs
-from chaos.lab.autoscaler import state_path
+from chaos.lab import autoscaler, procs
 from chaos.lab.topofile import Adapter, ClusterRole, Node, Topology, config_dir, python_class
 from chaos.platform import quorum
 from chaos.wait import WaitTimeout
@@ -63,33 +61,19 @@ def spawn_autoscaler(topo: Topology, role: ClusterRole, root: Path) -> procs.Pro
     balancer's runtime socket), the cluster's replicas its slots."""
     scale = role.autoscale
     assert scale is not None
-    state = state_path(root, role.name)
+    state = autoscaler.state_path(root, role.name)
     state.unlink(missing_ok=True)  # its first step writes it: the sign it reached the balancer
-    argv = [
-        sys.executable,
-        "-m",
-        "chaos.lab.autoscaler",
-        "--socket",
+    argv = autoscaler.command(
         topo.render(scale.socket, None, root),
-        "--backend",
-        scale.backend,
-        "--servers",
-        ",".join(role.replicas),
-        "--min",
-        str(scale.min),
-        "--max",
-        str(len(role.replicas)),
-        "--target-rps",
-        str(scale.target_rps),
-        "--state",
-        str(state),
-        "--scale-out-after",
-        str(scale.scale_out_after),
-        "--scale-in-after",
-        str(scale.scale_in_after),
-        "--hosts",
-        ",".join(f"{n}={h}" for h, on in topo.hosts.items() for n in on if n in role.replicas),
-    ]
+        role.replicas,
+        state,
+        backend=scale.backend,
+        min_replicas=scale.min,
+        target_rps=scale.target_rps,
+        scale_out_after=scale.scale_out_after,
+        scale_in_after=scale.scale_in_after,
+        hosts={n: h for h, on in topo.hosts.items() for n in on if n in role.replicas},
+    )
     state.parent.mkdir(parents=True, exist_ok=True)
     return procs.spawn(argv, log_path(root, role.scaler), role=procs.role_of(root, role.scaler))
 

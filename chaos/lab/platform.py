@@ -303,15 +303,15 @@ class LabPlatform(Platform):
         fail on its baseline headroom for a reason that is not its own."""
         import json
 
-        from chaos.lab.autoscaler import BACKEND, admin, stats
-        from chaos.lab.services import autoscaler_state, socket_path
+        from chaos.lab.autoscaler import BACKEND, admin, state_path, stats
+        from chaos.lab.services import socket_path
 
         profile = self._profile()
         if not profile.autoscale:
             return True
         for cluster in profile.clusters:
             try:
-                wanted = json.loads(autoscaler_state(self.lab.root, cluster).read_text()).get("desired")
+                wanted = json.loads(state_path(self.lab.root, cluster).read_text()).get("desired")
             except (OSError, ValueError):
                 return False
             if wanted is None or wanted > profile.min_replicas:
@@ -344,8 +344,9 @@ class LabPlatform(Platform):
         in rotation and ready, the reserve the profile holds, free slots and headroom (free /
         capacity), and what the autoscaler wants. Scale events come from the autoscaler's own
         record. On a topology: see ``_replica_capacity``."""
+        from chaos.lab.autoscaler import state_path
         from chaos.lab.capacity import in_rotation
-        from chaos.lab.services import autoscaler_state, socket_path
+        from chaos.lab.services import socket_path
 
         topo = self._topo()
         if topo is not None:
@@ -356,7 +357,7 @@ class LabPlatform(Platform):
             str(socket_path(self.lab.root, f"{cluster}-router")),
             "gateways",
             [s.name for s in topology.services(profile) if s.kind == "gateway" and s.cluster == cluster],
-            autoscaler_state(self.lab.root, cluster),
+            state_path(self.lab.root, cluster),
             reserve=profile.reserve,
             reserved=profile.reserved_slots,
             autoscaled=profile.autoscale,

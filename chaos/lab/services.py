@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from chaos.lab import procs
-from chaos.lab.autoscaler import state_path
+from chaos.lab import autoscaler, procs
 from chaos.lab.binaries import find
 from chaos.lab.haproxy import gtm_config, router_config, unchecked_lb_config
 from chaos.lab.profiles import Profile
@@ -99,27 +98,16 @@ def _fencing_argv(_svc: Service, _profile: Profile, root: Path, _etcd: list[str]
 
 def _autoscaler_argv(svc: Service, profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
     slots = [s.name for s in services(profile) if s.kind == "gateway" and s.cluster == svc.cluster]
-    return [
-        *_py("chaos.lab.autoscaler"),
-        "--socket",
+    return autoscaler.command(
         str(socket_path(root, f"{svc.cluster}-router")),
-        "--servers",
-        ",".join(slots),
-        "--min",
-        str(profile.min_replicas),
-        "--max",
-        str(profile.gateway_slots),
-        "--target-rps",
-        str(profile.target_rps),
-        "--state",
-        str(autoscaler_state(root, svc.cluster)),
-        "--scale-out-after",
-        str(profile.scale_out_after_s),
-        "--scale-in-after",
-        str(profile.scale_in_after_s),
-        "--hosts",
-        ",".join(f"{slot}={host}" for host, on in hosts(profile, svc.cluster).items() for slot in on),
-    ]
+        slots,
+        autoscaler.state_path(root, svc.cluster),
+        min_replicas=profile.min_replicas,
+        target_rps=profile.target_rps,
+        scale_out_after=profile.scale_out_after_s,
+        scale_in_after=profile.scale_in_after_s,
+        hosts={slot: host for host, on in hosts(profile, svc.cluster).items() for slot in on},
+    )
 
 
 def _prometheus_argv(svc: Service, _profile: Profile, root: Path, _etcd: list[str]) -> list[str]:
@@ -199,10 +187,6 @@ def write_configs(root: Path, profile: Profile) -> None:
 def check_binaries() -> None:
     for tool in ("haproxy", "prometheus"):
         find(tool)
-
-
-def autoscaler_state(root: Path, cluster: str) -> Path:
-    return state_path(root, cluster)
 
 
 def spawn(

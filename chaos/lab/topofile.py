@@ -841,22 +841,25 @@ def _clusters(
             problems.add(fields["replicas"], f"clusters: {name}: a replica is listed twice")
         if not any(n.cluster == name for n in topo.nodes):
             problems.add(cnode, f"clusters: {name}: no node declares cluster: {name}")
-        scale = None
+        role = ClusterRole(name, entry, tuple(replicas))
         if "autoscale" in fields:
-            scale = _autoscale(
-                fields["autoscale"],
-                f"clusters: {name}: autoscale",
-                replicas,
-                topo=topo,
-                by_name=by_name,
-                problems=problems,
+            role = replace(
+                role,
+                autoscale=_autoscale(
+                    fields["autoscale"],
+                    f"clusters: {name}: autoscale",
+                    replicas,
+                    topo=topo,
+                    by_name=by_name,
+                    problems=problems,
+                ),
             )
-            if any(n.name == f"{name}-autoscaler" for n in topo.nodes):
+            if role.scaler in by_name:
                 problems.add(
                     cnode,
-                    f"clusters: {name}: the lab runs its autoscaler as {name}-autoscaler; rename that node",
+                    f"clusters: {name}: the lab runs its autoscaler as {role.scaler}; rename that node",
                 )
-        out.append(ClusterRole(name, entry, tuple(replicas), scale))
+        out.append(role)
     for n in topo.nodes:
         if n.cluster and n.cluster not in spec:
             problems.at(
