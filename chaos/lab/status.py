@@ -50,9 +50,11 @@ class LabStatus(LabStore):
             return ready(m.name) if topo else self.client(st).healthy(m.client_url, timeout=0.5)
 
         def service_ok(svc: Running) -> bool:
-            if topo is not None and not svc.address:  # the lab's own (an autoscaler): while it runs
-                return svc.proc.alive()
-            return svc.proc.alive() and (ready(svc.name) if topo else services.healthy(svc, http))
+            # a topology's node by its own check; the lab's own processes (a topology's
+            # autoscaler too, which has no HTTP face: while it runs) as the shop's
+            return svc.proc.alive() and (
+                ready(svc.name) if topo and svc.address else services.healthy(svc, http)
+            )
 
         rows = []
         for m in st.members:

@@ -365,7 +365,15 @@ def test_the_autoscale_example_scales_into_its_reserve(tmp_path):
     autoscaler's own controls are proven in CI on the shop (`slow-autoscaler`)."""
     Lab().down()
     example = ROOT / "examples" / "autoscale"
-    out, by_name = run_pytest(example, tmp_path)
+    up = chaos_cli("lab", "up", "--topology", str(example))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "east-autoscaler pid " in up.stdout and "2 of 5 replicas of east in rotation" in up.stdout
+    status = json.loads(chaos_cli("lab", "status", "--json").stdout)
+    assert {s["name"]: s["healthy"] for s in status["services"]}["east-autoscaler"] is True
+    try:
+        out, by_name = run_pytest(example, tmp_path)  # on the lab up already: it stays up
+    finally:
+        Lab().down()
     assert out.returncode == 0, out.stdout[-3000:]
     [e] = by_name.values()
     assert e["outcome"] == "passed", e
